@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from kiosk.manifest import Manifest, sha256_file, write_manifest
+from kiosk.manifest import Manifest, load_manifest, sha256_file, write_manifest
 
 VARIANTS = ("fp32", "fp16", "dynamic-int8", "int8")
 
@@ -65,13 +65,29 @@ def keras_to_tflite(
     return converter.convert()
 
 
+# Manifest fields measured after conversion (alignment template, calibrated thresholds):
+# regenerating a model from the same weights keeps them.
+MEASURED_FIELDS = ("alignment_template", "thresholds", "calibration")
+
+
 def write_model(out_dir: Path, manifest: Manifest, tflite_bytes: bytes) -> Path:
-    """Write ``<file>`` and ``<file stem>.json``; fill in the sha256. Returns the manifest path."""
+    """Write ``<file>`` and ``<file stem>.json``; fill in the sha256. Returns the manifest path.
+
+    Measured fields the new manifest leaves empty are carried over from a manifest of the
+    same model family already at that path.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     model_file = out_dir / manifest.file
+    manifest_path = model_file.with_suffix(".json")
+    if manifest_path.is_file():
+        previous = load_manifest(manifest_path)
+        if previous.name == manifest.name:
+            kept = {f: getattr(previous, f) for f in MEASURED_FIELDS if getattr(previous, f) and not getattr(manifest, f)}
+            if kept:
+                progress(f"keeping measured fields {', '.join(kept)} from {manifest_path.name}")
+                manifest = dataclasses.replace(manifest, **kept)
     model_file.write_bytes(tflite_bytes)
     manifest = dataclasses.replace(manifest, sha256=sha256_file(model_file))
-    manifest_path = model_file.with_suffix(".json")
     write_manifest(manifest_path, manifest)
     progress(f"wrote {model_file} ({len(tflite_bytes) / 1e6:.2f} MB) and {manifest_path.name}")
     return manifest_path
