@@ -270,7 +270,8 @@ def build_keras_model(net: DlibNet):
 
 
 def normalisation(net: DlibNet) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    mean = tuple(round(m, 6) for m in net.input.mean_rgb)
+    # Shortest decimal that is the same float32 dlib stores (122.782, not 122.78199768...).
+    mean = tuple(float(np.format_float_positional(np.float32(m))) for m in net.input.mean_rgb)
     return mean, (1.0 / 256.0,) * 3  # type: ignore[return-value]
 
 
