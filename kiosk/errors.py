@@ -17,3 +17,11 @@ class ModelError(KioskError):
 
 class ImageError(KioskError):
     """An input image cannot be read or holds no usable face."""
+
+
+class ValidationError(KioskError):
+    """Input a person typed (email, password, ...) breaks a rule; the message says which."""
+
+
+class StoreError(KioskError):
+    """The local user store cannot be opened or used (path, schema version, template key)."""

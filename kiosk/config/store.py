@@ -1,12 +1,12 @@
 """Config sections of the local user store and account security."""
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from kiosk.config.base import Section
 
 
 class StoreSettings(Section):
-    # Empty: $STATE_DIRECTORY/facekiosk.db under systemd, else ./var/facekiosk.db.
+    # Empty: $STATE_DIRECTORY/facekiosk.db under systemd, else var/facekiosk.db beside the config.
     path: str = ""
     encrypt_templates: bool = True
     # Used when no systemd credential named template-key is present.
@@ -18,7 +18,15 @@ class PasswordSettings(Section):
     max_length: int = Field(256, ge=1, le=4096)
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
-    argon2_parallelism: int = Field(1, ge=1)
+    argon2_parallelism: int = Field(1, ge=1, le=255)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PasswordSettings":
+        if self.min_length > self.max_length:
+            raise ValueError(f"min_length ({self.min_length}) is larger than max_length ({self.max_length})")
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib must be at least 8 times argon2_parallelism")
+        return self
 
 
 class LockoutSettings(Section):

@@ -1,0 +1,221 @@
+"""The SQLite file: where it lives, how it is opened, its schema and forward migrations.
+
+* WAL journal, so readers never block the writer and a crash leaves the last committed
+  transaction intact.
+* ``synchronous=NORMAL`` by default, switched to ``FULL`` around the transactions that
+  must survive a power cut (enrollment, password change, deletion, failed attempts): with
+  FULL every commit is on disk before ``commit`` returns, i.e. before the UI says "done".
+* Foreign keys on; the schema version is ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes
+  version ``i`` to ``i + 1`` in one transaction. A database from a newer FaceKiosk is
+  refused rather than guessed at.
+
+Times are Unix seconds (UTC) as REAL. A connection belongs to one thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
+
+from kiosk.config.store import StoreSettings
+from kiosk.errors import StoreError
+
+DB_NAME = "facekiosk.db"
+BUSY_TIMEOUT_MS = 5000
+
+# Version 1: users, their templates, the sync outbox and per-database facts (meta).
+_V1 = (
+    """CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    )""",
+    # A tombstone (deleted_at set) keeps only the id, times and revision: the email and
+    # the password hash are erased with the templates. revision is bumped on every
+    # change and travels with the outbox row; remote_updated_at is the server's
+    # timestamp of the version last exchanged with the cloud (NULL: never synced).
+    """CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT,
+        email_key TEXT UNIQUE,
+        password_hash TEXT,
+        origin_kiosk TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        revision INTEGER NOT NULL DEFAULT 1 CHECK (revision >= 1),
+        deleted_at REAL,
+        remote_updated_at REAL,
+        CHECK (deleted_at IS NOT NULL OR (email IS NOT NULL AND email_key IS NOT NULL)),
+        CHECK (deleted_at IS NULL OR (email IS NULL AND email_key IS NULL AND password_hash IS NULL))
+    )""",
+    """CREATE TABLE templates (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        dim INTEGER NOT NULL CHECK (dim > 0),
+        blob BLOB NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX templates_by_model ON templates(model_id, dim)",
+    "CREATE INDEX templates_by_user ON templates(user_id)",
+    # Changes that must reach the cloud. The sync worker reads the user's current row
+    # when it sends, so the outbox holds no secrets; sent_at NULL means pending.
+    """CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        kind TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent_at REAL
+    )""",
+    "CREATE INDEX outbox_pending ON outbox(sent_at, seq)",
+    "CREATE INDEX outbox_by_user ON outbox(user_id)",
+)
+
+# Version 2: failed attempts and lockouts, and the audit log.
+_V2 = (
+    """CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        kind TEXT NOT NULL
+    )""",
+    "CREATE INDEX attempts_by_subject ON attempts(subject, at)",
+    "CREATE INDEX attempts_by_kiosk ON attempts(kiosk_id, at)",
+    # The latest lockout per scope ("email" or "kiosk") and subject. Failures up to
+    # after_attempt no longer count once it is over.
+    """CREATE TABLE lockouts (
+        scope TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        locked_at REAL NOT NULL,
+        until REAL NOT NULL,
+        after_attempt INTEGER NOT NULL,
+        PRIMARY KEY (scope, subject)
+    )""",
+    """CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        user_id TEXT,
+        email TEXT,
+        email_hash TEXT,
+        result TEXT NOT NULL,
+        score REAL,
+        reason TEXT NOT NULL DEFAULT '',
+        image BLOB,
+        image_type TEXT
+    )""",
+    "CREATE INDEX audit_by_time ON audit(at)",
+    "CREATE INDEX audit_by_user ON audit(user_id)",
+    "CREATE INDEX audit_by_email_hash ON audit(email_hash)",
+)
+
+Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_db_path(resolve: Callable[[str], Path], environ: Mapping[str, str]) -> Path:
+    state = environ.get("STATE_DIRECTORY", "")
+    if state:
+        # systemd passes several directories separated by ':' when several are named.
+        return Path(state.split(":")[0]) / DB_NAME
+    return resolve("var") / DB_NAME
+
+
+def db_path(settings: StoreSettings, resolve: Callable[[str], Path], environ: Mapping[str, str] | None = None) -> Path:
+    """store.path (relative to the config file's folder), else the default location."""
+    environ = os.environ if environ is None else environ
+    if settings.path:
+        return resolve(settings.path)
+    return default_db_path(resolve, environ)
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the folder (0700) and the file (0600) before SQLite does, with tight modes."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+    except OSError as err:
+        raise StoreError(f"cannot create the user database {path}: {err.strerror}") from None
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database; StoreError with the reason if not."""
+    _prepare_file(path)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot open the user database {path}: {err}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"the user database {path} cannot use WAL mode (journal_mode={mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Erased emails, hashes and templates are overwritten, not left in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
+        migrate(conn, str(path))
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise StoreError(f"the user database {path} is unusable: {err}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, origin: str = "database", migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the schema to ``len(migrations)``; returns the version it was at."""
+    start = schema_version(conn)
+    if start > len(migrations):
+        raise StoreError(
+            f"the user database {origin} has schema version {start}, newer than this FaceKiosk "
+            f"understands ({len(migrations)}): upgrade FaceKiosk"
+        )
+    for version in range(start, len(migrations)):
+        with transaction(conn, durable=True):
+            # Another process may have migrated while we waited for the write lock.
+            if schema_version(conn) != version:
+                continue
+            step = migrations[version]
+            if callable(step):
+                step(conn)
+            else:
+                for statement in step:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+    return start
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE); ``durable`` makes its commit survive power loss."""
+    if durable:
+        conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        if durable:
+            conn.execute("PRAGMA synchronous = NORMAL")

@@ -1,0 +1,383 @@
+"""``Store``: the kiosk's account operations, each a complete and durable step.
+
+Typical use (the UI calls the slow ones, argon2 and the duplicate search, off its thread)::
+
+    store = Store.open(settings)                      # StoreError if the key is missing
+    store.enroll(email, password, templates, model_id, duplicate_threshold=t)
+    store.sign_in_password(email, password)           # AuthenticationError / LockedOutError
+    user, templates = store.face_templates(email, model_id)   # ReenrollRequiredError
+    store.record_face_attempt(email, accepted, score, reason)
+    store.change_password(user.id, new_password)
+
+A change and its outbox row (and its audit entry) commit together with
+``synchronous=FULL`` before the method returns, so "done" on screen means on disk.
+A ``Store`` and its connection belong to one thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from kiosk.config import Settings
+from kiosk.store import audit as audit_mod
+from kiosk.store import db, lockout as lockout_mod, outbox, users
+from kiosk.store.audit import AuditLog
+from kiosk.store.emails import Email, normalize_email
+from kiosk.store.errors import (
+    AuthenticationError,
+    DuplicateFaceError,
+    EmailTakenError,
+    LockedOutError,
+    ReenrollRequiredError,
+    StoreError,
+    UnknownUserError,
+)
+from kiosk.store.gallery import Gallery, find_duplicate, load_gallery
+from kiosk.store.lockout import LockStatus, Lockout
+from kiosk.store.passwords import Passwords
+from kiosk.store.templates import TemplateCodec, derive_key, key_check_value, key_matches, load_template_key, missing_key_error
+from kiosk.store.users import User
+
+EXPORT_FORMAT = "facekiosk-user-export/1"
+
+
+def iso_time(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _meta(conn: sqlite3.Connection, key: str, make: Callable[[], bytes]) -> bytes:
+    """A per-database value, created on first use (safely against a concurrent first use)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    if row is not None:
+        return bytes(row[0])
+    with db.transaction(conn, durable=True):
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, make()))
+    return bytes(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+
+class Store:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        settings: Settings,
+        codec: TemplateCodec,
+        kiosk_id: str,
+        hmac_key: bytes | None,
+        clock: Callable[[], float],
+        path: Path,
+    ) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.codec = codec
+        self.kiosk_id = kiosk_id
+        self.clock = clock
+        self.path = path
+        self.passwords = Passwords(settings.passwords)
+        self.lockout = Lockout(conn, settings.lockout, kiosk_id, clock)
+        self.audit = AuditLog(conn, settings.audit, kiosk_id, clock, hmac_key)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] | None = None,
+        require_key: bool = True,
+    ) -> "Store":
+        """Open (creating and migrating) the database named by the config.
+
+        With ``require_key`` (the kiosk service) a missing template key is an error now;
+        without it (admin commands that never touch a template) only the operations that
+        need the key fail, with the same message.
+        """
+        environ = os.environ if environ is None else environ
+        encrypt = settings.store.encrypt_templates
+        key = load_template_key(settings.store, settings.resolve, environ)
+        if encrypt and key is None and require_key:
+            raise missing_key_error()
+        path = db.db_path(settings.store, settings.resolve, environ)
+        conn = db.connect(path)
+        try:
+            if key is not None:
+                check = _meta(conn, "template_key_check", lambda: key_check_value(key))
+                if not key_matches(key, check):
+                    raise StoreError(
+                        f"the template key does not match the user database {path}: "
+                        "it was created with another key (restore that key, or start a new database)"
+                    )
+            kiosk_id = _meta(conn, "kiosk_id", lambda: str(uuid.uuid4()).encode()).decode()
+            if key is not None:
+                hmac_key: bytes | None = derive_key(key, b"audit-email-hmac-v1")
+            elif not encrypt:
+                hmac_key = _meta(conn, "audit_secret", lambda: os.urandom(32))
+            else:
+                hmac_key = None
+            store = cls(conn, settings, TemplateCodec(key, encrypt), kiosk_id, hmac_key, clock, path)
+            with db.transaction(conn):
+                store.audit.purge_images()
+            return store
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get_user(self, email: str) -> User:
+        return users.require_user(self.conn, normalize_email(email))
+
+    def list_users(self, include_deleted: bool = False) -> list[User]:
+        return users.list_users(self.conn, include_deleted)
+
+    def gallery(self, model_id: str) -> Gallery:
+        """All live templates of ``model_id`` as one matrix, for the 1:N matcher."""
+        return load_gallery(self.conn, self.codec, model_id)
+
+    def lockout_status(self, email: str) -> LockStatus:
+        return self.lockout.status(normalize_email(email).key)
+
+    def pending_outbox(self, limit: int = 100) -> list[outbox.OutboxEntry]:
+        return outbox.pending(self.conn, limit)
+
+    # -- enrollment ---------------------------------------------------------------------
+
+    def enroll(
+        self,
+        email: str,
+        password: str,
+        templates: Sequence[object],
+        model_id: str,
+        duplicate_threshold: float | None = None,
+        user_id: str | None = None,
+    ) -> User:
+        """Create a user with a password and face templates, or refuse with the reason.
+
+        With ``duplicate_threshold`` (a Euclidean distance) the new templates are first
+        searched against every enrolled face of the same model, inside the transaction.
+        """
+        address = normalize_email(email)
+        vectors = users.check_templates(templates)
+        new_id = users.check_user_id(user_id) if user_id is not None else str(uuid.uuid4())
+        password_hash = self.passwords.hash(password, address)  # slow: outside the write lock
+        now = self.clock()
+        try:
+            with db.transaction(self.conn, durable=True):
+                if users.find_user(self.conn, address) is not None:
+                    raise EmailTakenError(f"the email {address.address} is already registered")
+                if duplicate_threshold is not None:
+                    match = find_duplicate(self.gallery(model_id), np.stack(vectors), duplicate_threshold)
+                    if match is not None:
+                        raise DuplicateFaceError(
+                            "this face is already registered to another account", match.user_id, match.distance
+                        )
+                users.insert_user(
+                    self.conn,
+                    self.codec,
+                    user_id=new_id,
+                    email=address,
+                    password_hash=password_hash,
+                    model_id=model_id,
+                    vectors=vectors,
+                    kiosk_id=self.kiosk_id,
+                    now=now,
+                )
+                self.audit.record(audit_mod.ENROLL, audit_mod.OK, email_key=address.key, email=address.address, user_id=new_id)
+        except (EmailTakenError, DuplicateFaceError) as err:
+            score = err.distance if isinstance(err, DuplicateFaceError) else None
+            with db.transaction(self.conn):
+                self.audit.record(audit_mod.ENROLL, audit_mod.REFUSED, email_key=address.key, email=address.address, score=score, reason=str(err))
+            raise
+        return users.get_user(self.conn, new_id)  # type: ignore[return-value]
+
+    def reenroll(self, user_id: str, templates: Sequence[object], model_id: str, duplicate_threshold: float | None = None) -> User:
+        """Replace a signed-in user's templates (e.g. after a model change)."""
+        vectors = users.check_templates(templates)
+        now = self.clock()
+        with db.transaction(self.conn, durable=True):
+            user = users.get_user(self.conn, user_id)
+            if user is None:
+                raise UnknownUserError(f"no account with the id {user_id}")
+            if duplicate_threshold is not None:
+                gallery = self.gallery(model_id)
+                others = gallery.user_ids != user_id
+                match = find_duplicate(
+                    Gallery(model_id, gallery.matrix[others], gallery.user_ids[others], gallery.sq_norms[others]),
+                    np.stack(vectors),
+                    duplicate_threshold,
+                )
+                if match is not None:
+                    raise DuplicateFaceError("this face is already registered to another account", match.user_id, match.distance)
+            users.replace_templates(self.conn, self.codec, user_id, model_id, vectors, now)
+            self.audit.record(audit_mod.ENROLL, audit_mod.OK, email_key=user.email_key, email=user.email, user_id=user_id, reason="re-enrollment")
+        return users.get_user(self.conn, user_id)  # type: ignore[return-value]
+
+    # -- signing in ---------------------------------------------------------------------
+
+    def _refuse_if_locked(self, address: Email, action: str) -> None:
+        status = self.lockout.status(address.key)
+        if status.locked:
+            with db.transaction(self.conn):
+                self.audit.record(action, audit_mod.LOCKED, email_key=address.key, email=address.address, reason=f"{status.scope} locked")
+            raise LockedOutError(status.message(), status.scope or "", status.remaining_s)
+
+    def sign_in_password(self, email: str, password: str) -> User:
+        """The user if the password is right; AuthenticationError or LockedOutError if not.
+
+        An unknown email costs the same time and counts the same as a wrong password, so
+        neither the answer nor its timing tells whether an account exists.
+        """
+        address = normalize_email(email)
+        self._refuse_if_locked(address, audit_mod.SIGN_IN_PASSWORD)
+        user = users.find_user(self.conn, address)
+        stored = users.password_hash(self.conn, user.id) if user else None
+        result = self.passwords.verify(stored, password)
+        if not result.ok:
+            with db.transaction(self.conn, durable=True):
+                status = self.lockout.record_failure(address.key, lockout_mod.PASSWORD)
+                self.audit.record(
+                    audit_mod.SIGN_IN_PASSWORD,
+                    audit_mod.FAIL,
+                    email_key=address.key,
+                    email=address.address,
+                    user_id=user.id if user else None,
+                    reason="wrong password" if user else "unknown email",
+                )
+            if status.locked:
+                raise LockedOutError(status.message(), status.scope or "", status.remaining_s)
+            left = f" ({status.attempts_left} tries left)" if status.attempts_left <= 3 else ""
+            raise AuthenticationError(f"wrong email or password{left}")
+        assert user is not None
+        with db.transaction(self.conn, durable=result.new_hash is not None):
+            self.lockout.record_success(address.key)
+            reason = ""
+            if result.new_hash is not None and stored is not None:
+                if users.set_password_hash(self.conn, user.id, result.new_hash, self.clock(), "rehash", expected_old=stored):
+                    reason = "password hash upgraded"
+            self.audit.record(audit_mod.SIGN_IN_PASSWORD, audit_mod.OK, email_key=address.key, email=address.address, user_id=user.id, reason=reason)
+        return users.get_user(self.conn, user.id) or user
+
+    def face_templates(self, email: str, model_id: str) -> tuple[User, np.ndarray]:
+        """The user and their templates of ``model_id`` to compare a face against.
+
+        LockedOutError if locked; ReenrollRequiredError when the user's templates were
+        made by another model (they are never compared) or there are none.
+        """
+        address = normalize_email(email)
+        self._refuse_if_locked(address, audit_mod.SIGN_IN_FACE)
+        user = users.require_user(self.conn, address)
+        matrix = users.user_templates(self.conn, self.codec, user.id, model_id)
+        if matrix.shape[0] == 0:
+            if user.templates:
+                raise ReenrollRequiredError(
+                    "your face was enrolled with an older face model and cannot be checked: "
+                    "sign in with your password and enroll your face again"
+                )
+            raise ReenrollRequiredError("no face is enrolled for this account: sign in with your password and enroll your face")
+        return user, matrix
+
+    def record_face_attempt(
+        self, email: str, accepted: bool, score: float | None, reason: str = "", image: bytes | None = None
+    ) -> LockStatus:
+        """Count a face comparison's outcome (lockout and audit); the status after it."""
+        address = normalize_email(email)
+        user = users.find_user(self.conn, address)
+        with db.transaction(self.conn, durable=not accepted):
+            if accepted:
+                self.lockout.record_success(address.key)
+            else:
+                self.lockout.record_failure(address.key, lockout_mod.FACE)
+            self.audit.record(
+                audit_mod.SIGN_IN_FACE,
+                audit_mod.OK if accepted else audit_mod.FAIL,
+                email_key=address.key,
+                email=address.address,
+                user_id=user.id if user else None,
+                score=score,
+                reason=reason,
+                image=image,
+            )
+            self.audit.purge_images()
+        return self.lockout.status(address.key)
+
+    # -- changes ------------------------------------------------------------------------
+
+    def change_password(self, user_id: str, new_password: str, reason: str = "reset") -> User:
+        """Set a new password for a user already verified (by face or old password)."""
+        user = users.get_user(self.conn, user_id)
+        if user is None:
+            raise UnknownUserError(f"no account with the id {user_id}")
+        address = Email(user.email or "", user.email_key or "")
+        new_hash = self.passwords.hash(new_password, address)
+        with db.transaction(self.conn, durable=True):
+            users.set_password_hash(self.conn, user_id, new_hash, self.clock(), reason)
+            self.audit.record(audit_mod.PASSWORD_CHANGE, audit_mod.OK, email_key=user.email_key, email=user.email, user_id=user_id, reason=reason)
+        return users.get_user(self.conn, user_id)  # type: ignore[return-value]
+
+    def delete_user(self, email: str, reason: str = "") -> User:
+        """Erase a user's templates, hash and email, leaving a tombstone for sync."""
+        address = normalize_email(email)
+        with db.transaction(self.conn, durable=True):
+            user = users.require_user(self.conn, address)
+            users.tombstone(self.conn, user, self.clock())
+            self.conn.execute("DELETE FROM attempts WHERE subject = ?", (address.key,))
+            self.audit.record(audit_mod.DELETE, audit_mod.OK, email_key=address.key, email=address.address, user_id=user.id, reason=reason)
+        # Old page images of the erased rows can linger in the WAL until it is reset.
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass  # busy: the next checkpoint will do it
+        return users.get_user(self.conn, user.id, include_deleted=True)  # type: ignore[return-value]
+
+    def export_user(self, email: str) -> dict[str, Any]:
+        """A person's own data as JSON-ready values, without password hash or templates."""
+        address = normalize_email(email)
+        user = users.require_user(self.conn, address)
+        entries = self.audit.entries(user_id=user.id, email_key=address.key)
+        with db.transaction(self.conn):
+            self.audit.record(audit_mod.EXPORT, audit_mod.OK, email_key=address.key, email=address.address, user_id=user.id)
+        return {
+            "format": EXPORT_FORMAT,
+            "exported_at": iso_time(self.clock()),
+            "id": user.id,
+            "email": user.email,
+            "created_at": iso_time(user.created_at),
+            "updated_at": iso_time(user.updated_at),
+            "revision": user.revision,
+            "enrolled_on_kiosk": user.origin_kiosk,
+            "password": {"set": user.has_password, "stored_as": "argon2id hash (not exported)"},
+            "face_templates": [
+                {"id": t.id, "model": t.model_id, "values": t.dim, "created_at": iso_time(t.created_at), "stored_as": "encrypted (not exported)"}
+                for t in user.templates
+            ],
+            "audit": [
+                {
+                    "at": iso_time(e.at),
+                    "kiosk": e.kiosk_id,
+                    "action": e.action,
+                    "result": e.result,
+                    "score": e.score,
+                    "reason": e.reason,
+                    "image_kept": e.has_image,
+                }
+                for e in entries
+            ],
+            "pending_sync_changes": sum(1 for e in outbox.for_user(self.conn, user.id) if e.sent_at is None),
+        }

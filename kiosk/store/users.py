@@ -1,0 +1,201 @@
+"""User rows and their templates: the data layer under :class:`kiosk.store.Store`.
+
+Every change (enrollment, template replacement, password change, deletion) bumps the
+user's revision and writes its outbox row in the caller's transaction. Functions here
+take an open connection and never commit: the caller decides the transaction (see
+``Store``), so a change and everything that belongs with it land together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from kiosk.errors import ValidationError
+from kiosk.store import outbox
+from kiosk.store.emails import Email
+from kiosk.store.errors import EmailTakenError, UnknownUserError
+from kiosk.store.templates import TemplateCodec, as_template
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    id: str
+    model_id: str
+    dim: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str | None  # None for a tombstone
+    email_key: str | None
+    origin_kiosk: str
+    created_at: float
+    updated_at: float
+    revision: int
+    deleted_at: float | None
+    remote_updated_at: float | None
+    has_password: bool
+    templates: tuple[TemplateInfo, ...]
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def model_ids(self) -> set[str]:
+        return {t.model_id for t in self.templates}
+
+
+_USER_COLUMNS = (
+    "id, email, email_key, origin_kiosk, created_at, updated_at, revision, deleted_at, remote_updated_at, password_hash IS NOT NULL"
+)
+
+
+def _templates_of(conn: sqlite3.Connection, user_id: str) -> tuple[TemplateInfo, ...]:
+    rows = conn.execute("SELECT id, model_id, dim, created_at FROM templates WHERE user_id = ? ORDER BY created_at, id", (user_id,))
+    return tuple(TemplateInfo(*row) for row in rows)
+
+
+def _user(conn: sqlite3.Connection, row: tuple | None) -> User | None:
+    if row is None:
+        return None
+    return User(*row[:9], has_password=bool(row[9]), templates=_templates_of(conn, row[0]))
+
+
+def get_user(conn: sqlite3.Connection, user_id: str, include_deleted: bool = False) -> User | None:
+    sql = f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?" + ("" if include_deleted else " AND deleted_at IS NULL")
+    return _user(conn, conn.execute(sql, (user_id,)).fetchone())
+
+
+def find_user(conn: sqlite3.Connection, email: Email) -> User | None:
+    """The live user with this email (compared by key), or None."""
+    row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE email_key = ?", (email.key,)).fetchone()
+    return _user(conn, row)
+
+
+def require_user(conn: sqlite3.Connection, email: Email) -> User:
+    user = find_user(conn, email)
+    if user is None:
+        raise UnknownUserError(f"no account with the email {email.address}")
+    return user
+
+
+def list_users(conn: sqlite3.Connection, include_deleted: bool = False) -> list[User]:
+    sql = f"SELECT {_USER_COLUMNS} FROM users" + ("" if include_deleted else " WHERE deleted_at IS NULL") + " ORDER BY created_at, id"
+    return [u for u in (_user(conn, row) for row in conn.execute(sql).fetchall()) if u is not None]
+
+
+def password_hash(conn: sqlite3.Connection, user_id: str) -> str | None:
+    row = conn.execute("SELECT password_hash FROM users WHERE id = ? AND deleted_at IS NULL", (user_id,)).fetchone()
+    return row[0] if row else None
+
+
+def check_user_id(user_id: str) -> str:
+    try:
+        parsed = uuid.UUID(user_id)
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationError(f"user id {user_id!r} is not a UUID") from None
+    return str(parsed)
+
+
+def check_templates(templates: Sequence[object]) -> list[np.ndarray]:
+    vectors = [as_template(t) for t in templates]
+    if not vectors:
+        raise ValidationError("enrollment needs at least one face template")
+    if len({v.shape[0] for v in vectors}) != 1:
+        raise ValidationError("face templates of one enrollment must all have the same length")
+    return vectors
+
+
+def _insert_templates(conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, model_id: str, vectors: Sequence[np.ndarray], now: float) -> None:
+    conn.executemany(
+        "INSERT INTO templates (id, user_id, model_id, dim, blob, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(str(uuid.uuid4()), user_id, model_id, int(v.shape[0]), codec.encode(user_id, model_id, v), now) for v in vectors],
+    )
+
+
+def insert_user(
+    conn: sqlite3.Connection,
+    codec: TemplateCodec,
+    *,
+    user_id: str,
+    email: Email,
+    password_hash: str,
+    model_id: str,
+    vectors: Sequence[np.ndarray],
+    kiosk_id: str,
+    now: float,
+) -> None:
+    """A new user, its templates and its ENROLL outbox row (caller's transaction)."""
+    if not model_id:
+        raise ValidationError("face templates need the id of the model that made them")
+    try:
+        conn.execute(
+            "INSERT INTO users (id, email, email_key, password_hash, origin_kiosk, created_at, updated_at, revision) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            (user_id, email.address, email.key, password_hash, kiosk_id, now, now),
+        )
+    except sqlite3.IntegrityError as err:
+        if "email_key" in str(err):
+            raise EmailTakenError(f"the email {email.address} is already registered") from None
+        raise ValidationError(f"user id {user_id} already exists") from None
+    _insert_templates(conn, codec, user_id, model_id, vectors, now)
+    outbox.add(conn, user_id, outbox.ENROLL, 1, now, {"model_id": model_id, "templates": len(vectors)})
+
+
+def _bump(conn: sqlite3.Connection, user_id: str, now: float, sets: str = "", params: tuple = ()) -> int:
+    row = conn.execute(
+        f"UPDATE users SET {sets}{', ' if sets else ''}updated_at = ?, revision = revision + 1 "
+        "WHERE id = ? AND deleted_at IS NULL RETURNING revision",
+        (*params, now, user_id),
+    ).fetchone()
+    if row is None:
+        raise UnknownUserError(f"no account with the id {user_id}")
+    return int(row[0])
+
+
+def replace_templates(
+    conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, model_id: str, vectors: Sequence[np.ndarray], now: float
+) -> int:
+    """Re-enrollment: all the user's templates give way to new ones; returns the revision."""
+    revision = _bump(conn, user_id, now)
+    conn.execute("DELETE FROM templates WHERE user_id = ?", (user_id,))
+    _insert_templates(conn, codec, user_id, model_id, vectors, now)
+    outbox.add(conn, user_id, outbox.ENROLL, revision, now, {"model_id": model_id, "templates": len(vectors), "reenroll": True})
+    return revision
+
+
+def set_password_hash(conn: sqlite3.Connection, user_id: str, new_hash: str, now: float, reason: str, expected_old: str | None = None) -> int | None:
+    """Store a new hash; with ``expected_old`` only if nobody changed it meanwhile (None then)."""
+    if expected_old is not None:
+        current = password_hash(conn, user_id)
+        if current != expected_old:
+            return None
+    revision = _bump(conn, user_id, now, "password_hash = ?", (new_hash,))
+    outbox.add(conn, user_id, outbox.PASSWORD, revision, now, {"reason": reason})
+    return revision
+
+
+def tombstone(conn: sqlite3.Connection, user: User, now: float) -> int:
+    """Erase the templates, hash and email; keep id, times and revision for sync."""
+    conn.execute("DELETE FROM templates WHERE user_id = ?", (user.id,))
+    revision = _bump(conn, user.id, now, "email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ?", (now,))
+    outbox.add(conn, user.id, outbox.DELETE, revision, now, {"email": user.email})
+    return revision
+
+
+def user_templates(conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, model_id: str) -> np.ndarray:
+    """The user's templates of ``model_id`` as an (n, dim) float32 matrix (n may be 0)."""
+    rows = conn.execute("SELECT dim, blob FROM templates WHERE user_id = ? AND model_id = ? ORDER BY created_at, id", (user_id, model_id)).fetchall()
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    dims = {dim for dim, _ in rows}
+    if len(dims) != 1:
+        raise ValidationError(f"the templates of user {user_id} for {model_id} have different lengths")
+    return codec.decode_many(((user_id, model_id, blob) for _, blob in rows), dims.pop())
