@@ -149,8 +149,10 @@ def _prepare_file(path: Path) -> None:
         raise StoreError(f"cannot create the user database {path}: {err.strerror}") from None
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the database; StoreError with the reason if not."""
+def connect(path: Path, create: bool = True) -> sqlite3.Connection:
+    """Open (creating if allowed) and migrate the database; StoreError with the reason if not."""
+    if not create and not path.is_file():
+        raise StoreError(f"no user database at {path} (store.path in the config)")
     _prepare_file(path)
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)

@@ -93,12 +93,14 @@ class Store:
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] | None = None,
         require_key: bool = True,
+        create: bool = True,
     ) -> "Store":
         """Open (creating and migrating) the database named by the config.
 
         With ``require_key`` (the kiosk service) a missing template key is an error now;
         without it (admin commands that never touch a template) only the operations that
-        need the key fail, with the same message.
+        need the key fail, with the same message. ``create`` False refuses to make a new
+        database (admin commands pointed at the wrong file).
         """
         environ = os.environ if environ is None else environ
         encrypt = settings.store.encrypt_templates
@@ -106,7 +108,7 @@ class Store:
         if encrypt and key is None and require_key:
             raise missing_key_error()
         path = db.db_path(settings.store, settings.resolve, environ)
-        conn = db.connect(path)
+        conn = db.connect(path, create=create)
         try:
             if key is not None:
                 check = _meta(conn, "template_key_check", lambda: key_check_value(key))
