@@ -1,0 +1,1045 @@
+"""A local stand-in for the Firebase Realtime Database REST + streaming protocol.
+
+The Firebase emulator needs Java 21 and a download, neither of which exists here, so the
+sync tests run the real ``firebase-admin`` SDK against this server instead. Point the SDK at
+it with ``FIREBASE_DATABASE_EMULATOR_HOST=127.0.0.1:<port>`` (or a databaseURL of
+``http://127.0.0.1:<port>?ns=<db>``); it then sends ``Authorization: Bearer owner`` and
+``ns=<db>`` on every request.
+
+What is served, and the production behaviour it copies:
+- ``<path>.json`` with GET, PUT, PATCH (multi-path keys), POST (chronological push ids),
+  DELETE, and POST + ``X-HTTP-Method-Override``; ``print=silent`` answers 204.
+- GET ``shallow=true`` and queries (orderBy $key/$value/$priority/child path, startAt,
+  endAt, equalTo, limitToFirst, limitToLast) with Firebase's type ordering. The server only
+  filters; the SDK sorts. Child and $value queries need ``.indexOn`` in the rules file, else
+  400 "Index not defined ...", exactly as production answers.
+- The query string is form-decoded, so a ``+`` in a filter value becomes a space: production
+  does the same, and the SDK does not escape it (firebase-admin-python issue #189).
+- ETags (``X-Firebase-ETag: true``, ``if-match`` -> 412 with the current value and ETag,
+  ``if-none-match`` -> 304); the ETag of a null value is ``null_etag`` as in production.
+- Server values ``{".sv": "timestamp"}`` and ``{".sv": {"increment": n}}``; nulls and empty
+  objects are never stored; arrays are stored as integer-keyed objects and read back as arrays
+  while dense; keys with ``. $ # [ ] /`` or control characters are refused with 400.
+- Requests that are not the admin (``Bearer owner``) are checked against the literal
+  ``.read``/``.write`` booleans of the rules file and get 401 "Permission denied".
+- ``Accept: text/event-stream``: an initial ``put`` at "/", then ``put``/``patch`` events
+  relative to the listened path, and ``keep-alive`` events every ``keepalive_s`` seconds.
+
+Test hooks: ``send_cancel``, ``send_auth_revoked``, ``stop``/``start``/``restart`` on the same
+port (data is kept in memory), ``drop_all_connections``, ``drop_next_response`` (close the
+socket after writing part of a body), the request log (``requests``), and direct data access.
+
+Stdlib only. One re-entrant lock guards the data tree and the listener list; every write
+updates the tree and queues its events while holding it, so listeners see writes in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import json
+import math
+import queue
+import random
+import re
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
+
+ADMIN_TOKEN = "owner"
+NULL_ETAG = "null_etag"
+DEFAULT_KEEPALIVE_S = 3.0
+DEFAULT_NAMESPACE = "default"
+PUSH_CHARS = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+MAX_KEY_BYTES = 768
+
+_FORBIDDEN_KEY_CHARS = frozenset(".$#[]/") | frozenset(chr(c) for c in range(32)) | {"\x7f"}
+_FORBIDDEN_PATH_CHARS = frozenset(".$#[]") | frozenset(chr(c) for c in range(32)) | {"\x7f"}
+_ARRAY_INDEX = re.compile(r"(0|[1-9][0-9]*)\Z")
+# Firebase's "integer key" test for ordering (firebase-js-sdk util.ts tryParseInt).
+_INT_KEY = re.compile(r"-?0*[0-9]{1,10}\Z")
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_QUERY_PARAMS = ("startAt", "endAt", "equalTo", "limitToFirst", "limitToLast")
+_KEY_ERROR = "Key value can't be empty or contain $ # [ ] / or ."
+
+# Stored values are JSON scalars (str, int, float, bool) or non-empty dicts of them; None is
+# "no data". Stored dicts are never mutated: a write copies the dicts along its path, so an old
+# root stays a valid snapshot for computing events.
+Stored = Any
+
+
+class RtdbError(Exception):
+    """An error answered as ``{"error": message}`` with an HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RecordedRequest:
+    """One request as it arrived, for contract tests."""
+
+    method: str
+    path: str
+    raw_query: str  # as sent: shows what the client escaped and what it did not
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Values, keys and ordering
+
+
+def key_order(key: str) -> tuple:
+    """Firebase's child-key ordering: 32-bit integer keys numerically first, then strings."""
+    if _INT_KEY.match(key):
+        number = int(key)
+        if _INT32_MIN <= number <= _INT32_MAX:
+            return (0, number, len(key), b"")
+    # JavaScript compares strings by UTF-16 code units; so does production.
+    return (1, 0, 0, key.encode("utf-16-be"))
+
+
+def value_rank(value: Any) -> tuple:
+    """Firebase's value ordering: null < false < true < numbers < strings < objects."""
+    if value is None:
+        return (0, 0)
+    if value is False:
+        return (1, 0)
+    if value is True:
+        return (2, 0)
+    if isinstance(value, (int, float)):
+        return (3, value)
+    if isinstance(value, str):
+        return (4, value.encode("utf-16-be"))
+    return (5, 0)
+
+
+def child_at(node: Stored, segments: Iterable[str]) -> Stored:
+    for segment in segments:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(segment)
+    return node
+
+
+def with_child(node: Stored, segments: list[str], value: Stored) -> Stored:
+    """Returns a copy of ``node`` with ``value`` at ``segments``, pruning emptied parents."""
+    if not segments:
+        return value
+    children = dict(node) if isinstance(node, dict) else {}
+    child = with_child(children.get(segments[0]), segments[1:], value)
+    if child is None:
+        children.pop(segments[0], None)
+    else:
+        children[segments[0]] = child
+    return children or None
+
+
+def to_wire(node: Stored) -> Any:
+    """Stored form -> JSON answer: children in key order, dense integer-keyed objects as arrays.
+
+    The array rule is Firebase's: all keys are array indexes and the largest is below twice
+    the number of children (firebase-js-sdk ChildrenNode.val).
+    """
+    if not isinstance(node, dict):
+        return node
+    keys = sorted(node, key=key_order)
+    if all(_ARRAY_INDEX.match(k) for k in keys) and max(int(k) for k in keys) < 2 * len(keys):
+        array: list[Any] = [None] * (max(int(k) for k in keys) + 1)
+        for k in keys:
+            array[int(k)] = to_wire(node[k])
+        return array
+    return {k: to_wire(node[k]) for k in keys}
+
+
+def etag_of(node: Stored) -> str:
+    if node is None:
+        return NULL_ETAG
+    canonical = json.dumps(to_wire(node), sort_keys=True, separators=(",", ":"))
+    return base64.b64encode(hashlib.sha1(canonical.encode()).digest()).decode()
+
+
+def _key_position(raw_body: str, key: str) -> str:
+    """Line:column of ``key`` in the request body, like production's "beginning at 1:2"."""
+    for encoded in (json.dumps(key), json.dumps(key, ensure_ascii=False)):
+        index = raw_body.find(encoded)
+        if index >= 0:
+            line = raw_body.count("\n", 0, index) + 1
+            column = index - (raw_body.rfind("\n", 0, index) + 1) + 1
+            return f"{line}:{column}"
+    return "1:1"
+
+
+def check_key(key: Any, raw_body: str) -> None:
+    if not isinstance(key, str):
+        raise RtdbError(400, "Invalid data; keys must be strings.")
+    if key in (".priority", ".value"):
+        raise RtdbError(400, "Invalid data; priorities are not supported by this test server.")
+    if (not key or any(ch in _FORBIDDEN_KEY_CHARS for ch in key)
+            or len(key.encode()) > MAX_KEY_BYTES):
+        raise RtdbError(400, f"Invalid data; couldn't parse key beginning at "
+                             f"{_key_position(raw_body, key)}. {_KEY_ERROR}")
+
+
+def normalize(value: Any, raw_body: str) -> Stored:
+    """Request JSON -> stored form: validates keys, arrays to objects, drops nulls and {}."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RtdbError(400, "Invalid data; couldn't parse JSON object, array, or value.")
+        # Production keeps numbers as doubles and answers 1.0 as 1.
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, list):
+        value = {str(i): v for i, v in enumerate(value)}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            check_key(k, raw_body)
+            child = normalize(v, raw_body)
+            if child is not None:
+                out[k] = child
+        return out or None
+    raise RtdbError(400, "Invalid data; couldn't parse JSON object, array, or value.")
+
+
+def resolve_server_values(value: Any, existing: Stored, now_ms: int) -> Any:
+    """Replaces ``{".sv": ...}`` placeholders, resolving increments against ``existing``."""
+    if isinstance(value, dict):
+        if ".sv" in value:
+            if len(value) != 1:
+                raise RtdbError(400, "Invalid data; a server value must be the only key.")
+            return _server_value(value[".sv"], existing, now_ms)
+        base = existing if isinstance(existing, dict) else {}
+        return {k: resolve_server_values(v, base.get(k), now_ms) for k, v in value.items()}
+    if isinstance(value, list):
+        base = existing if isinstance(existing, dict) else {}
+        return [resolve_server_values(v, base.get(str(i)), now_ms) for i, v in enumerate(value)]
+    return value
+
+
+def _server_value(spec: Any, existing: Stored, now_ms: int) -> Any:
+    if spec == "timestamp":
+        return now_ms
+    if isinstance(spec, dict) and set(spec) == {"increment"}:
+        delta = spec["increment"]
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)):
+            raise RtdbError(400, "Invalid data; increment must be a number.")
+        if isinstance(existing, (int, float)) and not isinstance(existing, bool):
+            return existing + delta
+        return delta
+    raise RtdbError(400, "Invalid data; unrecognized server value.")
+
+
+class PushIdGenerator:
+    """Firebase push ids: 8 chars of millisecond time, 12 random chars, strictly increasing."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()
+        self._last_ms = -1
+        self._last_rand = [0] * 12
+
+    def next(self, now_ms: int) -> str:
+        if now_ms == self._last_ms:
+            i = 11
+            while i >= 0 and self._last_rand[i] == 63:
+                self._last_rand[i] = 0
+                i -= 1
+            if i >= 0:
+                self._last_rand[i] += 1
+        else:
+            self._last_ms = now_ms
+            self._last_rand = [self._rng.randrange(64) for _ in range(12)]
+        time_chars = []
+        t = now_ms
+        for _ in range(8):
+            time_chars.append(PUSH_CHARS[t % 64])
+            t //= 64
+        return "".join(reversed(time_chars)) + "".join(PUSH_CHARS[r] for r in self._last_rand)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths, rules and queries
+
+
+def split_path(raw_path: str) -> list[str]:
+    """URL path of a ``.json`` resource -> decoded segments; 400 for forbidden characters."""
+    if not raw_path.endswith(".json"):
+        raise RtdbError(404, "Not found: REST paths must end in .json")
+    # Segments are split before decoding, so "%2F" cannot smuggle in a separator. Like the
+    # query string, the path is form-decoded ('+' -> ' '), which is what production does.
+    segments = [unquote_plus(s) for s in raw_path[: -len(".json")].split("/") if s]
+    for segment in segments:
+        if "/" in segment or any(ch in _FORBIDDEN_PATH_CHARS for ch in segment):
+            raise RtdbError(400, "Invalid path: Invalid token in path")
+    return segments
+
+
+def path_string(segments: list[str]) -> str:
+    return "/" + "/".join(segments)
+
+
+def rules_node(rules: dict, segments: list[str]) -> dict | None:
+    """The rules object that applies at ``segments`` ($wildcards match any key)."""
+    node: Any = rules.get("rules", {})
+    for segment in segments:
+        if not isinstance(node, dict):
+            return None
+        if segment in node:
+            node = node[segment]
+            continue
+        wildcard = next((k for k in node if k.startswith("$")), None)
+        if wildcard is None:
+            return None
+        node = node[wildcard]
+    return node if isinstance(node, dict) else None
+
+
+def rules_allow(rules: dict, segments: list[str], kind: str) -> bool:
+    """Cascading ``.read``/``.write``: granted if any level down to the path is literally true.
+
+    Rule expressions other than true/false are not evaluated and count as a denial.
+    """
+    node: Any = rules.get("rules", {})
+    for depth in range(len(segments) + 1):
+        if not isinstance(node, dict):
+            return False
+        if node.get(kind) in (True, "true"):
+            return True
+        if depth == len(segments):
+            return False
+        segment = segments[depth]
+        if segment in node:
+            node = node[segment]
+        else:
+            wildcard = next((k for k in node if k.startswith("$")), None)
+            if wildcard is None:
+                return False
+            node = node[wildcard]
+    return False
+
+
+def indexed_on(rules: dict, segments: list[str]) -> set[str]:
+    node = rules_node(rules, segments)
+    if not node:
+        return set()
+    index = node.get(".indexOn", [])
+    return {index} if isinstance(index, str) else set(index)
+
+
+@dataclass
+class QuerySpec:
+    order_by: str
+    start_at: Any = None
+    end_at: Any = None
+    has_start: bool = False
+    has_end: bool = False
+    limit_first: int | None = None
+    limit_last: int | None = None
+
+
+def _json_param(raw: str) -> Any:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise RtdbError(400, "Constraint index field must be a JSON primitive") from None
+    if isinstance(value, (dict, list)):
+        raise RtdbError(400, "Constraint index field must be a JSON primitive")
+    return value
+
+
+def _limit_param(name: str, raw: str) -> int:
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise RtdbError(400, f"{name} must be a positive integer") from None
+    if limit < 0:
+        raise RtdbError(400, f"{name} must be a positive integer")
+    return limit
+
+
+def parse_query(params: dict[str, str]) -> QuerySpec | None:
+    if "orderBy" not in params:
+        if any(p in params for p in _QUERY_PARAMS):
+            raise RtdbError(400, "orderBy must be defined when other query parameters are defined")
+        return None
+    try:
+        order_by = json.loads(params["orderBy"])
+    except ValueError:
+        order_by = None
+    if not isinstance(order_by, str) or not order_by:
+        raise RtdbError(400, "orderBy must be a valid JSON encoded path")
+    if order_by not in ("$key", "$value", "$priority"):
+        order_by = "/".join(s for s in order_by.split("/") if s)
+    spec = QuerySpec(order_by=order_by)
+    if "equalTo" in params:
+        if "startAt" in params or "endAt" in params:
+            raise RtdbError(400, "equalTo cannot be combined with startAt or endAt")
+        spec.start_at = spec.end_at = _json_param(params["equalTo"])
+        spec.has_start = spec.has_end = True
+    if "startAt" in params:
+        spec.start_at, spec.has_start = _json_param(params["startAt"]), True
+    if "endAt" in params:
+        spec.end_at, spec.has_end = _json_param(params["endAt"]), True
+    if "limitToFirst" in params and "limitToLast" in params:
+        raise RtdbError(400, "Can't combine limitToFirst and limitToLast")
+    if "limitToFirst" in params:
+        spec.limit_first = _limit_param("limitToFirst", params["limitToFirst"])
+    if "limitToLast" in params:
+        spec.limit_last = _limit_param("limitToLast", params["limitToLast"])
+    if order_by == "$key":
+        for bound, present in ((spec.start_at, spec.has_start), (spec.end_at, spec.has_end)):
+            if present and not isinstance(bound, str):
+                raise RtdbError(400, "When ordering by key, startAt, endAt and equalTo "
+                                     "must be strings")
+    return spec
+
+
+def run_query(node: Stored, spec: QuerySpec) -> Any:
+    """Filters the children of ``node`` and returns the wire answer.
+
+    Like production, the answer is an unordered object, and a query that matches nothing
+    answers ``{}`` rather than null.
+    """
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        return to_wire(node)
+    if spec.order_by == "$key":
+        def position(k: str, v: Stored) -> tuple:
+            return key_order(k)
+
+        def bound(b: Any) -> tuple:
+            return key_order(b)
+    else:
+        segments = spec.order_by.split("/")
+
+        def index_value(v: Stored) -> Any:
+            if spec.order_by == "$priority":
+                return None  # priorities are not stored by this server
+            if spec.order_by == "$value":
+                return v
+            return child_at(v, segments)
+
+        def position(k: str, v: Stored) -> tuple:
+            return value_rank(index_value(v))
+
+        def bound(b: Any) -> tuple:
+            return value_rank(b)
+
+    ordered = sorted(node.items(), key=lambda kv: (position(*kv), key_order(kv[0])))
+    if spec.has_start:
+        low = bound(spec.start_at)
+        ordered = [kv for kv in ordered if position(*kv) >= low]
+    if spec.has_end:
+        high = bound(spec.end_at)
+        ordered = [kv for kv in ordered if position(*kv) <= high]
+    if spec.limit_first is not None:
+        ordered = ordered[: spec.limit_first]
+    if spec.limit_last is not None:
+        ordered = ordered[len(ordered) - spec.limit_last:] if spec.limit_last else []
+    return to_wire(dict(ordered)) if ordered else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming
+
+_CLOSE = "close"        # end the stream cleanly (terminating chunk)
+_DROP = "drop"          # close the socket abruptly
+_DROP_PARTIAL = "drop-partial"  # write half an event, then close abruptly
+
+
+def sse_event(event_type: str, data: Any) -> bytes:
+    payload = data if isinstance(data, str) and event_type == "auth_revoked" else \
+        json.dumps(data, separators=(",", ":"))
+    return f"event: {event_type}\ndata: {payload}\n\n".encode()
+
+
+@dataclass
+class _Listener:
+    namespace: str
+    segments: list[str]
+    events: "queue.Queue[bytes | str]" = field(default_factory=queue.Queue)
+
+
+def _relative(segments: list[str], base: list[str]) -> str:
+    return path_string(segments[len(base):])
+
+
+def _is_prefix(prefix: list[str], segments: list[str]) -> bool:
+    return segments[: len(prefix)] == prefix
+
+
+def events_for(listener: _Listener, old_root: Stored, new_root: Stored,
+               writes: list[tuple[list[str], Stored]], base: list[str], patch: bool) -> list[bytes]:
+    """SSE events one write produces for one listener.
+
+    ``writes`` are (absolute path, stored value) pairs; ``base`` is the request path and
+    ``patch`` tells a PATCH from a PUT/POST/DELETE. Writes at or under the listened path are
+    always reported (as production reports every write it applies there); a write above it is
+    reported as a ``put`` of the listened location only when that location changed.
+    """
+    where = listener.segments
+    if _is_prefix(where, base):
+        rel = _relative(base, where)
+        if patch:
+            data = {"/".join(segs[len(base):]): to_wire(child_at(new_root, segs))
+                    for segs, _ in writes}
+            return [sse_event("patch", {"path": rel, "data": data})]
+        return [sse_event("put", {"path": rel, "data": to_wire(child_at(new_root, base))})]
+    if not _is_prefix(base, where):
+        return []
+    old_here, new_here = child_at(old_root, where), child_at(new_root, where)
+    if not patch or any(_is_prefix(segs, where) for segs, _ in writes):
+        if old_here == new_here:
+            return []
+        return [sse_event("put", {"path": "/", "data": to_wire(new_here)})]
+    inside = [segs for segs, _ in writes if _is_prefix(where, segs)]
+    if not inside:
+        return []
+    data = {"/".join(segs[len(where):]): to_wire(child_at(new_root, segs)) for segs in inside}
+    return [sse_event("patch", {"path": "/", "data": data})]
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+@dataclass
+class _DropRule:
+    method: str | None
+    path: str | None
+    fraction: float | None
+
+
+class RtdbServer:
+    """In-memory Realtime Database served over HTTP on 127.0.0.1.
+
+    ``rules_path`` is a database.rules.json (its ``.indexOn`` entries gate queries and its
+    literal ``.read``/``.write`` gate non-admin requests). ``port=0`` picks a free port on the
+    first start; restart() reuses it. ``clock`` returns seconds (server timestamps, push ids).
+    ``sse_retry_ms``, when set, adds a ``retry:`` field to each stream's first event: the
+    SDK's SSE client honours it for its reconnect delay (production never sends one).
+    """
+
+    def __init__(self, rules_path: str | Path | None = None, port: int = 0,
+                 host: str = "127.0.0.1", keepalive_s: float = DEFAULT_KEEPALIVE_S,
+                 clock: Callable[[], float] = time.time, sse_retry_ms: int | None = None,
+                 record_requests: bool = True) -> None:
+        self.host = host
+        self.port = port
+        self.keepalive_s = keepalive_s
+        self.clock = clock
+        self.sse_retry_ms = sse_retry_ms
+        self.record_requests = record_requests
+        self.rules: dict = {"rules": {".read": False, ".write": False}}
+        if rules_path is not None:
+            self.rules = json.loads(Path(rules_path).read_text())
+        self._lock = threading.RLock()
+        self._roots: dict[str, Stored] = {}
+        self._listeners: list[_Listener] = []
+        self._connections: set[socket.socket] = set()
+        self._drop_rules: list[_DropRule] = []
+        self._requests: list[RecordedRequest] = []
+        self._push_ids = PushIdGenerator()
+        self._httpd: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def emulator_host(self) -> str:
+        """Value for FIREBASE_DATABASE_EMULATOR_HOST."""
+        return f"{self.host}:{self.port}"
+
+    def url(self, namespace: str = "test-db") -> str:
+        return f"http://{self.host}:{self.port}?ns={namespace}"
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    def start(self) -> "RtdbServer":
+        if self._httpd is not None:
+            return self
+        httpd = _HTTPServer((self.host, self.port), _make_handler(self))
+        self.port = httpd.server_address[1]
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"rtdb-server-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops listening and closes every connection; the data stays for a restart()."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        self.drop_all_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def restart(self, down_for_s: float = 0.0) -> None:
+        self.stop()
+        if down_for_s:
+            time.sleep(down_for_s)
+        self.start()
+
+    def __enter__(self) -> "RtdbServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- test hooks ----------------------------------------------------------------------
+
+    def get_data(self, path: str = "/", namespace: str = "test-db") -> Any:
+        with self._lock:
+            return to_wire(child_at(self._roots.get(namespace), _segments(path)))
+
+    def set_data(self, value: Any, path: str = "/", namespace: str = "test-db") -> None:
+        """Writes like an admin PUT (listeners are notified)."""
+        self.handle("PUT", path.rstrip("/") + ".json", [("ns", namespace)],
+                    {"authorization": f"Bearer {ADMIN_TOKEN}"}, json.dumps(value).encode())
+
+    def requests(self, clear: bool = False) -> list[RecordedRequest]:
+        with self._lock:
+            recorded = list(self._requests)
+            if clear:
+                self._requests.clear()
+        return recorded
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def listener_count(self) -> int:
+        with self._lock:
+            return len(self._listeners)
+
+    def wait_for_listeners(self, count: int, timeout_s: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.listener_count() >= count:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def send_cancel(self, close: bool = True) -> None:
+        """Sends ``event: cancel`` (data null) to every stream, then ends them if ``close``."""
+        self._broadcast(sse_event("cancel", None), close)
+
+    def send_auth_revoked(self, close: bool = True) -> None:
+        """Sends ``event: auth_revoked`` ("credential is no longer valid") to every stream."""
+        self._broadcast(sse_event("auth_revoked", "credential is no longer valid"), close)
+
+    def drop_all_connections(self, partial_event: bool = False) -> None:
+        """Closes every open connection abruptly. With ``partial_event`` each stream first
+        gets half of an event, as when a connection dies mid-message."""
+        with self._lock:
+            for listener in self._listeners:
+                listener.events.put(_DROP_PARTIAL if partial_event else _DROP)
+            connections = list(self._connections)
+        if partial_event:
+            time.sleep(0.1)  # let the stream threads write their half event first
+        for conn in connections:
+            _abort(conn)
+
+    def drop_next_response(self, method: str | None = "GET", path: str | None = None,
+                           fraction: float | None = 0.5) -> None:
+        """The next matching request is processed, then its answer is cut: it gets the
+        headers and ``fraction`` of the body before the socket closes, or nothing at all when
+        ``fraction`` is None. ``path`` matches the URL path (e.g. "/users.json")."""
+        with self._lock:
+            self._drop_rules.append(_DropRule(method, path, fraction))
+
+    def _broadcast(self, event: bytes, close: bool) -> None:
+        with self._lock:
+            for listener in self._listeners:
+                listener.events.put(event)
+                if close:
+                    listener.events.put(_CLOSE)
+
+    def _take_drop_rule(self, method: str, path: str) -> _DropRule | None:
+        with self._lock:
+            for rule in self._drop_rules:
+                if rule.method in (None, method) and rule.path in (None, path):
+                    self._drop_rules.remove(rule)
+                    return rule
+        return None
+
+    # -- request handling (transport independent) -----------------------------------------
+
+    def handle(self, method: str, raw_path: str, query: list[tuple[str, str]],
+               headers: dict[str, str], body: bytes) -> Response:
+        try:
+            return self._handle(method, raw_path, query, headers, body)
+        except RtdbError as error:
+            return _json_response(error.status, {"error": error.message})
+
+    def _handle(self, method: str, raw_path: str, query: list[tuple[str, str]],
+                headers: dict[str, str], body: bytes) -> Response:
+        headers = {k.lower(): v for k, v in headers.items()}
+        params = dict(query)
+        if method == "POST" and "x-http-method-override" in headers:
+            method = headers["x-http-method-override"].upper()
+        if raw_path.rstrip("/").endswith("/.settings/rules.json"):
+            return self._handle_rules(method, headers, params, body)
+        segments = split_path(raw_path)
+        namespace = params.get("ns", DEFAULT_NAMESPACE)
+        admin = _is_admin(headers, params)
+        kind = ".read" if method == "GET" else ".write"
+        if not admin and not rules_allow(self.rules, segments, kind):
+            raise RtdbError(401, "Permission denied")
+        silent = params.get("print") == "silent"
+        if method == "GET":
+            return self._get(namespace, segments, params, headers, silent)
+        if method in ("PUT", "PATCH", "POST", "DELETE"):
+            return self._write(method, namespace, segments, params, headers, body, silent)
+        raise RtdbError(405, f"Method {method} not supported")
+
+    def _handle_rules(self, method: str, headers: dict[str, str], params: dict[str, str],
+                      body: bytes) -> Response:
+        if not _is_admin(headers, params):
+            raise RtdbError(401, "Permission denied")
+        if method == "GET":
+            return _json_response(200, self.rules)
+        if method == "PUT":
+            try:
+                rules = json.loads(body)
+            except ValueError:
+                raise RtdbError(400, "Invalid rules: not JSON") from None
+            with self._lock:
+                self.rules = rules
+            return _json_response(200, {"status": "ok"})
+        raise RtdbError(405, f"Method {method} not supported on rules")
+
+    def _get(self, namespace: str, segments: list[str], params: dict[str, str],
+             headers: dict[str, str], silent: bool) -> Response:
+        spec = parse_query(params)
+        shallow = params.get("shallow") == "true"
+        if shallow and spec is not None:
+            raise RtdbError(400, "Mixing 'shallow' and querying parameters is not supported")
+        if spec is not None and spec.order_by not in ("$key", "$priority"):
+            needed = ".value" if spec.order_by == "$value" else spec.order_by
+            if needed not in indexed_on(self.rules, segments):
+                raise RtdbError(400, f'Index not defined, add ".indexOn": "{needed}", for path '
+                                     f'"{path_string(segments)}", to the rules')
+        with self._lock:
+            node = child_at(self._roots.get(namespace), segments)
+        etag = etag_of(node)
+        if spec is not None:
+            answer = run_query(node, spec)
+        elif shallow and isinstance(node, dict):
+            answer = {k: (True if isinstance(v, dict) else v)
+                      for k, v in sorted(node.items(), key=lambda kv: key_order(kv[0]))}
+        else:
+            answer = to_wire(node)
+        extra = _etag_headers(headers, etag)
+        if "if-none-match" in headers and headers["if-none-match"] == etag:
+            return Response(304, b"", extra)
+        if silent:
+            return Response(204, b"", extra)
+        return _json_response(200, answer, extra, pretty=params.get("print") == "pretty")
+
+    def _write(self, method: str, namespace: str, segments: list[str], params: dict[str, str],
+               headers: dict[str, str], body: bytes, silent: bool) -> Response:
+        raw_body = body.decode("utf-8", errors="replace")
+        if method == "DELETE":
+            value: Any = None
+        else:
+            if not raw_body.strip():
+                raise RtdbError(400, "No data supplied.")
+            try:
+                value = json.loads(raw_body)
+            except ValueError:
+                raise RtdbError(400, "Invalid data; couldn't parse JSON object, array, or "
+                                     "value.") from None
+        now_ms = int(self.clock() * 1000)
+        with self._lock:
+            old_root = self._roots.get(namespace)
+            current = child_at(old_root, segments)
+            if "if-match" in headers and headers["if-match"] != etag_of(current):
+                return _json_response(412, to_wire(current), {"ETag": etag_of(current)})
+            answer: Any
+            if method == "PATCH":
+                if not isinstance(value, dict):
+                    raise RtdbError(400, "Invalid data; PATCH data must be an object.")
+                writes = self._patch_writes(value, segments, old_root, now_ms, raw_body)
+                # Production answers a PATCH with the data it was sent (nulls included).
+                answer = {k: to_wire(stored) for k, (_, stored) in zip(value, writes)}
+            else:
+                if method == "POST":
+                    segments = segments + [self._push_ids.next(now_ms)]
+                resolved = resolve_server_values(value, child_at(old_root, segments), now_ms)
+                stored = normalize(resolved, raw_body)
+                writes = [(segments, stored)]
+                answer = {"name": segments[-1]} if method == "POST" else to_wire(stored)
+            new_root = old_root
+            for write_path, stored in writes:
+                new_root = with_child(new_root, write_path, stored)
+            if new_root is None:
+                self._roots.pop(namespace, None)
+            else:
+                self._roots[namespace] = new_root
+            for listener in self._listeners:
+                if listener.namespace == namespace:
+                    for event in events_for(listener, old_root, new_root, writes, segments,
+                                            method == "PATCH"):
+                        listener.events.put(event)
+            new_etag = etag_of(child_at(new_root, segments))
+        extra = _etag_headers(headers, new_etag)
+        if silent:
+            return Response(204, b"", extra)
+        return _json_response(200, answer, extra)
+
+    @staticmethod
+    def _patch_writes(value: dict, base: list[str], old_root: Stored, now_ms: int,
+                      raw_body: str) -> list[tuple[list[str], Stored]]:
+        writes: list[tuple[list[str], Stored]] = []
+        for key, child_value in value.items():
+            if not isinstance(key, str):
+                raise RtdbError(400, "Invalid data; keys must be strings.")
+            rel = [s for s in key.split("/") if s]
+            if not rel:
+                raise RtdbError(400, f"Invalid data; couldn't parse key beginning at "
+                                     f"{_key_position(raw_body, key)}. {_KEY_ERROR}")
+            for segment in rel:
+                check_key(segment, raw_body)
+            target = base + rel
+            resolved = resolve_server_values(child_value, child_at(old_root, target), now_ms)
+            writes.append((target, normalize(resolved, raw_body)))
+        paths = sorted((w[0] for w in writes), key=len)
+        for i, shorter in enumerate(paths):
+            for longer in paths[i + 1:]:
+                if _is_prefix(shorter, longer):
+                    raise RtdbError(400, f"Invalid data; path {path_string(shorter)} is an "
+                                         f"ancestor of {path_string(longer)} in the same update")
+        return writes
+
+    # -- streaming ---------------------------------------------------------------------
+
+    def _open_stream(self, namespace: str, segments: list[str]) -> _Listener:
+        listener = _Listener(namespace, segments)
+        with self._lock:
+            data: dict[str, Any] = {"path": "/", "data": to_wire(
+                child_at(self._roots.get(namespace), segments))}
+            first = sse_event("put", data)
+            if self.sse_retry_ms is not None:
+                first = f"retry: {self.sse_retry_ms}\n".encode() + first
+            listener.events.put(first)
+            self._listeners.append(listener)
+        return listener
+
+    def _close_stream(self, listener: _Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _record(self, request: RecordedRequest) -> None:
+        if self.record_requests:
+            with self._lock:
+                self._requests.append(request)
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+def _is_admin(headers: dict[str, str], params: dict[str, str]) -> bool:
+    if "auth_variable_override" in params:
+        return False
+    token = params.get("access_token") or params.get("auth")
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        token = authorization[len("bearer "):].strip()
+    return token == ADMIN_TOKEN
+
+
+def _etag_headers(headers: dict[str, str], etag: str) -> dict[str, str]:
+    wanted = (headers.get("x-firebase-etag", "").lower() == "true"
+              or "if-match" in headers or "if-none-match" in headers)
+    return {"ETag": etag} if wanted else {}
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None,
+                   pretty: bool = False) -> Response:
+    text = json.dumps(payload, indent=2 if pretty else None,
+                      separators=None if pretty else (",", ":"), ensure_ascii=False)
+    out = {"Content-Type": "application/json; charset=utf-8"}
+    out.update(headers or {})
+    return Response(status, text.encode(), out)
+
+
+def _abort(conn: socket.socket) -> None:
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # dropped connections are expected here; the tests look at the SDK's side
+
+
+def _make_handler(server: RtdbServer) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "rtdb-test-server"
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with server._lock:
+                server._connections.discard(self.connection)
+            try:
+                super().finish()
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_PUT(self) -> None:
+            self._dispatch("PUT")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def do_PATCH(self) -> None:
+            self._dispatch("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._dispatch("DELETE")
+
+        def _dispatch(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            server._record(RecordedRequest(method, parts.path, parts.query, query, headers,
+                                           body.decode("utf-8", errors="replace")))
+            if method == "GET" and "text/event-stream" in headers.get("accept", ""):
+                self._stream(parts.path, query, headers)
+                return
+            response = server.handle(method, parts.path, query, headers, body)
+            drop = server._take_drop_rule(method, parts.path)
+            if drop is not None and drop.fraction is None:
+                # The request was applied but its answer is lost before any byte of it.
+                self.close_connection = True
+                _abort(self.connection)
+                return
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if drop is not None:
+                self.wfile.write(response.body[: int(len(response.body) * drop.fraction)])
+                self.wfile.flush()
+                self.close_connection = True
+                _abort(self.connection)
+                return
+            self.wfile.write(response.body)
+
+        def _stream(self, raw_path: str, query: list[tuple[str, str]],
+                    headers: dict[str, str]) -> None:
+            params = dict(query)
+            try:
+                segments = split_path(raw_path)
+                if not _is_admin(headers, params) and not rules_allow(server.rules, segments,
+                                                                        ".read"):
+                    raise RtdbError(401, "Permission denied")
+            except RtdbError as error:
+                response = _json_response(error.status, {"error": error.message})
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+                return
+            listener = server._open_stream(params.get("ns", DEFAULT_NAMESPACE), segments)
+            self.close_connection = True
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self._pump(listener)
+            except OSError:
+                pass
+            finally:
+                server._close_stream(listener)
+
+        def _pump(self, listener: _Listener) -> None:
+            last_write = time.monotonic()
+            while True:
+                try:
+                    item = listener.events.get(timeout=0.1)
+                except queue.Empty:
+                    if self._peer_closed():
+                        return
+                    if time.monotonic() - last_write < server.keepalive_s:
+                        continue
+                    item = sse_event("keep-alive", None)
+                if item == _CLOSE:
+                    self._chunk(b"")
+                    return
+                if item == _DROP:
+                    _abort(self.connection)
+                    return
+                if item == _DROP_PARTIAL:
+                    self._chunk(b'event: put\ndata: {"path":"/","da')
+                    _abort(self.connection)
+                    return
+                assert isinstance(item, bytes)
+                self._chunk(item)
+                last_write = time.monotonic()
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _peer_closed(self) -> bool:
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
+    return Handler
