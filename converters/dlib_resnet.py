@@ -297,6 +297,9 @@ def make_manifest(net: DlibNet, variant: str) -> Manifest:
         outputs=("embedding",),
         embedding_size=EMBEDDING_SIZE,
         distance="euclidean",
+        # Unit-length descriptors separate better at low FAR than dlib's raw ones
+        # (TAR at FAR 1e-3 on LFW View 2: 97.2% vs 94.7%, ../shared/notes).
+        normalize_embedding=True,
         alignment_template=(),
         thresholds={},
         source=Source(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from kiosk.errors import ModelError
 
@@ -28,8 +30,23 @@ def load_interpreter(path: str | Path, num_threads: int = 2) -> Any:
         raise ModelError(f"model file not found: {path}")
     interpreter_class = _interpreter_class()
     try:
-        interpreter = interpreter_class(model_path=str(path), num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with _native_stderr_silenced():
+            interpreter = interpreter_class(model_path=str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         raise ModelError(f"cannot load model {path}: {err}") from None
     return interpreter
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """LiteRT's C++ side prints an INFO line per interpreter straight to fd 2; a kiosk's
+    CLI output and journal should not fill with it. Python-level errors still surface."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

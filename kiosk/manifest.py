@@ -53,6 +53,8 @@ class Manifest:
     outputs: tuple[str, ...] = ()  # output tensor meaning, in the interpreter's order
     embedding_size: int = 0
     distance: str = ""  # "euclidean" or "cosine"; empty for non-embedding models
+    # Scale embeddings to unit length before matching (after flip averaging).
+    normalize_embedding: bool = False
     # Five reference points (left eye, right eye, nose, left mouth, right mouth) in chip
     # pixels; the aligner maps detected landmarks onto them.
     alignment_template: tuple[tuple[float, float], ...] = ()

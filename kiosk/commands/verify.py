@@ -1,0 +1,68 @@
+"""``facekiosk verify A B``: are the faces in two images the same person?
+
+Exit status 0 same person, 1 different people, 2 an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from kiosk.commands.common import analyze_file, describe, face_line, load_settings
+from kiosk.config.vision import SECURITY_LEVEL_FAR
+from kiosk.vision.pipeline import FacePipeline
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("verify", help="compare the faces in two images")
+    parser.add_argument("image_a")
+    parser.add_argument("image_b")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--security-level", choices=sorted(SECURITY_LEVEL_FAR), help="override the config's level")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    start = time.perf_counter()
+    pipeline = FacePipeline.from_settings(settings)
+    load_models_ms = (time.perf_counter() - start) * 1e3
+    level = args.security_level or settings.verification.security_level
+    threshold = pipeline.threshold(level)
+
+    results, timings = [], {"load_models": load_models_ms}
+    for tag, path in (("a", args.image_a), ("b", args.image_b)):
+        result, load_ms = analyze_file(pipeline, path)
+        results.append(result)
+        timings[f"load_image_{tag}"] = load_ms
+        for stage, ms in result.timings_ms.items():
+            timings[f"{stage}_{tag}"] = ms
+    start = time.perf_counter()
+    distance = pipeline.distance(results[0].embedding, results[1].embedding[None])
+    timings["match"] = (time.perf_counter() - start) * 1e3
+    timings = {key: round(value, 2) for key, value in timings.items()}
+    same = distance <= threshold
+
+    if args.json:
+        print(json.dumps({
+            "same": bool(same),
+            "distance": round(distance, 6),
+            "threshold": threshold,
+            "metric": pipeline.metric,
+            "security_level": level,
+            "far_target": float(SECURITY_LEVEL_FAR[level]),
+            "model": pipeline.embedder.manifest.model_id,
+            "images": [dict(path=path, **describe(result)) for path, result in zip((args.image_a, args.image_b), results)],
+            "timings_ms": timings,
+        }))
+    else:
+        for path, result in zip((args.image_a, args.image_b), results):
+            print(face_line(path, result))
+        verdict = "same person" if same else "different people"
+        print(
+            f"distance {distance:.4f} ({pipeline.metric}), threshold {threshold:.4f} "
+            f"(security level {level}, FAR {SECURITY_LEVEL_FAR[level]}): {verdict}"
+        )
+        print("timings ms: " + ", ".join(f"{key} {value:.1f}" for key, value in timings.items()))
+    return 0 if same else 1

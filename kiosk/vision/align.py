@@ -1,0 +1,57 @@
+"""Face alignment: a similarity transform from five landmarks onto a model's template.
+
+The landmarks are left eye, right eye, nose tip, left and right mouth corner, in the
+image's pixel coordinates (left/right as seen in the image).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2x3 least-squares similarity (rotation, uniform scale, shift) mapping src onto dst.
+
+    Umeyama's closed form (IEEE PAMI 1991) with the reflection case excluded.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    covariance = dst_c.T @ src_c / len(src)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0
+    rotation = u @ np.diag(sign) @ vt
+    variance = (src_c**2).sum() / len(src)
+    scale = (singular * sign).sum() / variance
+    shift = dst_mean - scale * rotation @ src_mean
+    return np.hstack([scale * rotation, shift[:, None]])
+
+
+def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def align_face(
+    image: np.ndarray, landmarks: np.ndarray, template: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
+    """Warp ``image`` so that ``landmarks`` land on ``template``; returns an (h, w, 3) chip.
+
+    ``size`` is (width, height). When the chip is much smaller than the face, the image is
+    first shrunk with area averaging, as a warp alone would alias (dlib does the same with
+    an image pyramid).
+    """
+    matrix = similarity_transform(landmarks, template)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 0.5:
+        shrink = 2.0 * scale  # leave a 2x downscale to the bilinear warp
+        height, width = image.shape[:2]
+        new_size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
+        image = cv2.resize(image, new_size, interpolation=cv2.INTER_AREA)
+        factor = np.array([new_size[0] / width, new_size[1] / height])
+        matrix = similarity_transform(np.asarray(landmarks, dtype=np.float64) * factor, template)
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
