@@ -29,6 +29,14 @@ Test hooks: ``send_cancel``, ``send_auth_revoked``, ``stop``/``start``/``restart
 port (data is kept in memory), ``drop_all_connections``, ``drop_next_response`` (close the
 socket after writing part of a body), the request log (``requests``), and direct data access.
 
+Best guesses, not checked against production: a query that matches nothing answers ``{}``;
+shallow reads keep primitive children's values; every write at or under a listened path is
+reported even if it changes nothing, writes above it only when its value changed; a patch that
+reaches into a listened path from above arrives as a ``patch`` at "/" with slash-joined keys;
+``cancel`` is followed by the end of the stream; ``+`` in the URL path also decodes to a space.
+Not supported: priorities (``.priority`` writes get 400; ``$priority`` orders as if none were
+set), rule expressions other than true/false, query parameters on streams, ``format=export``.
+
 Stdlib only. One re-entrant lock guards the data tree and the listener list; every write
 updates the tree and queues its events while holding it, so listeners see writes in order.
 """
