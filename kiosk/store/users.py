@@ -58,7 +58,7 @@ _USER_COLUMNS = (
 
 
 def _templates_of(conn: sqlite3.Connection, user_id: str) -> tuple[TemplateInfo, ...]:
-    rows = conn.execute("SELECT id, model_id, dim, created_at FROM templates WHERE user_id = ? ORDER BY created_at, id", (user_id,))
+    rows = conn.execute("SELECT id, model_id, dim, created_at FROM templates WHERE user_id = ? ORDER BY created_at, rowid", (user_id,))
     return tuple(TemplateInfo(*row) for row in rows)
 
 
@@ -192,7 +192,7 @@ def tombstone(conn: sqlite3.Connection, user: User, now: float) -> int:
 
 def user_templates(conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, model_id: str) -> np.ndarray:
     """The user's templates of ``model_id`` as an (n, dim) float32 matrix (n may be 0)."""
-    rows = conn.execute("SELECT dim, blob FROM templates WHERE user_id = ? AND model_id = ? ORDER BY created_at, id", (user_id, model_id)).fetchall()
+    rows = conn.execute("SELECT dim, blob FROM templates WHERE user_id = ? AND model_id = ? ORDER BY created_at, rowid", (user_id, model_id)).fetchall()
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     dims = {dim for dim, _ in rows}
