@@ -10,6 +10,7 @@ RUNTIME = [
     "pydantic==2.13.5",
     "argon2-cffi==25.1.0",
     "cryptography==50.0.2",
+    "firebase-admin==7.7.0",
     # Public-domain / CC0 demo and test faces (NASA astronaut, the "camera" photo).
     "scikit-image==0.26.0",
 ]
