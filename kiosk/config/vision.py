@@ -45,4 +45,4 @@ class VerificationSettings(Section):
     # Operating point for the 1:N duplicate check at enrollment.
     duplicate_security_level: Literal["high", "medium", "low"] = "medium"
     # How a probe is scored against a user's several templates.
-    template_fusion: Literal["min", "mean"] = "min"
+    template_fusion: Literal["min", "mean"] = "mean"
