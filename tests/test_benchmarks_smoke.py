@@ -1,0 +1,55 @@
+"""The benchmark scripts run end to end with tiny settings and print the promised JSON keys.
+
+These check that the scripts work, not the figures: timing targets are read from the
+scripts' --json output, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PORTRAITS = REPO.parent / "shared" / "data" / "portraits"
+
+
+def run_script(*args: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, *args, "--json"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_latency_json_keys():
+    report = run_script("benchmarks/latency.py", "--runs", "2", "--warmup", "1", "--threads", "1",
+                        "--startup-runs", "1", "--skip-vggface")
+    for key in ("detect_p50_ms", "embed_p50_ms", "end_to_end_p50_ms", "end_to_end_p95_ms",
+                "end_to_end_no_flip_p50_ms", "peak_rss_mb", "start_to_first_embedding_s"):
+        assert isinstance(report[key], float) and report[key] > 0, key
+    assert report["tensorflow_imported"] is False
+    assert "tensorflow" not in report["heavy_modules_imported"]
+    stages = report["per_threads"]["1"]
+    assert {"detect", "align", "embed", "match", "end_to_end_flip_tta", "end_to_end_no_flip"} <= stages.keys()
+    # The frame holds one kiosk-sized face.
+    assert report["frame"]["faces"] == 1 and 140 <= report["frame"]["face_width_px"] <= 210
+    assert set(report["targets"]) == {"end_to_end_p50_ms", "peak_rss_mb", "start_to_first_embedding_s"}
+    assert "vggface" not in report
+
+
+@pytest.mark.skipif(not (PORTRAITS / "pairs_all_derived.csv").is_file(), reason="../shared/data/portraits is absent")
+def test_portraits_json_keys():
+    report = run_script("benchmarks/portraits.py", "--root", str(PORTRAITS), "--limit", "6")
+    assert report["images"] == 6 and report["limit"] == 6
+    assert report["pairs_scored"] + report["pairs_skipped"] == 15  # all pairs of 6 images
+    assert set(report["levels"]) == {"high", "medium", "low"}
+    for level in report["levels"].values():
+        assert {"threshold", "accuracy", "tar", "far"} <= level.keys()
+    for key in ("auc", "eer", "no_face", "multi_face_images", "timings_ms", "per_image"):
+        assert key in report, key
+    assert report["oracle"]["label"].startswith("oracle (tuned on the reported pairs")
+    assert len(report["per_image"]) == 6
