@@ -1,0 +1,134 @@
+"""keras-vggface converter with seeded random weights (the real weights are operator-supplied)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf_keras")
+if importlib.util.find_spec("keras_vggface") is None:  # importing it bare would fail on Keras 3
+    pytest.skip("keras-vggface is not installed", allow_module_level=True)
+
+from converters import vggface  # noqa: E402
+from converters.__main__ import main as converters_main  # noqa: E402
+from kiosk.litert import load_interpreter  # noqa: E402
+from kiosk.manifest import load_manifest  # noqa: E402
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    vggface.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["vggface", *argv])
+    return args.func(args)
+
+
+def aliased_modules() -> dict[str, object]:
+    return {
+        name: module
+        for name, module in sys.modules.items()
+        if name.split(".")[0] in ("keras", "keras_vggface", "keras_applications")
+    }
+
+
+def test_shim_is_scoped_and_restores_sys_modules():
+    import tf_keras
+
+    before = aliased_modules()
+    with vggface.keras_vggface_modules() as kv:
+        assert sys.modules["keras"] is tf_keras
+        assert callable(kv.models.RESNET50)
+    after = aliased_modules()
+    assert after.keys() == before.keys()
+    assert all(after[name] is before[name] for name in before)
+    assert "keras_vggface.models" not in sys.modules
+
+
+@pytest.mark.parametrize("arch,version", [("resnet50", 2), ("senet50", 2), ("vgg16", 1)])
+def test_manifest_preprocessing_equals_keras_vggface(arch, version):
+    chips, _ = vggface.face_chips(3, offset=2)
+    with vggface.keras_vggface_modules() as kv:
+        expected = kv.utils.preprocess_input(chips.astype(np.float32), version=version)
+    spec = vggface.input_spec(arch)
+    assert (spec.color_order, spec.scale) == ("BGR", (1.0, 1.0, 1.0))
+    np.testing.assert_allclose(vggface.preprocess(chips, spec), expected, atol=1e-4)
+
+
+def test_resnet50_fp32_matches_keras(tmp_path, capsys):
+    status = run_cli(["--random-weights", "--seed", "3", "--variants", "fp32", "--out", str(tmp_path), "--json"])
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    (fp32,) = report["variants"]
+    assert fp32["cosine_min"] >= 0.9999
+    assert fp32["centred_cosine_min"] >= 0.9999
+    manifest = load_manifest(tmp_path / "vggface_resnet50_fp32.json", check_hash=True)
+    assert (manifest.task, manifest.distance, manifest.embedding_size) == ("embedding", "cosine", 2048)
+    assert manifest.input.color_order == "BGR"
+    assert manifest.input.mean == (91.4953, 103.8827, 131.0912)
+    assert (manifest.input.height, manifest.input.width) == (224, 224)
+    assert manifest.source.package == "keras-vggface" and manifest.source.file == "random"
+    assert manifest.source.version == "0.6"
+
+
+@pytest.mark.slow
+def test_all_variants_load_and_embed(tmp_path, capsys):
+    status = run_cli(
+        ["--random-weights", "--calibration-images", "8", "--out", str(tmp_path), "--json"]
+    )
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [v["variant"] for v in report["variants"]] == ["fp32", "fp16", "dynamic-int8", "int8"]
+    chips, _ = vggface.face_chips(2, offset=5)
+    for variant in report["variants"]:
+        assert 0.9 < variant["cosine_min"] <= 1.0 + 1e-9, variant
+        manifest = load_manifest(tmp_path / f"vggface_resnet50_{variant['variant']}.json", check_hash=True)
+        assert manifest.variant == variant["variant"]
+        interpreter = load_interpreter(tmp_path / manifest.file)
+        embeddings = vggface.run_tflite(interpreter, vggface.preprocess(chips, manifest.input))
+        assert embeddings.shape == (2, 2048)
+        assert np.isfinite(embeddings).all() and np.linalg.norm(embeddings, axis=1).min() > 0
+
+
+def test_weights_file_is_loaded_by_topology(tmp_path):
+    source = vggface.build_model("resnet50", None, seed=11)
+    weights = tmp_path / "operator_resnet50.h5"
+    source.save_weights(str(weights))
+    loaded = vggface.build_model("resnet50", weights, seed=12)
+    unloaded = vggface.build_model("resnet50", None, seed=12)
+    batch = vggface.preprocess(vggface.face_chips(2, offset=3)[0], vggface.input_spec("resnet50"))
+    expected = source.predict(batch, verbose=0)
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(unloaded.predict(batch, verbose=0) - expected).max() > 1e-2
+
+
+def test_vgg16_refuses_a_file_without_its_layers(tmp_path):
+    weights = tmp_path / "resnet.h5"
+    vggface.build_model("resnet50", None).save_weights(str(weights))
+    with pytest.raises(vggface.WeightsError, match="lacks"):
+        vggface.build_model("vgg16", weights)
+
+
+@pytest.mark.parametrize("arch,size", [("vgg16", 512), ("senet50", 2048)])
+def test_other_archs_build(arch, size):
+    model = vggface.build_model(arch, None)
+    assert tuple(model.output_shape) == (None, size)
+
+
+@pytest.mark.parametrize("content", [None, b"not an hdf5 file"])
+def test_bad_weights_file_exits_2_with_one_line(tmp_path, capsys, content):
+    weights = tmp_path / "rcmalli_vggface_tf_notop_resnet50.h5"
+    if content is not None:
+        weights.write_bytes(content)
+    status = converters_main(["vggface", "--weights", str(weights), "--out", str(tmp_path / "out")])
+    assert status == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert str(weights) in lines[0] and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
