@@ -22,6 +22,7 @@ import dataclasses
 import json
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -400,14 +401,11 @@ def convert_all(out_dir: Path, check_parity: bool = True) -> list[NetResult]:
         progress(f"mtcnn: building {net} from the mtcnn {package_version('mtcnn')} package weights")
         model = build_loaded_net(net)
         tflite = convert_net(net, model)
-        # Write to a scratch name first: the output order is only known after loading.
-        scratch = out_dir / f".mtcnn_{net}.probe.tflite"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        scratch.write_bytes(tflite)
-        try:
+        # The output order is only known once the model loads, before its manifest is written.
+        with tempfile.TemporaryDirectory() as scratch_dir:
+            scratch = Path(scratch_dir) / f"mtcnn_{net}.tflite"
+            scratch.write_bytes(tflite)
             outputs = interpreter_output_order(load_interpreter(scratch))
-        finally:
-            scratch.unlink()
         manifest_path = write_model(out_dir, make_manifest(net, outputs), tflite)
         diffs: dict[str, float] = {}
         if check_parity:

@@ -147,11 +147,12 @@ def build_model(arch: str, weights: Path | None, seed: int = 0):
     if weights is not None and not weights.is_file():
         raise WeightsError(f"weights file not found: {weights}")
     tf_keras.backend.clear_session()
-    tf_keras.utils.set_random_seed(seed)
     with keras_vggface_modules() as kv:
         builder = getattr(kv.models, BUILDER[arch])
         model = builder(include_top=False, weights=None, input_shape=(CHIP_SIZE, CHIP_SIZE, 3), pooling="avg")
-    if weights is not None:
+    if weights is None:
+        model.set_weights(random_weights(model, seed))
+    else:
         try:
             # As keras-vggface does: vgg16 by layer name, the others by topology.
             by_name = arch == "vgg16"
@@ -162,6 +163,29 @@ def build_model(arch: str, weights: Path | None, seed: int = 0):
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise WeightsError(f"cannot load {arch} weights from {weights}: {first_line}") from None
     return model
+
+
+def random_weights(model, seed: int) -> list[np.ndarray]:
+    """Keras' default initial values, drawn from a seeded generator (no global seeding).
+
+    Kernels are Glorot-uniform; BatchNorm gamma and moving variance 1; biases, beta and
+    moving mean 0.
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        name = variable.name.split("/")[-1].split(":")[0]
+        if name == "kernel":
+            receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+            fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            values.append(rng.uniform(-limit, limit, shape).astype(np.float32))
+        elif name in ("gamma", "moving_variance"):
+            values.append(np.ones(shape, np.float32))
+        else:
+            values.append(np.zeros(shape, np.float32))
+    return values
 
 
 def check_layer_names(model, weights: Path) -> None:
@@ -265,7 +289,10 @@ def median_ms(fn: Callable[[], Any], repeats: int = 20, warmup: int = 3) -> floa
     return statistics.median(times)
 
 
-def make_manifest(arch: str, variant: str, weights: Path | None) -> Manifest:
+def make_manifest(arch: str, variant: str, weights: Path | None, representative: str = "") -> Manifest:
+    converter = {**converter_versions(), "keras-vggface": package_version("keras-vggface")}
+    if representative:
+        converter["int8_representative_dataset"] = representative
     return Manifest(
         name=f"vggface_{arch}",
         variant=variant,
@@ -289,7 +316,7 @@ def make_manifest(arch: str, variant: str, weights: Path | None) -> Manifest:
             file=weights.name if weights is not None else "random",
             url="https://github.com/rcmalli/keras-vggface",
         ),
-        converter={**converter_versions(), "keras-vggface": package_version("keras-vggface")},
+        converter=converter,
     )
 
 
@@ -328,7 +355,9 @@ def convert(
     for variant in variants:
         progress(f"vggface: converting {arch} to {variant}")
         tflite = keras_to_tflite(model, variant, representative=representative if variant == "int8" else None)
-        manifest_path = write_model(out_dir, make_manifest(arch, variant, weights), tflite)
+        manifest_path = write_model(
+            out_dir, make_manifest(arch, variant, weights, calibration_source if variant == "int8" else ""), tflite
+        )
         interpreter = load_interpreter(manifest_path.with_suffix(".tflite"), num_threads=2)
         got = run_tflite(interpreter, parity_batch)
         cos = cosine(got, reference)
