@@ -100,6 +100,8 @@ def test_template_moved_to_another_user_does_not_open(tmp_path: Path) -> None:
         )
         with pytest.raises(StoreError, match="does not open"):
             store.face_templates("bob@example.org", MODEL)
+        with pytest.raises(StoreError, match="does not open"):
+            store.gallery(MODEL)  # the bulk loading path checks the same
         # Relabelling a template as another model is caught the same way.
         store.conn.execute("UPDATE templates SET model_id = 'x/y@z' WHERE user_id = ?", (ann.id,))
         with pytest.raises(StoreError, match="does not open"):
@@ -113,6 +115,8 @@ def test_planted_plain_template_is_refused_when_encryption_is_on(tmp_path: Path)
         store.conn.execute("UPDATE templates SET blob = ? WHERE user_id = ?", (planted, ann.id))
         with pytest.raises(StoreError, match="unencrypted"):
             store.face_templates("ann@example.org", MODEL)
+        with pytest.raises(StoreError, match="unencrypted"):
+            store.gallery(MODEL)
 
 
 def test_without_encryption_no_key_is_needed(tmp_path: Path) -> None:

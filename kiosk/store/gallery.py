@@ -37,24 +37,33 @@ class Match:
 
 
 def load_gallery(conn: sqlite3.Connection, codec: TemplateCodec, model_id: str) -> Gallery:
-    rows = conn.execute(
-        "SELECT t.user_id, t.dim, t.blob FROM templates t JOIN users u ON u.id = t.user_id "
-        "WHERE t.model_id = ? AND u.deleted_at IS NULL",
-        (model_id,),
-    ).fetchall()
-    if not rows:
-        empty = np.zeros((0, 0), dtype=np.float32)
-        return Gallery(model_id, empty, np.empty(0, dtype=object), np.zeros(0, dtype=np.float32))
-    dims = {row[1] for row in rows}
-    if len(dims) != 1:
-        raise StoreError(f"face templates of model {model_id} have different lengths {sorted(dims)}")
-    shared: dict[str, str] = {}
-    user_ids = np.empty(len(rows), dtype=object)
-    for i, row in enumerate(rows):
-        user_ids[i] = shared.setdefault(row[0], row[0])
-    matrix = codec.decode_many(((user_id, model_id, blob) for user_id, _, blob in rows), dims.pop())
-    sq_norms = np.einsum("ij,ij->i", matrix, matrix)
-    return Gallery(model_id, matrix, user_ids, sq_norms)
+    """Every template of ``model_id`` (tombstones have none: deletion erases them)."""
+    own_snapshot = not conn.in_transaction
+    if own_snapshot:
+        conn.execute("BEGIN")  # count and rows from one snapshot
+    try:
+        dims = [row[0] for row in conn.execute("SELECT DISTINCT dim FROM templates WHERE model_id = ?", (model_id,))]
+        if not dims:
+            empty = np.zeros((0, 0), dtype=np.float32)
+            return Gallery(model_id, empty, np.empty(0, dtype=object), np.zeros(0, dtype=np.float32))
+        if len(dims) != 1:
+            raise StoreError(f"face templates of model {model_id} have different lengths {sorted(dims)}")
+        count = conn.execute("SELECT COUNT(*) FROM templates WHERE model_id = ?", (model_id,)).fetchone()[0]
+        # A plain table scan beats the index when (as usual) nearly every row matches.
+        rows = conn.execute("SELECT CAST(user_id AS BLOB), blob FROM templates NOT INDEXED WHERE model_id = ?", (model_id,))
+        matrix, owners = codec.decode_into(rows, model_id, count, dims[0])
+    finally:
+        if own_snapshot:
+            conn.execute("COMMIT")
+    shared: dict[bytes, str] = {}
+    user_ids = np.empty(count, dtype=object)
+    for i, owner in enumerate(owners):
+        text = shared.get(owner)
+        if text is None:
+            text = shared[owner] = owner.decode("utf-8")
+        user_ids[i] = text
+    matrix.flags.writeable = False
+    return Gallery(model_id, matrix, user_ids, np.einsum("ij,ij->i", matrix, matrix))
 
 
 def squared_distances(gallery: Gallery, probes: np.ndarray) -> np.ndarray:

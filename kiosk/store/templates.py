@@ -175,6 +175,36 @@ class TemplateCodec:
     def decode(self, user_id: str, model_id: str, blob: bytes) -> np.ndarray:
         return np.frombuffer(self.decode_raw(user_id, model_id, blob), dtype=_DTYPE)
 
+    def decode_into(self, rows: Iterable[tuple[bytes, bytes]], model_id: str, count: int, dim: int) -> tuple[np.ndarray, list[bytes]]:
+        """Open ``count`` (user id as UTF-8 bytes, blob) rows of one model straight into a
+        (count, dim) matrix; returns it and the rows' user ids. The loading hot path:
+        300,000 templates go through here at start-up, so it avoids per-row objects."""
+        row_bytes = dim * _DTYPE.itemsize
+        buffer = bytearray(count * row_bytes)
+        owners: list[bytes] = []
+        aad_tail = b"\0" + model_id.encode("utf-8")
+        plain_len, sealed_len = 1 + row_bytes, 1 + NONCE_BYTES + row_bytes + 16
+        decrypt = self._aead.decrypt if self._aead is not None else None
+        offset = 0
+        for user, blob in rows:
+            if offset >= len(buffer):
+                raise StoreError("face templates changed while they were being loaded")
+            if blob[0] == FORMAT_AESGCM and len(blob) == sealed_len and decrypt is not None:
+                try:
+                    buffer[offset : offset + row_bytes] = decrypt(blob[1:13], blob[13:], _AAD_PREFIX + user + aad_tail)
+                except InvalidTag:
+                    self.decode_raw(user.decode("utf-8"), model_id, blob)  # raises the clear error
+            elif blob[0] == FORMAT_PLAIN and len(blob) == plain_len and not self.encrypt:
+                buffer[offset : offset + row_bytes] = blob[1:]
+            else:
+                self.decode_raw(user.decode("utf-8"), model_id, blob)  # raises the clear error
+                raise StoreError(f"a face template of user {user.decode('utf-8')} has the wrong length for {model_id}")
+            owners.append(user)
+            offset += row_bytes
+        if offset != len(buffer):
+            raise StoreError("face templates changed while they were being loaded")
+        return np.frombuffer(buffer, dtype=_DTYPE).reshape(count, dim), owners
+
     def decode_many(self, rows: Iterable[tuple[str, str, bytes]], dim: int) -> np.ndarray:
         """Stack (user_id, model_id, blob) rows of one dimension into an (n, dim) matrix."""
         raw = b"".join(self.decode_raw(user_id, model_id, blob) for user_id, model_id, blob in rows)
