@@ -88,7 +88,13 @@ def require_user(conn: sqlite3.Connection, email: Email) -> User:
 
 def list_users(conn: sqlite3.Connection, include_deleted: bool = False) -> list[User]:
     sql = f"SELECT {_USER_COLUMNS} FROM users" + ("" if include_deleted else " WHERE deleted_at IS NULL") + " ORDER BY created_at, id"
-    return [u for u in (_user(conn, row) for row in conn.execute(sql).fetchall()) if u is not None]
+    templates: dict[str, list[TemplateInfo]] = {}
+    for user_id, *info in conn.execute("SELECT user_id, id, model_id, dim, created_at FROM templates ORDER BY created_at, rowid"):
+        templates.setdefault(user_id, []).append(TemplateInfo(*info))
+    return [
+        User(*row[:9], has_password=bool(row[9]), templates=tuple(templates.get(row[0], ())))
+        for row in conn.execute(sql).fetchall()
+    ]
 
 
 def password_hash(conn: sqlite3.Connection, user_id: str) -> str | None:
