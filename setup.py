@@ -11,6 +11,7 @@ RUNTIME = [
     "argon2-cffi==25.1.0",
     "cryptography==50.0.2",
     "firebase-admin==7.7.0",
+    "idna==3.20",
     # Public-domain / CC0 demo and test faces (NASA astronaut, the "camera" photo).
     "scikit-image==0.26.0",
 ]

@@ -12,11 +12,11 @@ import traceback
 from typing import Sequence
 
 from kiosk import __version__
-from kiosk.commands import embed, verify
+from kiosk.commands import audit, embed, users, verify
 from kiosk.config import CONFIG_ENV
 from kiosk.errors import KioskError
 
-COMMANDS = (verify, embed)
+COMMANDS = (verify, embed, users, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
