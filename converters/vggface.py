@@ -42,6 +42,18 @@ LFW_IMAGES = SHARED_DATA / "lfw-view1" / "images"
 # about 90x130 px): the central 128x128 square, scaled to 224, approximates the loose
 # VGGFace2 training crop (face box enlarged by 30%, centre 224 of a 256 resize).
 LFW_CENTRE_CROP = 128
+LOOSE_CROP_ENLARGE = 1.3
+# Where the kiosk detector's five points (left eye, right eye, nose, left and right mouth
+# corner) sit in a VGGFace2-style chip, in 224x224 chip pixels: the median over 600 faces of
+# LFW View 1 DevTrain (random.Random(0).sample of the pairs' images) from
+# derive_alignment_template, then made left-right symmetric. VGGFace2 itself does not
+# align faces; this template makes the kiosk's similarity warp cut about the same chip.
+VGGFACE2_TEMPLATE = ((66.1, 82.0), (157.9, 82.0), (112.0, 133.8), (70.7, 179.0), (153.3, 179.0))
+TEMPLATE_PROVENANCE = {
+    "method": "median of the kiosk MTCNN landmarks mapped into VGGFace2 loose crops "
+    "(box enlarged 1.3x, short side 256, centre 224), mirrored to be left-right symmetric",
+    "derived_on": "LFW View 1 pairsDevTrain.txt, 600 images (random.Random(0).sample), 600 faces",
+}
 
 # keras-vggface utils.preprocess_input: means in BGR order, after the RGB->BGR flip.
 BGR_MEAN = {
@@ -200,6 +212,54 @@ def check_layer_names(model, weights: Path) -> None:
         raise WeightsError(f"weights file {weights} lacks {len(missing)} layers of the model, e.g. {', '.join(missing[:3])}")
 
 
+# --- alignment template -------------------------------------------------------------------
+
+
+def loose_crop_points(box: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map image points into a VGGFace2-style 224 chip cut around a detector box.
+
+    VGGFace2's crop: the face box enlarged by 30%, its shorter side resized to 256, the
+    central 224x224 kept. A point p then lands at (p - box centre) * s + 112 with
+    s = 256 / (1.3 * min(box width, box height)).
+    """
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    scale = 256.0 / (LOOSE_CROP_ENLARGE * min(x2 - x1, y2 - y1))
+    centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+    return (np.asarray(points, np.float64) - centre) * scale + CHIP_SIZE / 2
+
+
+def derive_alignment_template(images: list[Path], models_dir: Path) -> tuple[np.ndarray, int]:
+    """Median position of the kiosk detector's five landmarks in VGGFace2-style chips.
+
+    Runs the kiosk's own MTCNN (the models in ``models_dir``) on each image, takes the
+    face nearest the centre, maps its landmarks with :func:`loose_crop_points`.
+    """
+    from kiosk.config import Settings
+    from kiosk.vision.image_io import load_image
+    from kiosk.vision.mtcnn import MtcnnDetector, Net
+    from kiosk.vision.pipeline import choose_central
+
+    nets = [Net.from_manifest(models_dir / f"mtcnn_{n}.json", 2) for n in ("pnet", "rnet", "onet")]
+    detector = MtcnnDetector(*nets, settings=Settings(base_dir=str(models_dir.parent)).detector)
+    points = []
+    for path in images:
+        image = load_image(path)
+        faces = detector.detect(image)
+        if faces:
+            face = choose_central(faces, image.shape)
+            points.append(loose_crop_points(face.box, face.landmarks))
+    if not points:
+        raise ValueError("no faces found to derive the alignment template from")
+    return np.median(np.asarray(points), axis=0), len(points)
+
+
+def symmetric_template(points: np.ndarray) -> np.ndarray:
+    """Average five points with their mirror image (x -> 224 - x, left and right swapped)."""
+    points = np.asarray(points, np.float64)
+    mirrored = points[[1, 0, 2, 4, 3]] * [-1.0, 1.0] + [CHIP_SIZE, 0.0]
+    return (points + mirrored) / 2
+
+
 # --- face chips --------------------------------------------------------------------------
 
 
@@ -309,6 +369,9 @@ def make_manifest(arch: str, variant: str, weights: Path | None, representative:
         outputs=("embedding",),
         embedding_size=EMBEDDING_SIZE[arch],
         distance="cosine",
+        normalize_embedding=True,
+        alignment_template=VGGFACE2_TEMPLATE,
+        calibration={"alignment": TEMPLATE_PROVENANCE},
         source=Source(
             package="keras-vggface",
             version=package_version("keras-vggface"),

@@ -74,6 +74,35 @@ def test_resnet50_fp32_matches_keras(tmp_path, capsys):
     assert (manifest.input.height, manifest.input.width) == (224, 224)
     assert manifest.source.package == "keras-vggface" and manifest.source.file == "random"
     assert manifest.source.version == "0.6"
+    assert manifest.normalize_embedding
+    assert manifest.alignment_template == vggface.VGGFACE2_TEMPLATE
+
+
+def test_alignment_template_matches_the_kiosk_detector_on_other_faces():
+    """Re-derive the template on LFW DevTest images (it was derived on DevTrain)."""
+    import random
+
+    lfw = vggface.SHARED_DATA / "lfw-view1"
+    if not (lfw / "pairsDevTest.txt").is_file():
+        pytest.skip("LFW View 1 is not beside the repository")
+    names = sorted({line.split("\t")[0] for line in (lfw / "pairsDevTest.txt").read_text().splitlines()[1:]})
+    images = [next((lfw / "images" / name).glob("*.jpg")) for name in random.Random(1).sample(names, 40)]
+    models = Path(__file__).resolve().parents[1] / "models"
+    template, faces = vggface.derive_alignment_template(images, models)
+    assert faces >= 35
+    derived = vggface.symmetric_template(template)
+    assert np.abs(derived - np.asarray(vggface.VGGFACE2_TEMPLATE)).max() < 5.0, derived.round(1).tolist()
+    # The mirror is symmetric by construction, and so is the stored constant.
+    np.testing.assert_allclose(vggface.symmetric_template(vggface.VGGFACE2_TEMPLATE), vggface.VGGFACE2_TEMPLATE, atol=1e-9)
+
+
+def test_loose_crop_maps_the_box_centre_to_the_chip_centre():
+    box = np.array([100.0, 50.0, 200.0, 180.0])  # 100 wide, 130 high
+    points = np.array([[150.0, 115.0], [100.0, 115.0]])
+    mapped = vggface.loose_crop_points(box, points)
+    np.testing.assert_allclose(mapped[0], [112.0, 112.0])
+    # 50 px left of centre, scaled by 256 / (1.3 * 100).
+    np.testing.assert_allclose(mapped[1, 0], 112.0 - 50.0 * 256 / 130)
 
 
 @pytest.mark.slow
