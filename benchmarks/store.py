@@ -6,7 +6,7 @@ each, then measures in a clean process:
 * ``load_s``: open the store (key check, migrations check) and load every template of the
   current model into one float32 matrix (decrypting 300,000 AES-GCM blobs);
 * ``search_p50_ms``: one 1:N nearest-neighbour search of a probe over the 300,000 rows
-  (``kiosk.store.gallery.nearest``: squared distances via a matrix-vector product);
+  (``kiosk.vision.matcher.Gallery.nearest``: squared distances via a matrix-vector product);
 * ``rss_mb``: the process's resident memory once the matrix is loaded;
 * ``argon2_verify_ms``: one argon2id verify with the default config parameters.
 
@@ -39,7 +39,6 @@ from kiosk.config import parse_config  # noqa: E402
 from kiosk.config.store import PasswordSettings  # noqa: E402
 from kiosk.store import Store  # noqa: E402
 from kiosk.store.db import transaction  # noqa: E402
-from kiosk.store.gallery import nearest  # noqa: E402
 from kiosk.store.passwords import make_hasher  # noqa: E402
 
 MODEL = "dlib_resnet_v1/fp32@benchmark000000"
@@ -151,11 +150,11 @@ def measure(workdir: Path, searches: int, argon2_runs: int, seed: int) -> dict:
     # Half the probes are noisy copies of enrolled templates, as a real hit would be.
     rows = rng.integers(0, len(gallery), searches // 2)
     probes[: searches // 2] = gallery.matrix[rows] + 0.05 * probes[: searches // 2]
-    nearest(gallery, probes[0])  # warm-up
+    gallery.nearest(probes[0])  # warm-up
     times, cpu_times, hits = [], [], 0
     for i, probe in enumerate(probes):
         t0, c0 = time.perf_counter(), time.process_time()
-        match = nearest(gallery, probe)
+        match = gallery.nearest(probe)
         times.append((time.perf_counter() - t0) * 1e3)
         cpu_times.append((time.process_time() - c0) * 1e3)
         hits += int(i < searches // 2 and match.index == rows[i])

@@ -19,7 +19,6 @@ from kiosk.store.errors import (
     ReenrollRequiredError,
     UnknownUserError,
 )
-from kiosk.store.gallery import nearest
 from store_support import MODEL, OTHER_MODEL, FakeClock, make_settings, store_config, unit_vectors
 
 
@@ -88,11 +87,11 @@ def test_gallery_holds_current_model_live_templates_only(store: Store) -> None:
     store.delete_user("d@example.org")
     gallery = store.gallery(MODEL)
     assert gallery.matrix.shape == (5, 128) and gallery.matrix.dtype == np.float32
-    assert sorted(gallery.user_ids.tolist()) == sorted([a.id] * 3 + [b.id] * 2)
+    assert sorted(gallery.owners.tolist()) == sorted([a.id] * 3 + [b.id] * 2)
     probe = unit_vectors(1, seed=2)[0] + 0.05
-    match = nearest(gallery, probe)
+    match = gallery.nearest(probe)
     brute = np.linalg.norm(gallery.matrix - probe, axis=1)
-    assert match.user_id == b.id and match.distance == pytest.approx(brute.min(), abs=1e-4)
+    assert match.owner == b.id and match.distance == pytest.approx(brute.min(), abs=1e-4)
     assert store.gallery("unknown/model@0").matrix.shape[0] == 0
 
 

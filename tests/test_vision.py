@@ -105,7 +105,7 @@ def test_gallery_nearest_agrees_with_brute_force():
         gallery = Gallery(templates, owners, metric)
         match = gallery.nearest(probe)
         brute = distances(probe, templates, metric)
-        assert match.index == int(np.argmin(brute)) == 123
+        assert match.index == int(np.argmin(brute)) == 123 and match.owner == "user41"
         assert match.distance == pytest.approx(float(brute.min()), abs=1e-3)
     assert Gallery(np.zeros((0, 128)), [], "euclidean").nearest(probe) is None
 

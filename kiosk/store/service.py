@@ -149,9 +149,9 @@ class Store:
     def list_users(self, include_deleted: bool = False) -> list[User]:
         return users.list_users(self.conn, include_deleted)
 
-    def gallery(self, model_id: str) -> Gallery:
+    def gallery(self, model_id: str, metric: str = "euclidean") -> Gallery:
         """All live templates of ``model_id`` as one matrix, for the 1:N matcher."""
-        return load_gallery(self.conn, self.codec, model_id)
+        return load_gallery(self.conn, self.codec, model_id, metric)
 
     def lockout_status(self, email: str) -> LockStatus:
         return self.lockout.status(normalize_email(email).key)
@@ -169,10 +169,11 @@ class Store:
         model_id: str,
         duplicate_threshold: float | None = None,
         user_id: str | None = None,
+        metric: str = "euclidean",
     ) -> User:
         """Create a user with a password and face templates, or refuse with the reason.
 
-        With ``duplicate_threshold`` (a Euclidean distance) the new templates are first
+        With ``duplicate_threshold`` (a distance in the model's ``metric``) the new templates are first
         searched against every enrolled face of the same model, inside the transaction.
         """
         address = normalize_email(email)
@@ -185,10 +186,10 @@ class Store:
                 if users.find_user(self.conn, address) is not None:
                     raise EmailTakenError(f"the email {address.address} is already registered")
                 if duplicate_threshold is not None:
-                    match = find_duplicate(self.gallery(model_id), np.stack(vectors), duplicate_threshold)
+                    match = find_duplicate(self.gallery(model_id, metric), np.stack(vectors), duplicate_threshold)
                     if match is not None:
                         raise DuplicateFaceError(
-                            "this face is already registered to another account", match.user_id, match.distance
+                            "this face is already registered to another account", match.owner, match.distance
                         )
                 users.insert_user(
                     self.conn,
@@ -209,7 +210,9 @@ class Store:
             raise
         return users.get_user(self.conn, new_id)  # type: ignore[return-value]
 
-    def reenroll(self, user_id: str, templates: Sequence[object], model_id: str, duplicate_threshold: float | None = None) -> User:
+    def reenroll(
+        self, user_id: str, templates: Sequence[object], model_id: str, duplicate_threshold: float | None = None, metric: str = "euclidean"
+    ) -> User:
         """Replace a signed-in user's templates (e.g. after a model change)."""
         vectors = users.check_templates(templates)
         now = self.clock()
@@ -218,15 +221,10 @@ class Store:
             if user is None:
                 raise UnknownUserError(f"no account with the id {user_id}")
             if duplicate_threshold is not None:
-                gallery = self.gallery(model_id)
-                others = gallery.user_ids != user_id
-                match = find_duplicate(
-                    Gallery(model_id, gallery.matrix[others], gallery.user_ids[others], gallery.sq_norms[others]),
-                    np.stack(vectors),
-                    duplicate_threshold,
-                )
+                others = self.gallery(model_id, metric).without(user_id)
+                match = find_duplicate(others, np.stack(vectors), duplicate_threshold)
                 if match is not None:
-                    raise DuplicateFaceError("this face is already registered to another account", match.user_id, match.distance)
+                    raise DuplicateFaceError("this face is already registered to another account", match.owner, match.distance)
             users.replace_templates(self.conn, self.codec, user_id, model_id, vectors, now)
             self.audit.record(audit_mod.ENROLL, audit_mod.OK, email_key=user.email_key, email=user.email, user_id=user_id, reason="re-enrollment")
         return users.get_user(self.conn, user_id)  # type: ignore[return-value]

@@ -38,41 +38,58 @@ def fuse(dists: np.ndarray, fusion: str) -> float:
 
 @dataclass(frozen=True)
 class Match:
-    index: int  # row of the owner in the gallery's owner list
+    owner: str  # whose template it is (a user id)
     distance: float
+    index: int  # the template's row in the gallery
 
 
 class Gallery:
-    """All templates of all people as one matrix, for 1:N search.
+    """All templates of all people of one model as one matrix, for 1:N search.
 
     ``owners[i]`` names the person template row i belongs to. Squared Euclidean distances
     come from one matrix product: |q - t|^2 = |q|^2 + |t|^2 - 2 q.t.
     """
 
-    def __init__(self, templates: np.ndarray, owners: list[str], metric: str) -> None:
+    def __init__(self, templates: np.ndarray, owners, metric: str, model_id: str = "") -> None:
         if metric not in METRICS:
             raise ValueError(f"unknown distance metric {metric!r}")
         templates = np.asarray(templates, dtype=np.float32)
         if len(templates) != len(owners):
             raise ValueError("one owner per template row is needed")
         self.metric = metric
-        self.owners = list(owners)
-        self._matrix = _unit(templates) if metric == "cosine" else templates
-        self._sq_norms = (self._matrix**2).sum(1)
+        self.model_id = model_id
+        self.owners = np.asarray(owners, dtype=object)
+        self.matrix = _unit(templates) if metric == "cosine" and len(templates) else templates
+        self.sq_norms = np.einsum("ij,ij->i", self.matrix, self.matrix) if self.matrix.ndim == 2 else np.zeros(0, np.float32)
 
     def __len__(self) -> int:
         return len(self.owners)
 
-    def all_distances(self, probe: np.ndarray) -> np.ndarray:
-        probe = np.asarray(probe, dtype=np.float32)
-        if self.metric == "cosine":
-            return 1.0 - self._matrix @ _unit(probe)
-        squared = self._sq_norms + float(probe @ probe) - 2.0 * (self._matrix @ probe)
-        return np.sqrt(np.maximum(squared, 0.0))
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1]) if self.matrix.ndim == 2 and len(self) else 0
 
-    def nearest(self, probe: np.ndarray) -> Match | None:
-        if not self.owners:
+    def without(self, owner: str) -> "Gallery":
+        keep = self.owners != owner
+        return Gallery(self.matrix[keep], self.owners[keep], self.metric, self.model_id)
+
+    def all_distances(self, probes: np.ndarray) -> np.ndarray:
+        """(number of probes, number of templates) distances; one probe gives a 1-d row."""
+        probes = np.asarray(probes, dtype=np.float32)
+        single = probes.ndim == 1
+        probes = np.atleast_2d(probes)
+        if self.metric == "cosine":
+            dist = 1.0 - _unit(probes) @ self.matrix.T
+        else:
+            squared = self.sq_norms[None, :] - 2.0 * (probes @ self.matrix.T) + np.einsum("ij,ij->i", probes, probes)[:, None]
+            dist = np.sqrt(np.maximum(squared, 0.0, out=squared), out=squared)
+        return dist[0] if single else dist
+
+    def nearest(self, probes: np.ndarray) -> Match | None:
+        """The template closest to the probe (or to any of several probes)."""
+        if not len(self):
             return None
-        dists = self.all_distances(probe)
-        best = int(np.argmin(dists))
-        return Match(index=best, distance=float(dists[best]))
+        dist = np.atleast_2d(self.all_distances(probes))
+        flat = int(np.argmin(dist))
+        row = flat % dist.shape[1]
+        return Match(owner=str(self.owners[row]), distance=float(dist.flat[flat]), index=row)
