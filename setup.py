@@ -12,6 +12,8 @@ RUNTIME = [
     "cryptography==50.0.2",
     "firebase-admin==7.7.0",
     "idna==3.20",
+    # sd_notify and the journal; builds against libsystemd-dev (Makefile: apt-deps).
+    "systemd-python==235",
     # Public-domain / CC0 demo and test faces (NASA astronaut, the "camera" photo).
     "scikit-image==0.26.0",
 ]

@@ -1,0 +1,1 @@
+"""The long-running service: systemd notification, watchdog, logging, signals."""
