@@ -132,6 +132,11 @@ def evaluate(pipeline: FacePipeline, pairs, embeddings: dict[str, np.ndarray]) -
             "far": observed_far,
             "false_accepts": int((impostor <= threshold).sum()),
             "false_rejects": int((genuine > threshold).sum()),
+            "errors": [
+                {"image1": a, "image2": b, "same": bool(s), "distance": round(float(d), 4)}
+                for (a, b, s), d in zip(scored, dist)
+                if (d <= threshold) != s
+            ],
         }
     oracle_threshold = best_threshold(dist, same)
     report.update({
@@ -222,6 +227,8 @@ def main() -> int:
         "no_face_images": no_face,
         "no_face_handling": "pairs with such an image are skipped (listed in skipped_pairs)",
         "multi_face_images": sum(1 for r in results if r.faces_found > 1),
+        "multi_face_note": "images where the detector found more than one face of any size; the largest was used. "
+        "The kiosk's multiple_faces gate (another face at least half as wide) is in quality_findings",
         "multi_face_list": {r.file: r.faces_found for r in results if r.faces_found > 1},
         "quality_findings": {
             code: sorted(r.file for r in results if code in r.findings)
