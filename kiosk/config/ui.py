@@ -1,0 +1,51 @@
+"""Config section of the touch screen interface."""
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from kiosk.config.base import Section
+
+
+class UiSettings(Section):
+    # Cover the whole screen, and the display size to use (0 x 0: the display's own size).
+    fullscreen: bool = True
+    width: int = Field(0, ge=0, le=7680)
+    height: int = Field(0, ge=0, le=4320)
+    # Language of all text on screen (gettext catalogs in kiosk/i18n).
+    language: Literal["en", "de"] = "en"
+    # A screen left untouched this long returns to the start screen and forgets what was
+    # typed; a result screen ("done", "welcome") after result_timeout_s.
+    idle_timeout_s: float = Field(60.0, gt=0.0)
+    result_timeout_s: float = Field(10.0, gt=0.0)
+    # Digits that open the admin screen from a corner button; "" hides the button.
+    admin_pin: str = ""
+    # Face pictures taken at sign-up, at least this far apart, within capture_timeout_s.
+    enroll_samples: int = Field(5, ge=1, le=20)
+    enroll_sample_interval_s: float = Field(0.4, ge=0.0)
+    capture_timeout_s: float = Field(30.0, gt=0.0)
+    # Password reset: seconds the person has to show their face, and how many clear
+    # pictures must all fail to match before the attempt counts as failed.
+    verify_timeout_s: float = Field(15.0, gt=0.0)
+    verify_good_frames: int = Field(3, ge=1)
+    # Show the camera picture mirrored, as people expect of a screen facing them.
+    mirror_preview: bool = True
+    # Upper limit of screen redraws per second.
+    max_fps: int = Field(30, ge=5, le=240)
+    # A TrueType font file for all text; "" uses the font that ships with pygame.
+    font: str = ""
+
+    @field_validator("admin_pin")
+    @classmethod
+    def _pin(cls, value: str) -> str:
+        if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
+            raise ValueError("must be 4 to 12 digits, or empty to hide the admin screen")
+        return value
+
+    @model_validator(mode="after")
+    def _size(self) -> "UiSettings":
+        if (self.width == 0) != (self.height == 0):
+            raise ValueError("set both width and height, or neither (0 uses the display's size)")
+        if self.width and (self.width < 320 or self.height < 240):
+            raise ValueError(f"{self.width}x{self.height} is smaller than the 320x240 the screens can fit")
+        return self

@@ -1,0 +1,95 @@
+"""Face verification for a password reset: live pictures against a person's templates.
+
+The reset flow talks to a :class:`Verifier`: it feeds every analysed frame and asks for
+an :class:`Outcome`. :class:`FaceVerifier` is the plain comparison. The liveness
+challenge (randomised prompts) will be another ``Verifier`` that wraps this one: it sets
+``prompt`` for the screen, and only passes frames taken during the challenge on to the
+comparison; the reset flow needs no change for it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from kiosk.flows.faces import FaceObservation, FaceRules, guidance_for
+from kiosk.i18n import N_, Text
+
+MATCH = "match"
+NO_MATCH = "no match"
+TIMEOUT = "timeout"
+NO_CLEAR_PICTURE = "no clear picture"
+NO_FACE = "no face"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: bool
+    score: float | None  # the best (smallest) distance seen; None if nothing was compared
+    reason: str  # one of the constants above, recorded in the audit log
+    counts: bool  # a failed attempt for the lockout (a real comparison was made)
+
+
+class Verifier(Protocol):
+    deadline: float
+    prompt: Text | None  # an instruction for the screen besides the quality guidance
+    guidance: Text | None
+
+    def feed(self, observation: FaceObservation, now: float) -> Outcome | None: ...
+
+    def expire(self, now: float) -> Outcome | None: ...
+
+
+class FaceVerifier:
+    """Accepts on the first clear picture that matches; refuses after ``refuse_after``
+    clear pictures that do not, or at the deadline.
+
+    ``templates`` is None when the email has no usable face (unknown email, or a face
+    enrolled with another model): every comparison then fails, after the same number of
+    pictures and with the same answer, so the screen never tells whether the email exists.
+    """
+
+    def __init__(self, templates: np.ndarray | None, rules: FaceRules, refuse_after: int, started_at: float, timeout_s: float) -> None:
+        self.templates = templates
+        self.rules = rules
+        self.refuse_after = refuse_after
+        self.deadline = started_at + timeout_s
+        self.prompt: Text | None = None
+        self.guidance: Text | None = N_("Look at the camera")
+        self.compared = 0
+        self.best = math.inf
+        self.saw_face = False
+
+    def feed(self, observation: FaceObservation, now: float) -> Outcome | None:
+        if now >= self.deadline:
+            return self.expire(now)
+        self.saw_face |= observation.has_face
+        self.guidance = guidance_for(observation)
+        if not observation.good:
+            return None
+        assert observation.embedding is not None
+        score = self.rules.score(observation.embedding, self.templates)
+        self.best = min(self.best, score)
+        if score <= self.rules.verify_threshold:
+            return Outcome(True, score, MATCH, counts=False)
+        self.compared += 1
+        self.guidance = N_("Checking...")
+        if self.compared >= self.refuse_after:
+            return Outcome(False, self._best(), NO_MATCH, counts=True)
+        return None
+
+    def expire(self, now: float) -> Outcome | None:
+        if now < self.deadline:
+            return None
+        if self.compared:
+            return Outcome(False, self._best(), TIMEOUT, counts=True)
+        return Outcome(False, None, NO_CLEAR_PICTURE if self.saw_face else NO_FACE, counts=False)
+
+    def _best(self) -> float | None:
+        return self.best if math.isfinite(self.best) else None
+
+    def wipe(self) -> None:
+        self.templates = None

@@ -1,0 +1,5 @@
+import sys
+
+from kiosk.i18n.catalogs import main
+
+sys.exit(main())
