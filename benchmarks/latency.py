@@ -67,6 +67,8 @@ def stats(values_ms: list[float]) -> dict[str, float]:
         "p50_ms": round(float(np.percentile(values, 50)), 3),
         "p95_ms": round(float(np.percentile(values, 95)), 3),
         "mean_ms": round(float(values.mean()), 3),
+        # The fastest run: a hint of the uncontended time when the machine is shared.
+        "min_ms": round(float(values.min()), 3),
         "n": int(len(values)),
     }
 
