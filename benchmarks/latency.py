@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def summary_line(name: str, s: dict) -> str:
-    return f"{name:<28} p50 {s['p50_ms']:8.2f} ms   p95 {s['p95_ms']:8.2f} ms"
+    return f"{name:<28} p50 {s['p50_ms']:8.2f} ms   p95 {s['p95_ms']:8.2f} ms   min {s['min_ms']:8.2f} ms"
 
 
 def print_text(report: dict) -> None:
