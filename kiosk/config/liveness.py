@@ -1,0 +1,109 @@
+"""Config section of the liveness check: the prompted challenge and the passive cues."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from kiosk.config.base import Section
+
+PROMPTS = ("turn_left", "turn_right", "look_up", "blink_twice")
+Prompt = Literal["turn_left", "turn_right", "look_up", "blink_twice"]
+
+
+class PassiveSettings(Section):
+    """Thresholds of the passive cues; a cue above its threshold flags an attack.
+
+    Each cue is measured on its own; the fused verdict is an attack when any enabled cue
+    flags one (a cue that could not be measured, e.g. planarity without a head turn, does
+    not vote).
+    """
+
+    enabled: bool = True
+    # Planarity: how well one homography maps the face's landmarks from the frontal frame
+    # onto the most turned frame. A flat photo fits almost exactly. The cue is the fit's
+    # residual relative to the one a real head of the same turn would show; below this
+    # ratio the face is flat.
+    planarity_min_ratio: float = Field(0.45, ge=0.0)
+    # Yaw range (degrees) a clip must show before planarity is judged at all.
+    planarity_min_yaw_deg: float = Field(10.0, ge=0.0)
+    # Screen/print texture: share of the face's spectral energy in isolated peaks (moire
+    # and halftone patterns are periodic, skin is not).
+    moire_max: float = Field(0.5, ge=0.0)
+    # Straight edges framing the face (bezel, paper edge) that move with it: score 0..1.
+    frame_edge_max: float = Field(0.5, ge=0.0)
+    # Temporal flicker of the face's brightness at frequencies where a display's refresh
+    # aliases (relative spectral peak); off by default until measured on a kiosk camera.
+    flicker_max: float = Field(1.0e9, ge=0.0)
+    cues: list[Literal["planarity", "moire", "frame_edge", "flicker"]] = Field(
+        default_factory=lambda: ["planarity", "moire", "frame_edge", "flicker"]
+    )
+
+
+class LivenessSettings(Section):
+    required_for_reset: bool = True
+    required_for_enrollment: bool = False
+    # Manifests (in models.dir) of the face mesh and of the eye (lid) model.
+    landmark_model: str = "face_mesh.json"
+    eye_model: str = "iris_landmark.json"
+
+    # The challenge: a random sequence of distinct prompts drawn from this set.
+    prompts: list[Prompt] = Field(default_factory=lambda: list(PROMPTS), min_length=1)
+    prompt_count_min: int = Field(2, ge=1, le=4)
+    prompt_count_max: int = Field(3, ge=1, le=4)
+    # The answer must start (onset) this long after the prompt appears: earlier is a
+    # guess or a replay, later is not a response to it.
+    onset_min_s: float = Field(0.15, ge=0.0)
+    onset_max_s: float = Field(1.5, gt=0.0)
+    # ...and be complete this long after the prompt appears.
+    complete_within_s: float = Field(2.5, gt=0.0)
+    # Before the first prompt, and after the last one (the frame for verification is taken
+    # then), the face must hold still this long...
+    settle_s: float = Field(0.3, ge=0.0)
+    # ...and before every prompt, back near its starting pose, for a random pause in this
+    # range, so a replay cannot know when the prompt will appear.
+    gap_min_s: float = Field(0.2, ge=0.0)
+    gap_max_s: float = Field(0.6, ge=0.0)
+    # Longest wait for the face to settle (and return from the previous answer).
+    settle_timeout_s: float = Field(4.0, gt=0.0)
+    # The face may vanish from the tracker this long (a dropped frame, a blink of the
+    # detector) before the challenge fails.
+    max_face_absence_s: float = Field(0.3, ge=0.0)
+
+    # Head movements, in degrees from the pose held before the prompt.
+    turn_onset_deg: float = Field(6.0, gt=0.0)
+    turn_complete_deg: float = Field(18.0, gt=0.0)
+    look_up_onset_deg: float = Field(5.0, gt=0.0)
+    look_up_complete_deg: float = Field(12.0, gt=0.0)
+    # Settling means staying within this of the first settled pose...
+    neutral_band_deg: float = Field(10.0, gt=0.0)
+    # ...and moving less than this over the settle time.
+    steady_band_deg: float = Field(4.0, gt=0.0)
+    # Moving the other way (or on the other axis) this much before the answer fails it.
+    wrong_move_deg: float = Field(10.0, gt=0.0)
+    # Blinks: the eyes count as closed below this fraction of their settled openness and
+    # as open again above the second fraction.
+    blink_closed_ratio: float = Field(0.6, gt=0.0, lt=1.0)
+    blink_open_ratio: float = Field(0.8, gt=0.0, lt=1.0)
+
+    # The same face must stay in view: an embedding every this many seconds, each within
+    # the distance threshold of this security level from the first one.
+    identity_every_s: float = Field(0.5, gt=0.0)
+    same_face_security_level: Literal["high", "medium", "low"] = "low"
+
+    passive: PassiveSettings = PassiveSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LivenessSettings":
+        if self.prompt_count_min > self.prompt_count_max:
+            raise ValueError(f"prompt_count_min ({self.prompt_count_min}) is larger than prompt_count_max ({self.prompt_count_max})")
+        if self.prompt_count_max > len(set(self.prompts)):
+            raise ValueError(f"prompt_count_max ({self.prompt_count_max}) is more than the {len(set(self.prompts))} distinct prompts allowed")
+        if not self.onset_min_s < self.onset_max_s <= self.complete_within_s:
+            raise ValueError("need onset_min_s < onset_max_s <= complete_within_s")
+        if self.gap_min_s > self.gap_max_s:
+            raise ValueError("gap_min_s is larger than gap_max_s")
+        if self.turn_onset_deg >= self.turn_complete_deg or self.look_up_onset_deg >= self.look_up_complete_deg:
+            raise ValueError("an onset angle must be smaller than its completion angle")
+        if self.blink_closed_ratio >= self.blink_open_ratio:
+            raise ValueError("blink_closed_ratio must be smaller than blink_open_ratio")
+        return self

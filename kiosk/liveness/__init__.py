@@ -1,0 +1,7 @@
+"""Liveness: a randomised, timed challenge on the face mesh, plus passive cues.
+
+- ``landmarks``: the MediaPipe face mesh and eye model on LiteRT, and a tracker;
+- ``geometry``: eye openness and head pose from the landmarks;
+- ``challenge``: the prompt state machine (pure: it reads per-frame measurements);
+- ``simulate``: replayed tracks and simulated people that drive a challenge.
+"""
