@@ -205,6 +205,8 @@ def base_header(language: str | None) -> dict[str, str]:
     }
     if language:
         header["Plural-Forms"] = PLURAL_FORMS[language]
+        header["Language-Team"] = f"FaceKiosk {LANGUAGE_NAMES[language]}"
+        header["Last-Translator"] = "FaceKiosk developers"
     return header
 
 
@@ -291,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         for language in LANGUAGES:
             mo_path(language).write_bytes(compiled(language))
     else:
-        if POT_PATH.read_text(encoding="utf-8") != pot_text():
-            problems.append(f"{POT_PATH} is stale: run extract, merge, compile")
+        wanted = {(e.msgid, e.plural) for e in extract()}
         for language in LANGUAGES:
             _, entries = parse_po(po_path(language).read_text(encoding="utf-8"))
+            if {(e.msgid, e.plural) for e in entries} != wanted:
+                problems.append(f"{language}: the messages differ from the source: run extract, merge, compile")
             missing = [e.msgid for e in entries if not e.translated]
             if missing:
                 problems.append(f"{language}: {len(missing)} untranslated, e.g. {missing[0]!r}")

@@ -1,0 +1,243 @@
+"""The UI loop: input, camera, face worker, flow, drawing; and wiring it all up.
+
+One ``step()`` is one frame: pointer events go to the current screen (a screen change
+mid-batch sends the rest to the new screen, whose widgets hold no press from the old
+one, so a tap never "falls through" to a button under the finger on the next screen);
+the newest camera frame is offered to the face worker when it is idle; finished face
+results and store jobs reach the flow; the screen is drawn and shown. Nothing slow runs
+on this thread: face analysis is on the worker, argon2 and SQLite on the jobs thread,
+camera reads on the grabber thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pygame
+
+from kiosk.camera.grabber import FrameGrabber
+from kiosk.flows.faces import FaceObservation
+from kiosk.flows.machine import CAMERA_STEPS, Flow, Step
+from kiosk.i18n import Catalog
+from kiosk.ui.events import to_pointer
+from kiosk.ui.face_worker import FaceWorker
+from kiosk.ui.layout import Layout
+from kiosk.ui.preview import STALE_S
+from kiosk.ui.screens import SCREEN_OF, Context, Screen
+from kiosk.ui.text import Painter
+
+
+def open_display(ui) -> pygame.Surface:
+    """The kiosk window: fullscreen (or not) at the configured or the display's size,
+    with the mouse cursor hidden. ``ui``: the UiSettings section."""
+    pygame.display.init()
+    pygame.font.init()
+    if ui.width and ui.height:
+        size = (ui.width, ui.height)
+    else:
+        sizes = pygame.display.get_desktop_sizes()
+        size = sizes[0] if sizes and sizes[0][0] > 0 else (800, 480)
+    surface = pygame.display.set_mode(size, pygame.FULLSCREEN if ui.fullscreen else 0)
+    pygame.display.set_caption("FaceKiosk")
+    pygame.mouse.set_visible(False)
+    return surface
+
+
+class KioskApp:
+    def __init__(
+        self,
+        flow: Flow,
+        surface: pygame.Surface,
+        catalog: Catalog,
+        grabber: FrameGrabber | None = None,
+        worker: FaceWorker | None = None,
+        mirror_preview: bool = True,
+        max_fps: int = 30,
+        font: str | Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.flow = flow
+        self.surface = surface
+        self.grabber = grabber
+        self.worker = worker
+        self.max_fps = max_fps
+        self.clock = clock
+        self.layout = Layout(*surface.get_size())
+        self.painter = Painter(surface, catalog, self.layout.scale, font)
+        self.ctx = Context(
+            layout=self.layout,
+            painter=self.painter,
+            flow=flow,
+            mirror_preview=mirror_preview,
+            frame=self._frame_image,
+            observation=self._fresh_observation,
+            camera_error=lambda: grabber.error if grabber is not None else None,
+            clock=clock,
+        )
+        self._screens: dict[type[Screen], Screen] = {}
+        self.screen: Screen | None = None
+        self._shown: tuple[Step, int] | None = None
+        self._observation: FaceObservation | None = None
+        self._observation_at = 0.0
+        self._offered_seq = -1
+        self._drawn_seq = -1
+        self.running = True
+        self.frames = 0
+        self.camera_frames_drawn = 0
+        self.flip_times: collections.deque[float] = collections.deque(maxlen=4096)
+        self.work_ms: collections.deque[float] = collections.deque(maxlen=4096)
+        self._pacer = pygame.time.Clock()
+        self.sync_screen()
+
+    # -- what the screens see ---------------------------------------------------------------
+
+    def _frame_image(self) -> np.ndarray | None:
+        if self.grabber is None or self.flow.step not in CAMERA_STEPS:
+            return None
+        frame = self.grabber.latest()
+        return frame.image if frame is not None else None
+
+    def _fresh_observation(self) -> FaceObservation | None:
+        if self._observation is None or self.clock() - self._observation_at > STALE_S:
+            return None
+        return self._observation
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def sync_screen(self) -> None:
+        """Switch screens when the flow's step or person changed."""
+        current = (self.flow.step, self.flow.session.id)
+        if current == self._shown:
+            return
+        person_changed = self._shown is None or current[1] != self._shown[1]
+        if self.worker is not None and (person_changed or current[0] not in CAMERA_STEPS or current[0] != self._shown[0]):
+            self.worker.reset()  # no face result of another screen or person carries over
+            self._observation = None
+        kind = SCREEN_OF[self.flow.step]
+        screen = self._screens.get(kind)
+        if screen is None:
+            screen = self._screens[kind] = kind(self.ctx)
+        screen.enter()
+        self.screen = screen
+        self._shown = current
+
+    def handle_events(self) -> None:
+        now = self.clock()
+        size = self.surface.get_size()
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                self.running = False
+                continue
+            pointer = to_pointer(event, size)
+            if pointer is None:
+                continue
+            self.flow.activity()
+            assert self.screen is not None
+            self.screen.pointer(pointer, now)
+            self.sync_screen()
+
+    def feed_camera(self) -> None:
+        if self.worker is None:
+            return
+        for observation in self.worker.take():
+            self._observation = observation
+            self._observation_at = self.clock()
+            self.flow.observe(observation)
+            self.sync_screen()
+        if self.grabber is not None and self.flow.wants_camera:
+            frame = self.grabber.latest()
+            if frame is not None and frame.seq != self._offered_seq and self.worker.offer(frame.seq, frame.image):
+                self._offered_seq = frame.seq
+
+    def render(self) -> None:
+        self.painter.records.clear()
+        assert self.screen is not None
+        self.screen.draw()
+        if self.grabber is not None and self.flow.step in CAMERA_STEPS:
+            frame = self.grabber.latest()
+            if frame is not None and frame.seq != self._drawn_seq:
+                self._drawn_seq = frame.seq
+                self.camera_frames_drawn += 1
+
+    def step(self, paced: bool = True) -> bool:
+        """One frame; False once the window was closed."""
+        start = time.perf_counter()
+        self.handle_events()
+        assert self.screen is not None
+        self.screen.update(self.clock())
+        self.feed_camera()
+        self.flow.tick()
+        self.sync_screen()
+        self.render()
+        pygame.display.flip()
+        done = time.perf_counter()
+        self.work_ms.append((done - start) * 1e3)
+        self.flip_times.append(done)
+        self.frames += 1
+        if paced:
+            self._pacer.tick(self.max_fps)
+        return self.running
+
+    def run(self) -> None:
+        while self.step():
+            pass
+
+    def save_screenshot(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self.surface, str(path))
+        return path
+
+    def close(self) -> None:
+        """Stop the worker, the camera and the jobs (finishing a write under way)."""
+        if self.worker is not None:
+            self.worker.close()
+        if self.grabber is not None:
+            self.grabber.close()
+        jobs = self.flow.jobs
+        jobs.close()
+
+
+def create_app(
+    settings,
+    ui,
+    pipeline,
+    open_store: Callable[[], object],
+    source=None,
+    surface: pygame.Surface | None = None,
+    sync_status=None,
+    clock: Callable[[], float] = time.monotonic,
+) -> KioskApp:
+    """Wire a kiosk: ``settings`` (Settings), ``ui`` (UiSettings), a FacePipeline, a store
+    factory (called on the jobs thread), a frame source (or None: no camera)."""
+    from kiosk import __version__
+    from kiosk.flows.faces import FaceRules
+    from kiosk.flows.jobs import ThreadJobs
+    from kiosk.flows.machine import FlowConfig
+    from kiosk.flows.status import KioskInfo, sync_not_configured
+    from kiosk.i18n import load_catalog
+
+    catalog = load_catalog(ui.language)
+    rules = FaceRules.from_pipeline(pipeline, settings)
+    grabber = FrameGrabber(source).start() if source is not None else None
+    jobs = ThreadJobs(open_store)
+    flow = Flow(
+        FlowConfig.from_settings(ui, settings),
+        rules,
+        jobs,
+        clock=clock,
+        sync_status=sync_status or sync_not_configured,
+        info=KioskInfo(version=__version__, model_id=rules.model_id, language=ui.language),
+        camera_fps=(lambda: grabber.fps) if grabber is not None else (lambda: 0.0),
+    )
+    if surface is None:
+        surface = open_display(ui)
+    else:
+        pygame.font.init()
+    worker = FaceWorker(pipeline.analyze)
+    font = settings.resolve(ui.font) if ui.font else None
+    return KioskApp(flow, surface, catalog, grabber, worker, ui.mirror_preview, ui.max_fps, font, clock)

@@ -1,0 +1,103 @@
+"""Runs the face pipeline on a worker thread, so the screen never waits for it.
+
+The UI offers the newest camera frame whenever the worker is idle; frames offered while
+it is busy are not queued (the next idle moment takes whatever is newest then). Results
+carry the generation they were asked in: after ``reset`` (a new person, another screen)
+results of earlier frames are dropped, so an old face is never drawn or counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+
+from kiosk.errors import ImageError
+from kiosk.flows.faces import FaceObservation, observation_from
+
+log = logging.getLogger("kiosk.ui.face_worker")
+
+
+class FaceWorker:
+    def __init__(self, analyze: Callable[[np.ndarray], object], clock: Callable[[], float] = time.perf_counter) -> None:
+        """``analyze``: FacePipeline.analyze (raises ImageError when there is no face)."""
+        self._analyze = analyze
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending: tuple[int, int, np.ndarray] | None = None
+        self._busy = False
+        self._generation = 0
+        self._results: collections.deque[FaceObservation] = collections.deque(maxlen=8)
+        self._stopping = False
+        self.analysed = 0
+        self.errors = 0
+        self.last_ms = 0.0
+        self._thread = threading.Thread(target=self._run, name="face-worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._busy or self._pending is not None
+
+    def offer(self, frame_seq: int, image: np.ndarray) -> bool:
+        """Analyse this frame if the worker is idle; False if it is busy (frame skipped)."""
+        with self._cond:
+            if self._busy or self._pending is not None or self._stopping:
+                return False
+            self._pending = (self._generation, frame_seq, image)
+            self._cond.notify()
+            return True
+
+    def reset(self) -> None:
+        """Forget pending work and drop results of frames offered before now."""
+        with self._cond:
+            self._generation += 1
+            self._pending = None
+            self._results.clear()
+
+    def take(self) -> list[FaceObservation]:
+        """Results of the current generation, oldest first."""
+        with self._cond:
+            results = list(self._results)
+            self._results.clear()
+        return results
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                generation, seq, image = self._pending  # type: ignore[misc]
+                self._pending = None
+                self._busy = True
+            start = self._clock()
+            try:
+                result = self._analyze(image)
+            except ImageError:
+                result = None
+            except Exception:  # noqa: BLE001 - one bad frame must not stop the kiosk
+                log.exception("face analysis failed")
+                result = None
+                self.errors += 1
+            elapsed = (self._clock() - start) * 1e3
+            observation = observation_from(result, seq, image.shape, elapsed)
+            with self._cond:
+                self._busy = False
+                self.analysed += 1
+                self.last_ms = elapsed
+                if generation == self._generation:
+                    self._results.append(observation)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._pending = None
+            self._cond.notify_all()
+        self._thread.join(timeout=10.0)

@@ -1,0 +1,243 @@
+"""What every screen shares: the top bar with Back and Start over, text entry with the
+keyboard, the camera panel, and result pages with a few buttons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pygame
+
+from kiosk.flows.faces import FaceObservation
+from kiosk.flows.machine import START_OVER, Flow
+from kiosk.flows.validation import Check
+from kiosk.i18n import N_, Message, Text
+from kiosk.ui import theme
+from kiosk.ui.events import Pointer
+from kiosk.ui.keyboard import Keyboard
+from kiosk.ui.layout import Layout
+from kiosk.ui.preview import draw_preview
+from kiosk.ui.text import Painter
+from kiosk.ui.widgets import Button, Pressable, TextField, draw_mark, draw_wait, rounded
+
+
+@dataclass
+class Context:
+    layout: Layout
+    painter: Painter
+    flow: Flow
+    mirror_preview: bool
+    frame: Callable[[], np.ndarray | None]  # the newest camera picture
+    observation: Callable[[], FaceObservation | None]  # the newest face result, if fresh
+    camera_error: Callable[[], str | None]
+    clock: Callable[[], float]
+
+
+class Screen:
+    name = "screen"
+    title: Message | None = None
+    top_bar = True
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.widgets: list[Pressable] = []
+
+    @property
+    def flow(self) -> Flow:
+        return self.ctx.flow
+
+    @property
+    def layout(self) -> Layout:
+        return self.ctx.layout
+
+    def enter(self) -> None:
+        """The flow has just come to this screen's step: fresh widgets, nothing held."""
+        self.widgets = self.top_bar_widgets() + self.build()
+
+    def build(self) -> list[Pressable]:
+        return []
+
+    def top_bar_widgets(self) -> list[Pressable]:
+        if not self.top_bar:
+            return []
+        widgets: list[Pressable] = [
+            Button(self.layout.start_over_button(), START_OVER, lambda: self.flow.act("start_over"), "secondary", name="start over")
+        ]
+        if self.flow.can_go_back:
+            widgets.append(Button(self.layout.back_button(), N_("Back"), lambda: self.flow.act("back"), "secondary", name="back"))
+        return widgets
+
+    def pointer(self, pointer: Pointer, now: float) -> None:
+        for widget in self.widgets:
+            if widget.handle(pointer):
+                return
+
+    def update(self, now: float) -> None:
+        """Per-frame work besides drawing (key repeat)."""
+
+    def heading(self) -> Message | None:
+        return self.title
+
+    def draw(self) -> None:
+        painter = self.ctx.painter
+        painter.owner = self.name
+        painter.surface.fill(theme.BACKGROUND)
+        if self.top_bar:
+            pygame.draw.rect(painter.surface, theme.PANEL, self.layout.top_bar())
+            heading = self.heading()
+            if heading is not None:
+                painter.text(heading, self.layout.title_area(self.flow.can_go_back), theme.TITLE, valign="middle", max_lines=2, owner="title")
+        self.draw_content()
+        for widget in self.widgets:
+            if isinstance(widget, Button):
+                widget.draw(painter)
+        busy = self.flow.busy
+        if busy is not None:
+            self.draw_busy(busy)
+
+    def draw_content(self) -> None:
+        pass
+
+    def draw_busy(self, message: Text) -> None:
+        painter = self.ctx.painter
+        area = self.layout.content() if self.top_bar else self.layout.screen
+        shade = pygame.Surface(area.size, pygame.SRCALPHA)
+        shade.fill(theme.OVERLAY)
+        painter.surface.blit(shade, area)
+        box = pygame.Rect(0, 0, min(area.width, self.layout.px(420)), self.layout.px(90))
+        box.center = area.center
+        rounded(painter.surface, box, theme.PANEL_LIGHT, self.layout.px(10))
+        painter.text(message, box.inflate(-self.layout.px(24), -self.layout.px(12)), theme.TITLE, align="center", valign="middle", owner="busy")
+
+    def draw_check(self, check: Check, box: pygame.Rect, error: bool = False, size: float = theme.BODY) -> None:
+        """One feedback line: a mark and its text. ``error`` shows a hint as an error."""
+        painter = self.ctx.painter
+        line = painter.font(painter.size_px(size)).get_linesize()
+        radius = min(box.height // 2, self.layout.px(11))
+        center = (box.left + radius, box.top + max(radius, line // 2))
+        hint = check.hint and not error
+        draw_mark(painter.surface, center, radius, check.ok, hint=hint)
+        text_box = pygame.Rect(box.left + 2 * radius + self.layout.px(8), box.top, box.width - 2 * radius - self.layout.px(8), box.height)
+        color = theme.TEXT if check.ok else (theme.MUTED if hint else theme.ERROR)
+        painter.text(check.text, text_box, size, color, max_lines=2, owner="feedback")
+
+    def buttons_row(self, specs: list[tuple[Message, Callable[[], None], str, str]], area: pygame.Rect) -> list[Button]:
+        """Buttons side by side across ``area`` (label, action, style, name)."""
+        gap = self.layout.px(12)
+        width = (area.width - gap * (len(specs) - 1)) // max(1, len(specs))
+        return [
+            Button(pygame.Rect(area.left + i * (width + gap), area.top, width, area.height), label, action, style, name=name)
+            for i, (label, action, style, name) in enumerate(specs)
+        ]
+
+
+class EntryScreen(Screen):
+    """A field and the keyboard: email, passwords, PIN."""
+
+    keyboard_kind = "text"
+    masked = False
+    placeholder: Message = ""
+    submit_label: Message = N_("Next")
+
+    def enter(self) -> None:
+        self.field = TextField(self.layout.field(), self.masked, self.placeholder, with_eye=self.masked)
+        self.keyboard = Keyboard(
+            self.layout, self.keyboard_kind, self.flow.insert, self.flow.backspace, self.flow.submit, self.submit_label
+        )
+        super().enter()
+        if self.field.eye is not None:
+            self.widgets.append(self.field.eye)
+
+    def pointer(self, pointer: Pointer, now: float) -> None:
+        if self.keyboard.handle(pointer, now):
+            return
+        super().pointer(pointer, now)
+
+    def update(self, now: float) -> None:
+        self.keyboard.update(now)
+
+    def feedback(self, box: pygame.Rect) -> None:
+        """What to say under the field; by default the flow's message."""
+        message = self.flow.session.message
+        if message is not None:
+            self.draw_check(Check(False, message), box, error=self.flow.session.message_is_error)
+
+    def draw_content(self) -> None:
+        session = self.flow.session
+        self.field.draw(self.ctx.painter, self.flow.text, error=session.message is not None and session.message_is_error)
+        self.feedback(self.layout.feedback())
+        self.keyboard.draw(self.ctx.painter)
+
+
+class FaceScreen(Screen):
+    """The camera picture on the left, guidance and progress on the right."""
+
+    def panels(self) -> tuple[pygame.Rect, pygame.Rect]:
+        content = self.layout.content()
+        preview_w = min(int(content.height * 4 / 3), int(content.width * 0.64))
+        preview = pygame.Rect(content.left, content.top, preview_w, content.height)
+        gap = self.layout.px(12)
+        side = pygame.Rect(preview.right + gap, content.top, content.right - preview.right - gap, content.height)
+        return preview, side
+
+    def draw_camera(self, box: pygame.Rect) -> None:
+        image = self.ctx.frame()
+        area = draw_preview(self.ctx.painter.surface, box, image, self.ctx.observation(), self.ctx.mirror_preview)
+        if area is None:
+            message = N_("Camera unavailable. Please ask staff for help.") if self.ctx.camera_error() else N_("Starting the camera...")
+            self.ctx.painter.text(message, box.inflate(-self.layout.px(24), -self.layout.px(24)), theme.BODY, theme.MUTED, align="center", valign="middle", owner="camera")
+
+    def draw_guidance(self, box: pygame.Rect) -> None:
+        guidance = self.flow.face_guidance()
+        if guidance is not None:
+            observation = self.ctx.observation()
+            color = theme.GOOD if observation is not None and observation.good else theme.WARN
+            self.ctx.painter.text(guidance, box, theme.TITLE, color, max_lines=3, owner="guidance")
+
+
+class MessageScreen(Screen):
+    """A result: a coloured mark, a heading, an explanation and buttons."""
+
+    mark: str | None = "good"  # "good", "bad", "wait" or None
+
+    def headline(self) -> Message | None:
+        return None
+
+    def body(self) -> Message | None:
+        return None
+
+    def actions(self) -> list[tuple[Message, Callable[[], None], str, str]]:
+        return [(N_("Done"), lambda: self.flow.act("finish"), "primary", "done")]
+
+    def button_area(self) -> pygame.Rect:
+        content = self.layout.content()
+        height = self.layout.px(64)
+        return pygame.Rect(content.left, content.bottom - height, content.width, height)
+
+    def build(self) -> list[Pressable]:
+        return list(self.buttons_row(self.actions(), self.button_area()))
+
+    def draw_content(self) -> None:
+        content = self.layout.content()
+        buttons = self.button_area()
+        area = pygame.Rect(content.left, content.top, content.width, buttons.top - content.top - self.layout.px(12))
+        text_left = area.left + self.layout.px(8)
+        surface = self.ctx.painter.surface
+        if self.mark is not None:
+            radius = self.layout.px(34)
+            center = (area.left + radius + self.layout.px(8), area.top + radius + self.layout.px(12))
+            if self.mark == "wait":
+                draw_wait(surface, center, radius)
+            else:
+                draw_mark(surface, center, radius, ok=self.mark == "good")
+            text_left = center[0] + radius + self.layout.px(20)
+        box = pygame.Rect(text_left, area.top + self.layout.px(16), area.right - text_left - self.layout.px(8), area.height - self.layout.px(16))
+        items = []
+        headline, body = self.headline(), self.body()
+        if headline is not None:
+            items.append((headline, theme.HUGE - 8, theme.TEXT))
+        if body is not None:
+            items.append((body, theme.BODY + 2, theme.MUTED))
+        if items:
+            self.ctx.painter.paragraphs(items, box, self.layout.px(16), owner="message")
