@@ -238,6 +238,7 @@ def create_app(
         surface = open_display(ui)
     else:
         pygame.font.init()
+        pygame.mouse.set_visible(False)
     worker = FaceWorker(pipeline.analyze)
     font = settings.resolve(ui.font) if ui.font else None
     return KioskApp(flow, surface, catalog, grabber, worker, ui.mirror_preview, ui.max_fps, font, clock)

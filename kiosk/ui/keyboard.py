@@ -108,7 +108,7 @@ class Keyboard:
             x = float(area.left)
             y = area.top + r * (height + gap)
             for code in row:
-                w = unit * self._width_units(code) + gap * (self._width_units(code) - 1)
+                w = unit * self._width_units(code)
                 keys.append(Key(code, pygame.Rect(round(x), y, round(x + w) - round(x), height)))
                 x += w + gap
         return keys

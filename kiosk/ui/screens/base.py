@@ -101,7 +101,8 @@ class Screen:
 
     def draw_busy(self, message: Text) -> None:
         painter = self.ctx.painter
-        area = self.layout.content() if self.top_bar else self.layout.screen
+        bar = self.layout.top_bar().bottom if self.top_bar else 0
+        area = pygame.Rect(0, bar, self.layout.width, self.layout.height - bar)
         shade = pygame.Surface(area.size, pygame.SRCALPHA)
         shade.fill(theme.OVERLAY)
         painter.surface.blit(shade, area)

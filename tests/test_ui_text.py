@@ -1,0 +1,191 @@
+"""Nothing overflows: every screen, in every state with long content, in English and
+German, at 800x480 and 1280x800, has all its text inside its widget and the screen.
+
+Screens of this tour are saved under artifacts/screens/tour/<language>-<WxH>/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pygame
+import pytest
+
+from kiosk.camera.scripted import PERSON_A, person_frames, write_folder
+from kiosk.flows import Step, SyncStatus
+from kiosk.flows.jobs import Done
+from kiosk.flows.verify import FaceVerifier
+from kiosk.i18n import N_, NP_, load_catalog
+from kiosk.store.emails import normalize_email
+from kiosk.store.errors import DuplicateFaceError, EmailTakenError
+from kiosk.errors import StoreError, ValidationError
+from kiosk.ui.text import Painter
+from ui_support import SCREENS_DIR, Driver, FakeClock, make_app, observe_person, text_problems
+
+LONG_EMAIL = "maximiliane.mustermann-schmidt@verwaltung.example-universitaet.de"
+
+
+def long_sync() -> SyncStatus:
+    return SyncStatus(configured=True, state="offline", pending_changes=1234, last_success_at=1.7e9, detail="cannot reach facekiosk-prod-europe-west1.firebaseio.com: timed out")
+
+
+def tour(driver: Driver, faces_a):
+    """Put the flow in each state worth drawing; yields a name for each."""
+    app, flow = driver.app, driver.flow
+    session = lambda: flow.session  # noqa: E731 - the session changes on wipe
+
+    def go(step: Step) -> None:
+        flow._go(step)  # straight to the state: this test is about drawing it
+
+    def fill(step: Step, text: str = "") -> None:
+        go(step)
+        flow.session.fields[flow.field] = text
+
+    yield "attract"
+    fill(Step.SIGNUP_EMAIL)
+    yield "email-empty"
+    fill(Step.SIGNUP_EMAIL, LONG_EMAIL)
+    yield "email-long"
+    fill(Step.RESET_EMAIL, "ann@")
+    flow.submit()
+    yield "email-error"
+    session().email = None
+    fill(Step.SIGNUP_PASSWORD, "pw")
+    yield "password-rules"
+    session().email = normalize_email(LONG_EMAIL)
+    fill(Step.SIGNUP_PASSWORD, "x" * 300)
+    yield "password-long"
+    fill(Step.SIGNIN_PASSWORD, "")
+    flow._say(NP_("Wrong email or password. {n} try left before a pause.", "Wrong email or password. {n} tries left before a pause.", 2))
+    yield "signin-wrong"
+    fill(Step.SIGNUP_CONFIRM, "abc")
+    session().fields["password"] = "abd-something"
+    yield "confirm-mismatch"
+    fill(Step.RESET_CONFIRM, "same")
+    session().fields["password"] = "same"
+    session().pending, session().busy = "change_password", N_("Saving your new password...")
+    yield "busy"
+    session().pending = None
+    go(Step.SIGNUP_CONSENT)
+    yield "consent"
+    flow.config = dataclasses.replace(flow.config, store_images=True, image_retention_days=30)
+    app.sync_screen()
+    yield "consent-images"
+    flow._start_capture()
+    for face in faces_a[:2]:
+        flow.observe(face)
+    app._observation, app._observation_at = faces_a[0], app.clock()
+    yield "capture"
+    for code in ("too_small", "too_large", "blurry", "too_dark", "too_bright", "pose", "multiple_faces"):
+        observation = dataclasses.replace(faces_a[0], findings=(code,))
+        flow.observe(observation)
+        app._observation = observation
+        yield f"capture-{code}"
+    session().verifier = FaceVerifier(None, flow.rules, 3, app.clock(), 15.0)
+    go(Step.RESET_FACE)
+    flow.observe(dataclasses.replace(faces_a[0], findings=("pose",)))
+    yield "verify"
+    session().message, session().attempts_left = None, 1
+    flow._say(N_("We could not verify you."))
+    flow._go_keep_message(Step.RESET_REFUSED)
+    yield "refused"
+    session().attempts_left = None
+    flow._say(N_("We could not get a clear picture of your face."))
+    yield "refused-unclear"
+    session().email = normalize_email(LONG_EMAIL)
+    go(Step.SIGNUP_DONE)
+    yield "signup-done"
+    go(Step.RESET_DONE)
+    yield "reset-done"
+    session().signed_in_email = LONG_EMAIL
+    go(Step.WELCOME)
+    yield "welcome"
+    for scope, seconds in (("email", 900.0), ("kiosk", 45.0)):
+        session().lock_scope, session().lock_until = scope, app.clock() + seconds
+        go(Step.LOCKED)
+        yield f"locked-{scope}"
+    for name, error in (
+        ("email-taken", EmailTakenError("x")),
+        ("duplicate-face", DuplicateFaceError("x", "id", 0.1)),
+        ("not-accepted", ValidationError("x")),
+        ("not-saved", StoreError("x")),
+    ):
+        session().pending = "enroll"
+        flow._finished(Done((session().id, "enroll"), error=error))
+        yield f"problem-{name}"
+    session().pending = "count_users"
+    flow._finished(Done((session().id, "count_users"), error=StoreError("x")))
+    go(Step.ADMIN_PIN)
+    session().fields["pin"] = "12345678"
+    flow._say(N_("Wrong PIN"))
+    yield "admin-pin"
+    go(Step.ADMIN)
+    session().user_count = 123456
+    yield "admin"
+    flow.sync_status_provider = long_sync
+    yield "admin-sync"
+
+
+@pytest.fixture(scope="module")
+def faces_a(pipeline):
+    return observe_person(pipeline, PERSON_A)
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("size", [(800, 480), (1280, 800)])
+def test_no_text_leaves_its_box_or_the_screen(tmp_path, pipeline, faces_a, language, size):
+    frames = write_folder(person_frames(PERSON_A)[:2], tmp_path / "camera")
+    app = make_app(tmp_path, pipeline, size=size, frames_dir=frames, language=language, clock=FakeClock(100.0))
+    folder = SCREENS_DIR / "tour" / f"{language}-{size[0]}x{size[1]}"
+    driver = Driver(app, folder)
+    problems = []
+    try:
+        app.worker.close()  # the tour sets face results itself
+        app.worker = None
+        names = []
+        for name in tour(driver, faces_a):
+            app.sync_screen()
+            app.render()
+            found = text_problems(app.painter.records, app.layout.screen)
+            problems += [f"{name}: {p}" for p in found]
+            assert app.painter.records, f"{name}: nothing drawn"
+            app.save_screenshot(folder / f"{len(names) + 1:02d}-{name}.png")
+            names.append(name)
+        assert len(names) == 34, names
+    finally:
+        app.close()
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_the_overflow_check_catches_overflow():
+    pygame.font.init()
+    surface = pygame.Surface((800, 480))
+    painter = Painter(surface, load_catalog("en"), 1.0)
+    painter.text("a sentence far too long for the little box it is given here", pygame.Rect(10, 10, 60, 20), 22)
+    painter.text("outside", pygame.Rect(790, 470, 100, 40), 22)
+    painter.text("fits", pygame.Rect(10, 100, 200, 40), 22)
+    problems = text_problems(painter.records, surface.get_rect())
+    assert len(problems) == 2
+    assert "does not fit" in problems[0] and "leaves the screen" in problems[1]
+
+
+def test_text_shrinks_before_it_overflows():
+    pygame.font.init()
+    surface = pygame.Surface((800, 480))
+    painter = Painter(surface, load_catalog("en"), 1.0)
+    box = pygame.Rect(0, 0, 300, 30)
+    rect = painter.text("Zu viele Fehlversuche an diesem Terminal", box, 22)
+    assert painter.records[-1].fits and box.contains(rect)
+    size, lines, fits = painter.fit("Zu viele Fehlversuche an diesem Terminal", box, 22)
+    assert fits and len(lines) == 1 and size < 22
+
+
+def test_typed_text_shows_its_end_when_too_long():
+    pygame.font.init()
+    surface = pygame.Surface((800, 480))
+    painter = Painter(surface, load_catalog("en"), 1.0)
+    box = pygame.Rect(0, 0, 200, 40)
+    painter.tail(LONG_EMAIL, box, 30, (0, 0, 0))
+    record = painter.records[-1]
+    assert record.fits and box.contains(record.rect)
+    assert record.text.startswith("…") and record.text.endswith("universitaet.de")
