@@ -30,11 +30,13 @@ SIGN_IN_FACE = "sign_in_face"
 PASSWORD_CHANGE = "password_change"
 DELETE = "delete"
 EXPORT = "export"
+SYNC = "sync"  # what cloud sync did to a local user (conflicts, remote deletions)
 # Results
 OK = "ok"
 FAIL = "fail"
 REFUSED = "refused"
 LOCKED = "locked"
+CONFLICT = "conflict"  # a local change lost to another kiosk's (email taken, password overwritten)
 
 DAY_S = 86400.0
 

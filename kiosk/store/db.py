@@ -117,8 +117,27 @@ _V2 = (
     "CREATE INDEX audit_by_email_hash ON audit(email_hash)",
 )
 
+# Version 3: cloud sync (kiosk.sync). remote_change is the change id of the cloud version a
+# user row was last based on (NULL: never exchanged); outbox.result says how a row that is
+# no longer pending ended ('sent', 'superseded' by a remote deletion, 'dropped' because
+# the enrollment lost its email to another kiosk); sync_notices holds the one message per
+# email that the next person to use that email must see.
+_V3 = (
+    "ALTER TABLE users ADD COLUMN remote_change TEXT",
+    "ALTER TABLE outbox ADD COLUMN result TEXT",
+    "UPDATE outbox SET result = 'sent' WHERE sent_at IS NOT NULL",
+    """CREATE TABLE sync_notices (
+        email_key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL,
+        user_id TEXT,
+        other_kiosk TEXT,
+        created_at REAL NOT NULL
+    )""",
+)
+
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

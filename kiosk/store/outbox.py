@@ -65,12 +65,34 @@ def for_user(conn: sqlite3.Connection, user_id: str) -> list[OutboxEntry]:
     return [_entry(row) for row in rows]
 
 
+# How a row that is no longer pending ended (outbox.result).
+SENT = "sent"
+SUPERSEDED = "superseded"  # a deletion that came from the cloud made it moot
+DROPPED = "dropped"  # the enrollment lost its email to another kiosk
+
+
 def mark_sent(conn: sqlite3.Connection, seq: int, now: float) -> None:
     # A deletion's payload holds the erased email: once delivered it is not kept.
     conn.execute(
-        "UPDATE outbox SET sent_at = ?, last_error = NULL, payload = CASE WHEN kind = ? THEN '{}' ELSE payload END WHERE seq = ?",
-        (now, DELETE, seq),
+        "UPDATE outbox SET sent_at = ?, result = ?, last_error = NULL, "
+        "payload = CASE WHEN kind = ? THEN '{}' ELSE payload END WHERE seq = ?",
+        (now, SENT, DELETE, seq),
     )
+
+
+def settle_user(conn: sqlite3.Connection, user_id: str, now: float, result: str, upto_seq: int | None = None, reason: str | None = None) -> int:
+    """End the user's pending rows (up to ``upto_seq``) with ``result``; returns how many."""
+    cursor = conn.execute(
+        "UPDATE outbox SET sent_at = ?, result = ?, last_error = ?, "
+        "payload = CASE WHEN kind = ? THEN '{}' ELSE payload END "
+        "WHERE user_id = ? AND sent_at IS NULL AND seq <= ?",
+        (now, result, reason, DELETE, user_id, upto_seq if upto_seq is not None else 2**62),
+    )
+    return cursor.rowcount
+
+
+def pending_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
 
 
 def mark_failed(conn: sqlite3.Connection, seq: int, error: str) -> None:

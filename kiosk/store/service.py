@@ -28,7 +28,7 @@ import numpy as np
 
 from kiosk.config import Settings
 from kiosk.store import audit as audit_mod
-from kiosk.store import db, lockout as lockout_mod, outbox, users
+from kiosk.store import db, lockout as lockout_mod, outbox, replica, users
 from kiosk.store.audit import AuditLog
 from kiosk.store.emails import Email, normalize_email
 from kiosk.store.errors import (
@@ -345,6 +345,59 @@ class Store:
         except sqlite3.OperationalError:
             pass  # busy: the next checkpoint will do it
         return users.get_user(self.conn, user.id, include_deleted=True)  # type: ignore[return-value]
+
+    # -- cloud sync (kiosk.sync drives these; see kiosk/store/replica.py) ----------------------
+
+    def pending_count(self) -> int:
+        """Outbox rows not yet delivered to the cloud."""
+        return outbox.pending_count(self.conn)
+
+    def next_push(self) -> replica.PushItem | None:
+        return replica.next_push(self.conn)
+
+    def mark_pushed(self, item: replica.PushItem, change_id: str) -> None:
+        with db.transaction(self.conn, durable=True):
+            replica.mark_pushed(self.conn, item, change_id, self.clock())
+
+    def mark_push_failed(self, item: replica.PushItem, error: str) -> None:
+        with db.transaction(self.conn):
+            replica.mark_push_failed(self.conn, item, error)
+
+    def apply_remote(
+        self, remotes: Sequence[replica.RemoteUser], state: replica.SyncState | None = None
+    ) -> replica.ApplyReport:
+        """Apply cloud versions and (with ``state``) record how far sync got, in one transaction."""
+        with db.transaction(self.conn):
+            report = replica.apply_remote_batch(self.conn, self.codec, self.audit, list(remotes), self.kiosk_id, self.clock())
+            if state is not None:
+                replica.save_state(self.conn, state)
+        if any(outcome == replica.DELETED for outcome in report.outcomes.values()):
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # see delete_user
+            except sqlite3.OperationalError:
+                pass
+        return report
+
+    def resolve_lost_email(self, user_id: str, winner_id: str | None, winner_kiosk: str | None) -> bool:
+        """Withdraw a local enrollment whose email another kiosk registered first."""
+        with db.transaction(self.conn, durable=True):
+            return replica.resolve_lost_email(self.conn, self.audit, user_id, winner_id, winner_kiosk, self.clock())
+
+    def sync_state(self, database: str) -> replica.SyncState:
+        return replica.load_state(self.conn, database)
+
+    def save_sync_state(self, state: replica.SyncState) -> None:
+        with db.transaction(self.conn):
+            replica.save_state(self.conn, state)
+
+    def sync_notice(self, email: str) -> replica.Notice | None:
+        """A message the person using ``email`` must see (e.g. "this email was registered at
+        another kiosk"), or None. The UI asks on the next interaction with that email."""
+        return replica.notice_for(self.conn, normalize_email(email).key)
+
+    def dismiss_sync_notice(self, email: str) -> bool:
+        with db.transaction(self.conn):
+            return replica.dismiss_notice(self.conn, normalize_email(email).key)
 
     def export_user(self, email: str) -> dict[str, Any]:
         """A person's own data as JSON-ready values, without password hash or templates."""

@@ -1,0 +1,446 @@
+"""The store's half of cloud sync: what to send, applying what arrives, and conflicts.
+
+``kiosk.sync`` talks to Firebase; everything here is local SQLite work inside the caller's
+transaction (see the ``Store`` methods that wrap these functions). The rules:
+
+* **Push** (``next_push`` / ``mark_pushed``): the oldest pending outbox row names a user; the
+  push carries that user's *current* row, so it covers every pending row of the user up to
+  ``PushItem.upto_seq``. Template blobs travel exactly as stored (AES-GCM with the fleet
+  template key, bound to user id and model id), so they are never decrypted for sync.
+* **Pull** (``apply_remote``): a cloud version replaces the local row unless the user has
+  pending local changes (they are pushed later and so win: last writer wins by server
+  time). A cloud deletion always wins and makes pending local changes moot ("superseded").
+  A local tombstone is never brought back to life.
+* **Email conflicts**: a live cloud user holds its email in ``/emailIndex`` (it is written
+  only after the claim). A local user that never reached the cloud and has the same email
+  lost the race: ``resolve_lost_email`` turns it into a tombstone (pushed so every kiosk
+  agrees), drops its pending rows and leaves a notice for the person.
+* **Lost password changes**: when a pulled version overwrote a version this kiosk wrote
+  without having seen it (its ``base`` is not our change), the audit log records it.
+
+State kept for sync: ``users.remote_change`` (id of the cloud version the row is based on),
+``users.remote_updated_at`` (its server time, seconds), ``outbox.result``, the
+``sync_notices`` table and the meta row ``sync_state``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from kiosk.errors import KioskError, StoreError, ValidationError
+from kiosk.store import audit as audit_mod
+from kiosk.store import outbox
+from kiosk.store.audit import AuditLog
+from kiosk.store.emails import normalize_email
+from kiosk.store.templates import FORMAT_AESGCM, MAX_DIM, NONCE_BYTES, TemplateCodec
+
+_SEALED_OVERHEAD = 1 + NONCE_BYTES + 16  # format byte, nonce, GCM tag
+
+NOTICE_EMAIL_TAKEN = "email_taken"
+EMAIL_TAKEN_MESSAGE = "this email was registered at another kiosk"
+
+# apply_remote outcomes
+INSERTED = "inserted"
+UPDATED = "updated"
+DELETED = "deleted"
+UNCHANGED = "unchanged"
+SKIPPED_PENDING = "skipped-pending"  # local changes wait to be pushed; they win
+SKIPPED_TOMBSTONE = "skipped-tombstone"  # deleted here: never resurrected
+CONFLICT = "conflict"  # another local user holds the email and has reached the cloud
+INVALID = "invalid"  # the cloud record cannot be used (logged by the caller)
+
+CHANGED_OUTCOMES = frozenset({INSERTED, UPDATED, DELETED})
+_STATE_KEY = "sync_state"
+
+
+class RemoteRecordError(KioskError):
+    """A cloud record that cannot be applied (malformed, or sealed with another key)."""
+
+
+@dataclass(frozen=True)
+class RemoteUser:
+    """One ``/users/{uid}`` record as read from the cloud (blobs already base64-decoded)."""
+
+    user_id: str
+    deleted: bool
+    updated_at_ms: int  # server timestamp
+    change_id: str  # "<store kiosk id>:<outbox seq>" of the write that made this version
+    writer: str  # sync kiosk id of that write
+    base: str | None  # the change the writer had seen (None: it saw no earlier version)
+    revision: int
+    origin_kiosk: str
+    created_at: float
+    email: str | None = None
+    password_hash: str | None = None
+    model_id: str | None = None
+    templates: tuple[tuple[str, bytes], ...] = ()  # (template id, blob)
+
+
+@dataclass(frozen=True)
+class PushItem:
+    """A user's current row and the pending outbox rows a push of it settles."""
+
+    user_id: str
+    upto_seq: int
+    kinds: tuple[str, ...]
+    revision: int
+    deleted: bool
+    email: str | None
+    email_key: str | None
+    released_emails: tuple[str, ...]  # addresses whose /emailIndex entry may point here
+    lost_to: str | None  # set when this tombstone withdraws an enrollment that lost its email
+    password_hash: str | None
+    model_id: str | None
+    templates: tuple[tuple[str, bytes], ...]
+    origin_kiosk: str
+    created_at: float
+    remote_change: str | None
+
+    def change_id(self, store_kiosk_id: str) -> str:
+        return f"{store_kiosk_id}:{self.upto_seq}"
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    message: str
+    created_at: float
+    user_id: str | None
+    other_kiosk: str | None
+
+
+@dataclass(frozen=True)
+class SyncState:
+    database: str = ""
+    initial_done: bool = False
+    last_seen_ms: int = 0
+
+
+@dataclass
+class ApplyReport:
+    outcomes: dict[str, str] = field(default_factory=dict)  # user id -> outcome
+    problems: list[str] = field(default_factory=list)  # one line per skipped record
+
+    @property
+    def changed(self) -> list[str]:
+        return [uid for uid, outcome in self.outcomes.items() if outcome in CHANGED_OUTCOMES]
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+def next_push(conn: sqlite3.Connection) -> PushItem | None:
+    """The user of the oldest pending outbox row, as it is now (one consistent snapshot)."""
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        head = conn.execute("SELECT user_id FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1").fetchone()
+        if head is None:
+            return None
+        user_id = head[0]
+        rows = conn.execute(
+            "SELECT seq, kind, payload FROM outbox WHERE user_id = ? AND sent_at IS NULL ORDER BY seq", (user_id,)
+        ).fetchall()
+        user = conn.execute(
+            "SELECT email, email_key, password_hash, origin_kiosk, created_at, revision, deleted_at, remote_change "
+            "FROM users WHERE id = ?",
+            (user_id,),
+        ).fetchone()
+        if user is None:
+            raise StoreError(f"outbox row {rows[0][0]} names user {user_id}, who does not exist")
+        templates = conn.execute(
+            "SELECT id, model_id, blob FROM templates WHERE user_id = ? ORDER BY created_at, rowid", (user_id,)
+        ).fetchall()
+    finally:
+        if own:
+            conn.execute("COMMIT")
+    email, email_key, password_hash, origin, created_at, revision, deleted_at, remote_change = user
+    payloads = [(kind, json.loads(payload)) for _, kind, payload in rows]
+    released = tuple(p["email"] for kind, p in payloads if kind == outbox.DELETE and p.get("email"))
+    lost_to = next((p["lost_to"] for kind, p in payloads if kind == outbox.DELETE and p.get("lost_to")), None)
+    models = {model for _, model, _ in templates}
+    if len(models) > 1:
+        raise StoreError(f"user {user_id} has templates of several models {sorted(models)}: cannot sync them")
+    for _, _, blob in templates:
+        if not blob or blob[0] != FORMAT_AESGCM:
+            raise StoreError("cloud sync needs encrypted templates (store.encrypt_templates and a template key)")
+    return PushItem(
+        user_id=user_id,
+        upto_seq=int(rows[-1][0]),
+        kinds=tuple(kind for kind, _ in payloads),
+        revision=int(revision),
+        deleted=deleted_at is not None,
+        email=email,
+        email_key=email_key,
+        released_emails=released,
+        lost_to=lost_to,
+        password_hash=password_hash,
+        model_id=next(iter(models)) if models else None,
+        templates=tuple((tid, bytes(blob)) for tid, _, blob in templates),
+        origin_kiosk=origin,
+        created_at=float(created_at),
+        remote_change=remote_change,
+    )
+
+
+def mark_pushed(conn: sqlite3.Connection, item: PushItem, change_id: str, now: float) -> None:
+    """The cloud holds ``item`` as ``change_id``: its rows are sent (caller's transaction)."""
+    outbox.settle_user(conn, item.user_id, now, outbox.SENT, upto_seq=item.upto_seq)
+    conn.execute("UPDATE users SET remote_change = ? WHERE id = ?", (change_id, item.user_id))
+
+
+def mark_push_failed(conn: sqlite3.Connection, item: PushItem, error: str) -> None:
+    first = conn.execute(
+        "SELECT MIN(seq) FROM outbox WHERE user_id = ? AND sent_at IS NULL", (item.user_id,)
+    ).fetchone()[0]
+    if first is not None:
+        outbox.mark_failed(conn, int(first), error)
+
+
+# -- pull ------------------------------------------------------------------------------------
+
+
+def _check_remote(codec: TemplateCodec, remote: RemoteUser) -> RemoteUser:
+    """The record with its email normalised, or RemoteRecordError saying what is wrong."""
+    if remote.deleted:
+        return remote
+    try:
+        address = normalize_email(remote.email or "")
+    except ValidationError as err:
+        raise RemoteRecordError(f"user {remote.user_id}: {err}") from None
+    if not remote.password_hash or not remote.password_hash.startswith("$argon2"):
+        raise RemoteRecordError(f"user {remote.user_id}: the password hash is not an argon2 hash")
+    if not remote.templates or not remote.model_id:
+        raise RemoteRecordError(f"user {remote.user_id}: no face templates or no model")
+    dims = set()
+    for template_id, blob in remote.templates:
+        try:
+            uuid.UUID(template_id)
+            raw = codec.decode_raw(remote.user_id, remote.model_id, blob)
+        except (ValueError, StoreError) as err:
+            raise RemoteRecordError(f"user {remote.user_id}: template {template_id}: {err}") from None
+        if not blob or blob[0] != FORMAT_AESGCM:
+            raise RemoteRecordError(f"user {remote.user_id}: template {template_id} is not encrypted")
+        if len(raw) % 4 or not 1 <= len(raw) // 4 <= MAX_DIM:
+            raise RemoteRecordError(f"user {remote.user_id}: template {template_id} has a bad length")
+        if not np.all(np.isfinite(np.frombuffer(raw, dtype="<f4"))):
+            raise RemoteRecordError(f"user {remote.user_id}: template {template_id} holds NaN or infinity")
+        dims.add(len(raw) // 4)
+    if len(dims) != 1:
+        raise RemoteRecordError(f"user {remote.user_id}: templates of different lengths")
+    return replace(remote, email=address.address)
+
+
+def _has_pending(conn: sqlite3.Connection, user_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM outbox WHERE user_id = ? AND sent_at IS NULL LIMIT 1", (user_id,)).fetchone() is not None
+
+
+def _erase(conn: sqlite3.Connection, user_id: str, email_key: str | None, deleted_at: float) -> None:
+    """What a deletion erases (templates, hash, email) without queueing an outbox row."""
+    conn.execute("DELETE FROM templates WHERE user_id = ?", (user_id,))
+    conn.execute(
+        "UPDATE users SET email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ? WHERE id = ?",
+        (deleted_at, user_id),
+    )
+    if email_key:
+        conn.execute("DELETE FROM attempts WHERE subject = ?", (email_key,))
+
+
+def _insert_templates(conn: sqlite3.Connection, remote: RemoteUser, created_at: float) -> None:
+    conn.executemany(
+        "INSERT INTO templates (id, user_id, model_id, dim, blob, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (template_id, remote.user_id, remote.model_id, (len(blob) - _SEALED_OVERHEAD) // 4, blob, created_at)
+            for template_id, blob in remote.templates
+        ],
+    )
+
+
+def _apply_deleted(conn: sqlite3.Connection, audit: AuditLog, remote: RemoteUser, local: tuple | None, now: float) -> str:
+    seconds = remote.updated_at_ms / 1000.0
+    if local is None:
+        conn.execute(
+            "INSERT INTO users (id, origin_kiosk, created_at, updated_at, revision, deleted_at, remote_updated_at, remote_change) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (remote.user_id, remote.origin_kiosk, remote.created_at, seconds, max(1, remote.revision), seconds, seconds, remote.change_id),
+        )
+        return INSERTED
+    _, email, email_key, _, _, revision, deleted_at, _, remote_change = local
+    superseded = outbox.settle_user(conn, remote.user_id, now, outbox.SUPERSEDED, reason=f"deleted at kiosk {remote.writer}")
+    conn.execute(
+        "UPDATE users SET revision = MAX(revision, ?), remote_updated_at = ?, remote_change = ? WHERE id = ?",
+        (remote.revision, seconds, remote.change_id, remote.user_id),
+    )
+    if deleted_at is not None:
+        return UNCHANGED
+    _erase(conn, remote.user_id, email_key, seconds)
+    conn.execute("UPDATE users SET updated_at = ? WHERE id = ?", (seconds, remote.user_id))
+    reason = f"deleted at kiosk {remote.writer}"
+    if superseded:
+        reason += f"; {superseded} local change(s) not yet sent were discarded (a deletion wins)"
+    audit.record(audit_mod.DELETE, audit_mod.OK, email_key=email_key, email=email, user_id=remote.user_id, reason=reason)
+    return DELETED
+
+
+def apply_remote(
+    conn: sqlite3.Connection, codec: TemplateCodec, audit: AuditLog, remote: RemoteUser, store_kiosk_id: str, now: float
+) -> str:
+    """Bring one cloud version into the local table (caller's transaction); the outcome.
+
+    RemoteRecordError (nothing written) when the record cannot be used.
+    """
+    local = conn.execute(
+        "SELECT id, email, email_key, password_hash, origin_kiosk, revision, deleted_at, remote_updated_at, remote_change "
+        "FROM users WHERE id = ?",
+        (remote.user_id,),
+    ).fetchone()
+    if remote.deleted:
+        return _apply_deleted(conn, audit, remote, local, now)
+    if local is not None and local[6] is not None:
+        return SKIPPED_TOMBSTONE
+    if local is not None and _has_pending(conn, remote.user_id):
+        return SKIPPED_PENDING
+    seconds = remote.updated_at_ms / 1000.0
+    if local is not None and remote.change_id == local[8]:
+        if local[7] != seconds:
+            conn.execute("UPDATE users SET remote_updated_at = ? WHERE id = ?", (seconds, remote.user_id))
+        return UNCHANGED
+    if local is not None and local[7] is not None and seconds < local[7]:
+        return UNCHANGED  # older than the version we already hold
+    remote = _check_remote(codec, remote)
+    address = normalize_email(remote.email or "")
+    holder = conn.execute(
+        "SELECT id, remote_change FROM users WHERE email_key = ? AND id != ?", (address.key, remote.user_id)
+    ).fetchone()
+    if holder is not None:
+        if holder[1] is not None:
+            return CONFLICT
+        # Never reached the cloud, and the cloud user holds the email: ours lost the race.
+        resolve_lost_email(conn, audit, holder[0], remote.user_id, remote.writer, now)
+    if local is None:
+        conn.execute(
+            "INSERT INTO users (id, email, email_key, password_hash, origin_kiosk, created_at, updated_at, revision, "
+            "remote_updated_at, remote_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                remote.user_id, address.address, address.key, remote.password_hash, remote.origin_kiosk,
+                remote.created_at, seconds, max(1, remote.revision), seconds, remote.change_id,
+            ),
+        )
+        _insert_templates(conn, remote, seconds)
+        return INSERTED
+    _, _, _, old_hash, _, _, _, _, remote_change = local
+    ours = remote_change is not None and remote_change.startswith(store_kiosk_id + ":")
+    if ours and remote.base != remote_change and remote.password_hash != old_hash:
+        audit.record(
+            audit_mod.PASSWORD_CHANGE,
+            audit_mod.CONFLICT,
+            email_key=address.key,
+            email=address.address,
+            user_id=remote.user_id,
+            reason=f"the change made here was overwritten by a later one from kiosk {remote.writer} (last writer wins)",
+        )
+    conn.execute(
+        "UPDATE users SET email = ?, email_key = ?, password_hash = ?, updated_at = ?, revision = MAX(revision, ?), "
+        "remote_updated_at = ?, remote_change = ? WHERE id = ?",
+        (address.address, address.key, remote.password_hash, seconds, remote.revision, seconds, remote.change_id, remote.user_id),
+    )
+    current = conn.execute(
+        "SELECT id, model_id, blob FROM templates WHERE user_id = ?", (remote.user_id,)
+    ).fetchall()
+    if {(tid, model, bytes(blob)) for tid, model, blob in current} != {(tid, remote.model_id, blob) for tid, blob in remote.templates}:
+        conn.execute("DELETE FROM templates WHERE user_id = ?", (remote.user_id,))
+        _insert_templates(conn, remote, seconds)
+    return UPDATED
+
+
+def apply_remote_batch(
+    conn: sqlite3.Connection, codec: TemplateCodec, audit: AuditLog, remotes: list[RemoteUser], store_kiosk_id: str, now: float
+) -> ApplyReport:
+    """Apply several versions (caller's transaction); one bad record does not stop the rest."""
+    report = ApplyReport()
+    for remote in remotes:
+        conn.execute("SAVEPOINT remote_user")
+        try:
+            report.outcomes[remote.user_id] = apply_remote(conn, codec, audit, remote, store_kiosk_id, now)
+            conn.execute("RELEASE remote_user")
+        except (RemoteRecordError, sqlite3.IntegrityError) as err:
+            conn.execute("ROLLBACK TO remote_user")
+            conn.execute("RELEASE remote_user")
+            report.outcomes[remote.user_id] = INVALID
+            report.problems.append(str(err) if isinstance(err, RemoteRecordError) else f"user {remote.user_id}: {err}")
+    return report
+
+
+# -- conflicts and notices ---------------------------------------------------------------------
+
+
+def resolve_lost_email(
+    conn: sqlite3.Connection, audit: AuditLog, user_id: str, winner_id: str | None, winner_kiosk: str | None, now: float
+) -> bool:
+    """A local enrollment whose email another kiosk registered first: withdraw it.
+
+    The user becomes a tombstone (its withdrawal is queued so every kiosk ends up with the
+    same table), its unsent rows are dropped, and a notice waits for the person. False if the
+    user is not live any more (nothing to do).
+    """
+    row = conn.execute(
+        "SELECT email, email_key, revision FROM users WHERE id = ? AND deleted_at IS NULL", (user_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    email, email_key, revision = row
+    reason = EMAIL_TAKEN_MESSAGE + (f" (kiosk {winner_kiosk})" if winner_kiosk else "")
+    outbox.settle_user(conn, user_id, now, outbox.DROPPED, reason=reason)
+    _erase(conn, user_id, email_key, now)
+    conn.execute("UPDATE users SET updated_at = ?, revision = ? WHERE id = ?", (now, revision + 1, user_id))
+    outbox.add(conn, user_id, outbox.DELETE, revision + 1, now, {"lost_to": winner_id or ""})
+    conn.execute(
+        "INSERT OR REPLACE INTO sync_notices (email_key, kind, message, user_id, other_kiosk, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (email_key, NOTICE_EMAIL_TAKEN, EMAIL_TAKEN_MESSAGE, user_id, winner_kiosk, now),
+    )
+    audit.record(
+        audit_mod.SYNC,
+        audit_mod.CONFLICT,
+        email_key=email_key,
+        email=email,
+        user_id=user_id,
+        reason=f"{reason}: this kiosk's enrollment was withdrawn" + (f" in favour of user {winner_id}" if winner_id else ""),
+    )
+    return True
+
+
+def notice_for(conn: sqlite3.Connection, email_key: str) -> Notice | None:
+    row = conn.execute(
+        "SELECT kind, message, created_at, user_id, other_kiosk FROM sync_notices WHERE email_key = ?", (email_key,)
+    ).fetchone()
+    return Notice(*row) if row else None
+
+
+def dismiss_notice(conn: sqlite3.Connection, email_key: str) -> bool:
+    return conn.execute("DELETE FROM sync_notices WHERE email_key = ?", (email_key,)).rowcount > 0
+
+
+# -- sync state ---------------------------------------------------------------------------------
+
+
+def load_state(conn: sqlite3.Connection, database: str) -> SyncState:
+    """Where sync stands against ``database``; a fresh state if it was another database."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_STATE_KEY,)).fetchone()
+    if row is None:
+        return SyncState(database=database)
+    data: dict[str, Any] = json.loads(bytes(row[0]).decode("utf-8"))
+    if data.get("database") != database:
+        return SyncState(database=database)
+    return SyncState(database, bool(data.get("initial_done")), int(data.get("last_seen_ms", 0)))
+
+
+def save_state(conn: sqlite3.Connection, state: SyncState) -> None:
+    value = json.dumps({"database": state.database, "initial_done": state.initial_done, "last_seen_ms": state.last_seen_ms})
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_STATE_KEY, value.encode("utf-8")))
