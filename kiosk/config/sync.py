@@ -1,0 +1,65 @@
+"""Config section of the Firebase Realtime Database sync (kiosk.sync)."""
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from kiosk.config.base import Section
+
+# A kiosk id becomes a key in the database: letters, digits, '-' and '_' only.
+_KIOSK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+
+class SyncSettings(Section):
+    enabled: bool = False
+    # https://<name>.firebaseio.com (or https://<name>.<region>.firebasedatabase.app).
+    # An http://host:port?ns=<name> URL, or $FIREBASE_DATABASE_EMULATOR_HOST, means a local
+    # emulator, which needs no credentials.
+    database_url: str = ""
+    # A service-account JSON key; the systemd credential 'firebase-service-account'
+    # ($CREDENTIALS_DIRECTORY, LoadCredential=) wins over it.
+    credentials_file: str = ""
+    # This kiosk's name in the database (/kiosks/<id>); "" uses the local database's own id.
+    kiosk_id: str = ""
+    # Seconds before a request to the database is given up (then retried with backoff).
+    http_timeout_s: float = Field(10.0, gt=0.0)
+    # How often local changes are looked for when nothing wakes the sync thread.
+    poll_s: float = Field(0.5, gt=0.0, le=60.0)
+    # A full catch-up query runs this often even when the live stream looks healthy, and
+    # re-reads this much before the newest change it has seen (server clocks and
+    # in-flight writes).
+    catchup_interval_s: float = Field(60.0, gt=0.0)
+    catchup_overlap_s: float = Field(5.0, ge=0.0)
+    # The kiosk writes a heartbeat this often; its own live stream must deliver something
+    # within stream_silence_s or it is considered dead and opened again.
+    heartbeat_s: float = Field(30.0, gt=0.0)
+    stream_silence_s: float = Field(90.0, gt=0.0)
+    # Retry delays after a failure: exponential from initial to max, with random jitter.
+    backoff_initial_s: float = Field(1.0, gt=0.0)
+    backoff_max_s: float = Field(60.0, gt=0.0)
+    # Users per request of the initial load and of catch-up queries.
+    page_size: int = Field(500, ge=1, le=10000)
+
+    @field_validator("kiosk_id")
+    @classmethod
+    def _kiosk_id(cls, value: str) -> str:
+        if value and not _KIOSK_ID.match(value):
+            raise ValueError("must be 1 to 64 letters, digits, '-' or '_' (it is a database key)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an https:// URL like https://my-project.firebaseio.com")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SyncSettings":
+        if self.enabled and not self.database_url:
+            raise ValueError("sync is enabled but database_url is empty")
+        if self.stream_silence_s <= self.heartbeat_s:
+            raise ValueError("stream_silence_s must be longer than heartbeat_s")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must not be smaller than backoff_initial_s")
+        return self

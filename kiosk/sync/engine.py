@@ -1,0 +1,512 @@
+"""The sync engine: one thread that keeps the local store and the fleet's database in step.
+
+Each pass, in order:
+
+1. **Initial load** (once per database): every ``/users`` record in pages by uid, after
+   noting the newest ``updatedAt``; the catch-up that follows covers what changed meanwhile.
+2. **Supervise the live stream** on ``/kiosks`` (a doorbell, see layout.py): the SDK's
+   listener thread ends silently when a reconnect fails, and a stream can go silent without
+   an error, so a dead thread, or no event for ``stream_silence_s`` although this kiosk's own
+   heartbeat writes should come back through it, means "subscribe again".
+3. **Drain the outbox** in order: each user's current row, idempotent writes (see remote.py),
+   the email claimed in ``/emailIndex`` first for a new user; then ring the doorbell.
+4. **Catch up** when the doorbell rang, the stream (re)connected, or ``catchup_interval_s``
+   passed: ``order_by_child('updatedAt').start_at(last_seen - overlap)`` in pages.
+5. **Heartbeat** every ``heartbeat_s``.
+
+A failure anywhere ends the pass; the next one starts after an exponential backoff with
+jitter, and every step is safe to repeat. Local changes are noticed through ``kick()`` or
+SQLite's ``data_version`` (another connection committed), polled every ``poll_s``.
+
+The engine opens its own Store (a connection belongs to one thread): pass a function that
+opens it. ``status()`` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+import firebase_admin
+from firebase_admin import db, exceptions
+
+from kiosk.config import Settings
+from kiosk.config.sync import SyncSettings
+from kiosk.errors import ValidationError
+from kiosk.store import Store
+from kiosk.store.emails import normalize_email
+from kiosk.store.replica import CONFLICT, INVALID, PushItem, RemoteRecordError, RemoteUser, SyncState
+from kiosk.sync import layout, status as st
+from kiosk.sync.backoff import Backoff
+from kiosk.sync.errors import SyncError
+from kiosk.sync.firebase import open_app
+from kiosk.sync.remote import REMOTE_DELETED, Remote, end_listener, listener_alive
+
+RING_EVERY_S = 0.5  # during a long drain, ring at least this often so others start pulling
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        sync: SyncSettings,
+        open_store: Callable[[], Store],
+        make_app: Callable[[], firebase_admin.App],
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        logger: logging.Logger | None = None,
+        beat: Callable[[], None] | None = None,
+        on_remote_change: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """``make_app`` returns a firebase-admin app the engine owns (deleted on stop).
+        ``beat`` is called at least every second from the sync thread (systemd watchdog);
+        ``on_remote_change`` gets the ids of users changed by the cloud (to reload a gallery)."""
+        self.sync = sync
+        self._open_store = open_store
+        self._make_app = make_app
+        self._clock = clock
+        self._monotonic = monotonic
+        self._log = logger or logging.getLogger("kiosk.sync")
+        self._beat = beat or (lambda: None)
+        self._on_remote_change = on_remote_change
+        self._backoff = Backoff(sync.backoff_initial_s, sync.backoff_max_s, rng)
+        self._listen_backoff = Backoff(sync.backoff_initial_s, sync.backoff_max_s, rng)
+
+        self._lock = threading.Lock()
+        self._passes = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._owner: int | None = None  # the thread that uses the store
+
+        self._store: Store | None = None
+        self._app: firebase_admin.App | None = None
+        self._remote: Remote | None = None
+        self._registration: db.ListenerRegistration | None = None
+        self._subscriber: threading.Thread | None = None
+        self._next_subscribe = 0.0
+        self._data_version: int | None = None
+
+        self._catchup_due = True
+        self._ring_due = False
+        self._last_event = 0.0
+        self._next_catchup = 0.0
+        self._next_heartbeat = 0.0
+        self._completed = 0  # passes finished (either way)
+        self._last_ok = False
+        self._status = st.SyncStatus(configured=True, state=st.STARTING, detail=self._where())
+        self.kiosk_id = sync.kiosk_id  # "" until the store is open (its own id then)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sync: SyncSettings, environ: Mapping[str, str] | None = None, **kwargs: Any) -> "SyncEngine":
+        """The engine of a kiosk service: its own Store from ``settings``, its app from ``sync``."""
+        if not settings.store.encrypt_templates:
+            raise SyncError("sync needs store.encrypt_templates on: face templates never leave the kiosk unencrypted")
+        environ = dict(os.environ if environ is None else environ)
+        return cls(sync, lambda: Store.open(settings, environ=environ), lambda: open_app(sync, settings.resolve, environ), **kwargs)
+
+    # -- control (any thread) ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the sync engine is already running")
+        self._app = self._make_app()  # configuration errors surface here, in the caller
+        self._thread = threading.Thread(target=self._run, name="facekiosk-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        elif self._owner is not None:
+            self._shutdown()
+
+    def kick(self) -> None:
+        """A local change was committed: push it now rather than at the next poll."""
+        self._wake.set()
+
+    def request_catch_up(self) -> None:
+        with self._lock:
+            self._catchup_due = True
+        self._wake.set()
+
+    def status(self) -> st.SyncStatus:
+        with self._lock:
+            return self._status
+
+    def wait_until_idle(self, timeout_s: float) -> bool:
+        """Wait for a pass that started after this call to finish with nothing left to push
+        (tests and benchmarks). False on timeout."""
+        deadline = self._monotonic() + timeout_s
+        with self._passes:
+            target = self._completed + 2
+        self._wake.set()
+        with self._passes:
+            while True:
+                if self._completed >= target and self._last_ok and self._status.pending_changes == 0 and not self._catchup_due:
+                    return True
+                remaining = deadline - self._monotonic()
+                if remaining <= 0:
+                    return False
+                if self._completed >= target:
+                    target = self._completed + 1
+                    self._wake.set()
+                self._passes.wait(min(remaining, 0.1))
+
+    # -- one pass (the sync thread, or a test calling run_pass) -----------------------------
+
+    def run_pass(self) -> None:
+        """One complete pass on the calling thread; raises what made it fail."""
+        ident = threading.get_ident()
+        if self._owner is None:
+            self._owner = ident
+        elif self._owner != ident:
+            raise RuntimeError("the sync engine's store belongs to another thread")
+        try:
+            self._pass()
+        except BaseException as err:
+            self._failed(err)
+            raise
+        finally:
+            with self._passes:
+                self._completed += 1
+                self._passes.notify_all()
+
+    def _pass(self) -> None:
+        store = self._ensure_store()
+        if self._app is None:
+            self._app = self._make_app()
+        if self._remote is None:
+            self._remote = Remote(self._app, self.kiosk_id)
+        state = store.sync_state(self.sync.database_url)
+        if not state.initial_done:
+            self._initial_load(store, self._remote)
+        self._drain(store, self._remote)
+        self._supervise_listener(self._remote)
+        now = self._monotonic()
+        with self._lock:
+            catch_up = self._catchup_due or now >= self._next_catchup
+            self._catchup_due = False
+        if catch_up:
+            try:
+                self._catch_up(store, self._remote)
+            except BaseException:
+                with self._lock:
+                    self._catchup_due = True
+                raise
+            self._next_catchup = now + self.sync.catchup_interval_s
+        if now >= self._next_heartbeat:
+            self._remote.heartbeat()
+            self._next_heartbeat = now + self.sync.heartbeat_s
+        self._succeeded(store.pending_count())
+
+    def _ensure_store(self) -> Store:
+        if self._store is None:
+            self._store = self._open_store()
+            if not self._store.codec.encrypt:
+                raise SyncError("sync needs store.encrypt_templates on: face templates never leave the kiosk unencrypted")
+            if not self.kiosk_id:
+                self.kiosk_id = self._store.kiosk_id
+        return self._store
+
+    # -- pull -------------------------------------------------------------------------------
+
+    def _parse(self, items: list[tuple[str, Any]]) -> tuple[list[RemoteUser], list[str]]:
+        remotes, problems = [], []
+        for user_id, value in items:
+            try:
+                remotes.append(layout.parse_user(user_id, value))
+            except RemoteRecordError as err:
+                problems.append(str(err))
+        return remotes, problems
+
+    def _apply(self, store: Store, items: list[tuple[str, Any]], state: SyncState | None) -> tuple[list[RemoteUser], dict[str, str]]:
+        remotes, problems = self._parse(items)
+        report = store.apply_remote(remotes, state)
+        if any(outcome == CONFLICT for outcome in report.outcomes.values()):
+            # Another local user still holds the email; its deletion may be in this batch.
+            retry = [r for r in remotes if report.outcomes.get(r.user_id) == CONFLICT]
+            report.outcomes.update(store.apply_remote(retry).outcomes)
+        for problem in problems + report.problems:
+            self._log.warning("sync: skipped a cloud record: %s", problem)
+        changed = report.changed
+        if changed and self._on_remote_change is not None:
+            try:
+                self._on_remote_change(changed)
+            except Exception:  # noqa: BLE001 - the listener's bug must not stop sync
+                self._log.exception("sync: on_remote_change failed")
+        return remotes, report.outcomes
+
+    def _initial_load(self, store: Store, remote: Remote) -> None:
+        started = self._monotonic()
+        newest = remote.newest_update()
+        count = 0
+        for page in remote.users_by_key(self.sync.page_size):
+            self._apply(store, page, None)
+            count += len(page)
+            self._beat()
+            if self._stop.is_set():
+                raise SyncError("stopped during the initial load")
+        store.save_sync_state(SyncState(self.sync.database_url, True, newest))
+        with self._lock:
+            self._catchup_due = True
+        self._log.info("sync: initial load of %d users in %.1f s", count, self._monotonic() - started)
+
+    def _catch_up(self, store: Store, remote: Remote) -> None:
+        state = store.sync_state(self.sync.database_url)
+        start = max(0, state.last_seen_ms - int(self.sync.catchup_overlap_s * 1000))
+        seen = state.last_seen_ms
+        hold: int | None = None  # a record that could not be applied yet is read again next time
+        for page in remote.users_since(start, self.sync.page_size):
+            # The cursor saved with a page is where the earlier pages got to, so a crash
+            # mid-catch-up reads this page again.
+            cursor = min(seen, hold) if hold is not None else seen
+            remotes, outcomes = self._apply(store, page, SyncState(state.database, True, cursor))
+            for remote_user in remotes:
+                outcome = outcomes.get(remote_user.user_id)
+                if outcome == CONFLICT:
+                    hold = remote_user.updated_at_ms if hold is None else min(hold, remote_user.updated_at_ms)
+                elif outcome != INVALID:
+                    seen = max(seen, remote_user.updated_at_ms)
+            self._beat()
+        store.save_sync_state(SyncState(state.database, True, min(seen, hold) if hold is not None else seen))
+
+    # -- the live stream ----------------------------------------------------------------------
+
+    def _on_event(self, event: db.Event) -> None:
+        """SDK listener thread: note liveness, and ring for a catch-up unless it is our own."""
+        path = event.path or "/"
+        first = path.strip("/").split("/", 1)[0]
+        with self._lock:
+            self._last_event = self._monotonic()
+            if not first or first != self.kiosk_id:
+                self._catchup_due = True
+        if not first or first != self.kiosk_id:
+            self._wake.set()
+
+    def _supervise_listener(self, remote: Remote) -> None:
+        now = self._monotonic()
+        with self._lock:
+            registration = self._registration
+            silent_s = now - self._last_event
+            subscribing = self._subscriber is not None and self._subscriber.is_alive()
+        if registration is not None:
+            if not listener_alive(registration):
+                self._log.warning("sync: the live stream ended; opening it again")
+                registration = None
+            elif silent_s > self.sync.stream_silence_s:
+                self._log.warning("sync: nothing on the live stream for %.0f s; opening it again", silent_s)
+                end_listener(registration)
+                registration = None
+            if registration is None:
+                with self._lock:
+                    self._registration = None
+        if registration is None and not subscribing and now >= self._next_subscribe:
+            # listen() connects without a timeout (the SDK passes none), so it runs on a
+            # thread of its own: a black-holed connection must not stall pushing.
+            self._subscriber = threading.Thread(target=self._subscribe, args=(remote,), name="facekiosk-sync-listen", daemon=True)
+            self._subscriber.start()
+
+    def _subscribe(self, remote: Remote) -> None:
+        try:
+            registration = remote.listen(self._on_event)
+        except Exception as err:  # noqa: BLE001 - retried after a backoff
+            delay = self._listen_backoff.delay()
+            self._next_subscribe = self._monotonic() + delay
+            self._log.warning("sync: cannot open the live stream (%s); trying again in %.1f s", _describe(err), delay)
+            return
+        self._listen_backoff.reset()
+        with self._lock:
+            stopped = self._stop.is_set()
+            if not stopped:
+                self._registration = registration
+                self._last_event = self._monotonic()
+                self._catchup_due = True  # whatever changed while it was down
+                self._next_heartbeat = 0.0  # prove at once that the new stream delivers
+        if stopped:
+            end_listener(registration)
+        else:
+            self._wake.set()
+
+    # -- push -------------------------------------------------------------------------------
+
+    def _drain(self, store: Store, remote: Remote) -> None:
+        pushed = 0
+        last_ring = self._monotonic()
+        while not self._stop.is_set():
+            item = store.next_push()
+            if item is None:
+                break
+            try:
+                self._push(store, remote, item)
+            except Exception as err:
+                store.mark_push_failed(item, f"{type(err).__name__}: {err}")
+                raise
+            pushed += 1
+            self._ring_due = True
+            if self._monotonic() - last_ring >= RING_EVERY_S:
+                remote.ring()
+                self._ring_due = False
+                last_ring = self._monotonic()
+                self._beat()
+        if self._ring_due:
+            remote.ring()
+            self._ring_due = False
+
+    def _push(self, store: Store, remote: Remote, item: PushItem) -> None:
+        change_id = item.change_id(store.kiosk_id)
+        record = layout.user_record(item, change_id, self.kiosk_id)
+        if item.deleted:
+            for address in item.released_emails:
+                try:
+                    key = normalize_email(address).key
+                except ValidationError:
+                    continue
+                remote.release_email(key, item.user_id)
+        elif item.remote_change is None:
+            assert item.email_key is not None
+            claim = remote.claim_email(item.email_key, item.user_id)
+            if not claim.won:
+                self._log.warning(
+                    "sync: %s was registered first at kiosk %s (user %s); withdrawing this kiosk's enrollment %s",
+                    item.email, claim.owner_kiosk or "?", claim.owner, item.user_id,
+                )
+                store.resolve_lost_email(item.user_id, claim.owner, claim.owner_kiosk)
+                return
+        result = remote.write_user(item.user_id, record, change_id, item.remote_change)
+        if result.outcome == REMOTE_DELETED:
+            assert result.current is not None
+            self._log.warning("sync: user %s was deleted at another kiosk; local changes not yet sent are discarded", item.user_id)
+            self._apply(store, [(item.user_id, result.current)], None)
+            return
+        if result.overwrote is not None:
+            self._log.info(
+                "sync: user %s: replaced a concurrent change from kiosk %s (last writer wins)", item.user_id, result.overwrote
+            )
+        store.mark_pushed(item, change_id)
+
+    # -- the thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._owner = threading.get_ident()
+        try:
+            while not self._stop.is_set():
+                self._beat()
+                try:
+                    self.run_pass()
+                except Exception:  # noqa: BLE001 - every failure is retried (run_pass logged it)
+                    self._sleep(self._backoff.delay())
+                    continue
+                self._backoff.reset()
+                self._idle_wait()
+        finally:
+            self._shutdown()
+
+    def _idle_wait(self) -> None:
+        """Until woken, or ``poll_s`` passed and another connection committed to the store."""
+        while not self._stop.is_set():
+            woken = self._wake.wait(min(self.sync.poll_s, 1.0))
+            self._beat()
+            if woken:
+                self._wake.clear()
+                return
+            if self._store is not None:
+                version = self._store.conn.execute("PRAGMA data_version").fetchone()[0]
+                changed = version != self._data_version
+                self._data_version = version
+                if changed:
+                    return
+            if self._monotonic() >= min(self._next_catchup, self._next_heartbeat):
+                return
+            with self._lock:
+                registration = self._registration
+            if registration is not None and not listener_alive(registration):
+                return
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = self._monotonic() + seconds
+        while not self._stop.is_set():
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                return
+            self._stop.wait(min(remaining, 1.0))
+            self._beat()
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            registration, self._registration = self._registration, None
+        if registration is not None:
+            try:
+                end_listener(registration)
+            except Exception:  # noqa: BLE001
+                self._log.exception("sync: closing the live stream failed")
+        if self._app is not None:
+            try:
+                firebase_admin.delete_app(self._app)
+            except ValueError:
+                pass
+            self._app = None
+            self._remote = None
+        if self._store is not None:
+            pending = self._store.pending_count()
+            self._store.close()
+            self._store = None
+        else:
+            pending = self._status.pending_changes
+        with self._lock:
+            self._status = st.SyncStatus(configured=True, state=st.STOPPED, pending_changes=pending,
+                                         last_success_at=self._status.last_success_at, detail=self._where())
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _listening(self) -> bool:
+        registration = self._registration  # read under self._lock by the callers
+        return registration is not None and listener_alive(registration)
+
+    def _where(self) -> str:
+        return self.sync.database_url
+
+    def _succeeded(self, pending: int) -> None:
+        with self._lock:
+            if self._status.state == st.OFFLINE:
+                self._log.info("sync: back online after %.0f s", self._clock() - (self._status.offline_since or self._clock()))
+            self._last_ok = True
+            self._status = st.SyncStatus(
+                configured=True, state=st.ONLINE, pending_changes=pending, last_success_at=self._clock(),
+                detail=self._where(), listening=self._listening(),
+            )
+
+    def _failed(self, err: BaseException) -> None:
+        pending = self._status.pending_changes
+        if self._store is not None:
+            try:
+                pending = self._store.pending_count()
+            except Exception:  # noqa: BLE001
+                pass
+        text = _describe(err)
+        with self._lock:
+            was_offline = self._status.state == st.OFFLINE
+            self._last_ok = False
+            self._status = st.SyncStatus(
+                configured=True, state=st.OFFLINE, pending_changes=pending, last_success_at=self._status.last_success_at,
+                detail=text, offline_since=self._status.offline_since if was_offline else self._clock(),
+                listening=self._listening(),
+            )
+        if not isinstance(err, (exceptions.FirebaseError, SyncError)):
+            self._log.error("sync: pass failed", exc_info=err)  # a bug or a local problem
+        elif not was_offline:
+            self._log.warning("sync: offline: %s", text)
+        else:
+            self._log.debug("sync: still offline: %s", text)
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    name = type(err).__name__
+    return f"{name}: {text}"[:200] if text else name

@@ -1,0 +1,78 @@
+"""The firebase-admin app a kiosk syncs through, and where its credentials come from.
+
+Credentials, first found wins:
+
+1. the systemd credential ``firebase-service-account`` (``LoadCredential=`` puts it in
+   ``$CREDENTIALS_DIRECTORY``), a service-account JSON key;
+2. the file named by ``sync.credentials_file`` (relative to the config file);
+3. none, for an emulator: ``$FIREBASE_DATABASE_EMULATOR_HOST`` set, or an ``http://`` database
+   URL. The SDK then sends the emulator's "owner" token.
+
+The Admin SDK bypasses the database rules (which deny every client): keep the key file
+readable by the kiosk service only.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Callable, Mapping
+
+import firebase_admin
+from firebase_admin import credentials
+
+from kiosk.config.sync import SyncSettings
+from kiosk.sync.errors import SyncError
+
+SERVICE_ACCOUNT_CREDENTIAL = "firebase-service-account"
+EMULATOR_ENV = "FIREBASE_DATABASE_EMULATOR_HOST"
+
+
+def credentials_path(sync: SyncSettings, resolve: Callable[[str], Path], environ: Mapping[str, str]) -> Path | None:
+    cred_dir = environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        candidate = Path(cred_dir) / SERVICE_ACCOUNT_CREDENTIAL
+        if candidate.exists():
+            return candidate
+    if sync.credentials_file:
+        return resolve(sync.credentials_file)
+    return None
+
+
+def uses_emulator(sync: SyncSettings, environ: Mapping[str, str]) -> bool:
+    return bool(environ.get(EMULATOR_ENV)) or sync.database_url.startswith("http://")
+
+
+def open_app(
+    sync: SyncSettings,
+    resolve: Callable[[str], Path],
+    environ: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> firebase_admin.App:
+    """A new, separately named firebase-admin app for the sync engine (delete it with
+    ``firebase_admin.delete_app`` when done). SyncError with the reason if it cannot be made."""
+    environ = os.environ if environ is None else environ
+    if not sync.database_url:
+        raise SyncError("sync.database_url is empty")
+    path = credentials_path(sync, resolve, environ)
+    credential: credentials.Base | None
+    if path is not None:
+        try:
+            credential = credentials.Certificate(str(path))
+        except FileNotFoundError:
+            raise SyncError(f"Firebase service-account key not found: {path} (sync.credentials_file)") from None
+        except (OSError, ValueError) as err:
+            raise SyncError(f"Firebase service-account key {path} is unusable: {err}") from None
+    elif uses_emulator(sync, environ):
+        credential = None  # the SDK uses the emulator's owner token and never loads one
+    else:
+        raise SyncError(
+            f"no Firebase credentials: provide the systemd credential '{SERVICE_ACCOUNT_CREDENTIAL}' "
+            "(LoadCredential=) or set sync.credentials_file to a service-account JSON key"
+        )
+    options = {"databaseURL": sync.database_url, "httpTimeout": sync.http_timeout_s}
+    try:
+        return firebase_admin.initialize_app(credential, options, name=name or f"facekiosk-sync-{uuid.uuid4().hex}")
+    except ValueError as err:
+        raise SyncError(f"cannot set up Firebase: {err}") from None

@@ -1,0 +1,178 @@
+"""The data layout in the Realtime Database, and its encoding.
+
+::
+
+    /users/{uid}                     one per user, never removed (a deletion leaves a tombstone)
+        email          "Ann@example.org"   as stored locally (see kiosk/store/emails.py)
+        passwordHash   "$argon2id$v=19$..."
+        model          "dlib_resnet_v1/fp32@<sha256 prefix>"   the model that made the templates
+        templates      {"<template uuid>": "<base64>"}   each the store's sealed blob:
+                       0x01 | 12-byte nonce | AES-256-GCM(little-endian float32 vector) | tag,
+                       key = the fleet template key, associated data binds user id + model id
+        deleted        false | true   (a tombstone keeps only the bookkeeping fields below)
+        updatedAt      server timestamp (ms) of this version  {".sv": "timestamp"}; indexed
+        createdAt      enrollment time (ms, the enrolling kiosk's clock)
+        origin         id of the database that enrolled the user
+        writer         kiosk id that wrote this version
+        changeId       "<writer's database id>:<outbox seq>": identifies the write, so a write
+                       whose answer was lost is recognised when it is found already applied
+        base           changeId of the version the writer had seen (absent: none)
+        revision       the writer's local revision counter (informational)
+    /emailIndex/{encoded email key}  the uid that owns the email (conditional writes only)
+    /kiosks/{kiosk id}
+        changedAt      server timestamp: rung after this kiosk pushed changes
+        heartbeatAt    server timestamp: written every sync.heartbeat_s
+
+Kiosks listen to ``/kiosks`` only: a ring there makes them run the catch-up query on
+``/users`` (``orderBy="updatedAt"&startAt=...``). Listening to ``/users`` itself would
+stream the whole table to every kiosk at each (re)connection through the SDK's
+byte-at-a-time SSE parser (about 3 s per MB measured here: a minute and more for 10,000
+users), so the stream is a doorbell and the data always comes through paged REST reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+
+from kiosk.store.replica import PushItem, RemoteRecordError, RemoteUser
+
+USERS = "users"
+EMAIL_INDEX = "emailIndex"
+KIOSKS = "kiosks"
+SERVER_TIMESTAMP = {".sv": "timestamp"}
+
+# Characters kept as they are in an encoded email key; "." becomes ","; every other byte of
+# the UTF-8 form becomes ":" and two hex digits. Neither "," nor ":" can occur in an email
+# key (kiosk.store.emails refuses them), so the encoding is reversible, and the result holds
+# nothing RTDB forbids in keys (. $ # [ ] / and controls) nor anything a URL path could
+# mangle (% + ? and spaces). The longest key (254 bytes) encodes to at most 762 bytes, under
+# RTDB's 768-byte key limit.
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_@")
+
+
+def encode_email_key(email_key: str) -> str:
+    out: list[str] = []
+    for char in email_key:
+        if char in _PLAIN:
+            out.append(char)
+        elif char == ".":
+            out.append(",")
+        else:
+            out.extend(f":{byte:02X}" for byte in char.encode("utf-8"))
+    return "".join(out)
+
+
+def decode_email_key(encoded: str) -> str:
+    data = bytearray()
+    i = 0
+    while i < len(encoded):
+        char = encoded[i]
+        if char == ":":
+            data.append(int(encoded[i + 1 : i + 3], 16))
+            i += 3
+            continue
+        data.extend(b"." if char == "," else char.encode("utf-8"))
+        i += 1
+    return data.decode("utf-8")
+
+
+def user_path(user_id: str) -> str:
+    return f"/{USERS}/{user_id}"
+
+
+def email_index_path(email_key: str) -> str:
+    return f"/{EMAIL_INDEX}/{encode_email_key(email_key)}"
+
+
+def kiosk_path(kiosk_id: str) -> str:
+    return f"/{KIOSKS}/{kiosk_id}"
+
+
+def user_record(item: PushItem, change_id: str, writer: str) -> dict[str, Any]:
+    """The JSON written to /users/{uid} for a push of ``item``."""
+    record: dict[str, Any] = {
+        "deleted": item.deleted,
+        "updatedAt": SERVER_TIMESTAMP,
+        "createdAt": int(round(item.created_at * 1000)),
+        "origin": item.origin_kiosk,
+        "writer": writer,
+        "changeId": change_id,
+        "revision": item.revision,
+    }
+    if item.remote_change:
+        record["base"] = item.remote_change
+    if not item.deleted:
+        record.update(
+            email=item.email,
+            passwordHash=item.password_hash,
+            model=item.model_id,
+            templates={tid: base64.b64encode(blob).decode("ascii") for tid, blob in item.templates},
+        )
+    return record
+
+
+def _text(value: Any, name: str, user_id: str, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise RemoteRecordError(f"user {user_id}: '{name}' is missing or not text")
+    return value
+
+
+def _templates(value: Any, user_id: str) -> tuple[tuple[str, bytes], ...]:
+    if not isinstance(value, dict) or not value:
+        raise RemoteRecordError(f"user {user_id}: 'templates' is missing or not a map")
+    out = []
+    for template_id, text in sorted(value.items()):
+        if not isinstance(text, str):
+            raise RemoteRecordError(f"user {user_id}: template {template_id} is not base64 text")
+        try:
+            out.append((template_id, base64.b64decode(text, validate=True)))
+        except (binascii.Error, ValueError):
+            raise RemoteRecordError(f"user {user_id}: template {template_id} is not valid base64") from None
+    return tuple(out)
+
+
+def parse_user(user_id: str, value: Any) -> RemoteUser:
+    """A /users/{uid} value as a RemoteUser; RemoteRecordError if it is not one."""
+    try:
+        canonical = str(uuid.UUID(user_id)) == user_id
+    except ValueError:
+        canonical = False
+    if not canonical:
+        raise RemoteRecordError(f"user {user_id!r}: the key is not a user id (a lower-case UUID)")
+    if not isinstance(value, dict):
+        raise RemoteRecordError(f"user {user_id}: the record is not an object")
+    updated = value.get("updatedAt")
+    if not isinstance(updated, int) or isinstance(updated, bool):
+        raise RemoteRecordError(f"user {user_id}: 'updatedAt' is missing or not a server timestamp")
+    created = value.get("createdAt", updated)
+    revision = value.get("revision", 1)
+    if not isinstance(created, (int, float)) or not isinstance(revision, int):
+        raise RemoteRecordError(f"user {user_id}: 'createdAt' or 'revision' is not a number")
+    deleted = value.get("deleted", False)
+    if not isinstance(deleted, bool):
+        raise RemoteRecordError(f"user {user_id}: 'deleted' is not true or false")
+    common = dict(
+        user_id=user_id,
+        deleted=deleted,
+        updated_at_ms=updated,
+        change_id=_text(value.get("changeId"), "changeId", user_id),
+        writer=_text(value.get("writer"), "writer", user_id),
+        base=_text(value.get("base"), "base", user_id, required=False),
+        revision=revision,
+        origin_kiosk=_text(value.get("origin"), "origin", user_id),
+        created_at=created / 1000.0,
+    )
+    if deleted:
+        return RemoteUser(**common)  # type: ignore[arg-type]
+    return RemoteUser(
+        **common,  # type: ignore[arg-type]
+        email=_text(value.get("email"), "email", user_id),
+        password_hash=_text(value.get("passwordHash"), "passwordHash", user_id),
+        model_id=_text(value.get("model"), "model", user_id),
+        templates=_templates(value.get("templates"), user_id),
+    )
