@@ -1,0 +1,211 @@
+"""Shared pieces of the sync tests: kiosks (store + engine) against tests/rtdb_server.py."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from kiosk.config import Settings
+from kiosk.config.sync import SyncSettings
+from kiosk.store import Store
+from kiosk.sync import SyncEngine
+from kiosk.sync.firebase import EMULATOR_ENV, open_app
+from rtdb_server import RtdbServer
+from store_support import MODEL, make_settings, unit_vectors
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "database.rules.json"
+DATABASE_URL = "https://test-db.firebaseio.com"
+PASSWORD = "correct horse battery"
+
+# Fast loops for tests: production defaults are in kiosk/config/sync.py.
+FAST = dict(
+    poll_s=0.05,
+    catchup_interval_s=30.0,
+    catchup_overlap_s=2.0,
+    heartbeat_s=1.0,
+    stream_silence_s=5.0,
+    backoff_initial_s=0.05,
+    backoff_max_s=0.5,
+    http_timeout_s=5.0,
+    page_size=50,
+)
+
+
+class NoDelayRtdbServer(RtdbServer):
+    """RtdbServer with TCP_NODELAY on accepted connections. http.server writes a response's
+    headers and body separately; with Nagle's algorithm on, the body then waits for the
+    client's delayed ACK, adding ~40 ms to every request (production servers do not)."""
+
+    def start(self) -> "NoDelayRtdbServer":
+        super().start()
+        httpd = self._httpd
+        assert httpd is not None
+        accept = httpd.get_request
+
+        def get_request() -> tuple[socket.socket, Any]:
+            conn, address = accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return conn, address
+
+        httpd.get_request = get_request  # type: ignore[method-assign]
+        return self
+
+
+def sync_settings(name: str, **overrides: Any) -> SyncSettings:
+    return SyncSettings(enabled=True, database_url=DATABASE_URL, kiosk_id=name, **{**FAST, **overrides})
+
+
+class ThreadErrors:
+    """Exceptions that end background threads (the SDK's listener threads among them)."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, BaseException]] = []
+        self.allowed: tuple[type[BaseException], ...] = ()
+
+    def hook(self, args: threading.ExceptHookArgs) -> None:
+        self.errors.append((args.thread.name if args.thread else "?", args.exc_value))
+
+    def unexpected(self) -> list[tuple[str, BaseException]]:
+        return [(name, exc) for name, exc in self.errors if not isinstance(exc, self.allowed)]
+
+
+class Kiosk:
+    """One kiosk: a data folder with its own database, a Store for the test thread (the
+    "UI") and a SyncEngine that opens its own Store. The template key is the fleet's."""
+
+    def __init__(self, root: Path, name: str, fleet_key: bytes, **sync_overrides: Any) -> None:
+        folder = root / name
+        folder.mkdir(parents=True)
+        (folder / "template-key").write_bytes(fleet_key)
+        self.name = name
+        self.settings: Settings = make_settings(folder)
+        self.sync = sync_settings(name, **sync_overrides)
+        self.store = Store.open(self.settings)
+        self.engine = self.make_engine()
+
+    def make_engine(self, **kwargs: Any) -> SyncEngine:
+        settings, sync = self.settings, self.sync
+        return SyncEngine(sync, lambda: Store.open(settings), lambda: open_app(sync, settings.resolve), **kwargs)
+
+    def enroll(self, email: str, seed: int, password: str = PASSWORD) -> str:
+        user = self.store.enroll(email, password, list(unit_vectors(3, seed=seed)), MODEL)
+        self.engine.kick()
+        return user.id
+
+    def table(self) -> dict[str, tuple]:
+        return user_table(self.store)
+
+    def close(self) -> None:
+        self.engine.stop()
+        self.store.close()
+
+
+def user_table(store: Store) -> dict[str, tuple]:
+    """Every user row (tombstones too) with what must agree across kiosks."""
+    conn = store.conn
+    templates: dict[str, set] = {}
+    for user_id, template_id, model_id, blob in conn.execute("SELECT user_id, id, model_id, blob FROM templates"):
+        templates.setdefault(user_id, set()).add((template_id, model_id, bytes(blob)))
+    return {
+        user_id: (email, email_key, password_hash, deleted_at is not None, origin, frozenset(templates.get(user_id, ())))
+        for user_id, email, email_key, password_hash, deleted_at, origin in conn.execute(
+            "SELECT id, email, email_key, password_hash, deleted_at, origin_kiosk FROM users"
+        )
+    }
+
+
+def live_emails(store: Store) -> list[str]:
+    return sorted(row[0] for row in store.conn.execute("SELECT email_key FROM users WHERE deleted_at IS NULL"))
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()
+
+
+def converge(kiosks: list[Kiosk], timeout_s: float = 30.0) -> bool:
+    """Wait until every engine is idle and every kiosk holds the same table."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for kiosk in kiosks:
+            kiosk.engine.request_catch_up()
+        if all(k.engine.wait_until_idle(max(0.1, deadline - time.monotonic())) for k in kiosks):
+            tables = [k.table() for k in kiosks]
+            if all(t == tables[0] for t in tables[1:]):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def cloud_users(server: RtdbServer) -> dict[str, Any]:
+    return server.get_data("/users") or {}
+
+
+def cloud_index(server: RtdbServer) -> dict[str, Any]:
+    return server.get_data("/emailIndex") or {}
+
+
+def assert_cloud_matches(server: RtdbServer, kiosk: Kiosk) -> None:
+    """The cloud holds exactly the kiosk's users, and the index exactly its live emails."""
+    from kiosk.sync.layout import encode_email_key
+
+    users = cloud_users(server)
+    table = kiosk.table()
+    assert set(users) == set(table)
+    for user_id, (email, email_key, password_hash, deleted, origin, templates) in table.items():
+        record = users[user_id]
+        assert record["deleted"] is deleted
+        if deleted:
+            assert not {"email", "passwordHash", "templates"} & set(record)
+        else:
+            assert record["email"] == email and record["passwordHash"] == password_hash
+    expected_index = {encode_email_key(key): uid for uid, (_, key, _, deleted, _, _) in table.items() if not deleted}
+    assert cloud_index(server) == expected_index
+
+
+def vectors(seed: int) -> np.ndarray:
+    return unit_vectors(3, seed=seed)
+
+
+@pytest.fixture
+def thread_errors(monkeypatch: pytest.MonkeyPatch):
+    collected = ThreadErrors()
+    monkeypatch.setattr(threading, "excepthook", collected.hook)
+    yield collected
+    assert not collected.unexpected(), collected.unexpected()
+
+
+@pytest.fixture
+def server():
+    with NoDelayRtdbServer(rules_path=RULES, keepalive_s=0.5) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, server: RtdbServer, monkeypatch: pytest.MonkeyPatch):
+    """make(name, **sync overrides) -> Kiosk sharing one fleet key; all closed afterwards."""
+    import os
+
+    monkeypatch.setenv(EMULATOR_ENV, server.emulator_host)
+    key = os.urandom(32)
+    kiosks: list[Kiosk] = []
+
+    def make(name: str, **overrides: Any) -> Kiosk:
+        kiosk = Kiosk(tmp_path, name, key, **overrides)
+        kiosks.append(kiosk)
+        return kiosk
+
+    yield make
+    for kiosk in kiosks:
+        kiosk.close()
