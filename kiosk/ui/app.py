@@ -88,6 +88,7 @@ class KioskApp:
         self.running = True
         self.frames = 0
         self.camera_frames_drawn = 0
+        self.pointer_events: collections.Counter[str] = collections.Counter()  # handled, by kind
         self.flip_times: collections.deque[float] = collections.deque(maxlen=4096)
         self.work_ms: collections.deque[float] = collections.deque(maxlen=4096)
         self._pacer = pygame.time.Clock()
@@ -135,6 +136,7 @@ class KioskApp:
             pointer = to_pointer(event, size)
             if pointer is None:
                 continue
+            self.pointer_events[pointer.kind] += 1
             self.flow.activity()
             assert self.screen is not None
             self.screen.pointer(pointer, now)
