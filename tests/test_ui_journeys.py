@@ -179,7 +179,7 @@ def test_unknown_email_gets_the_same_answer(tmp_path, pipeline, frames_b, driven
 def test_default_gates_never_compare_a_turned_head(tmp_path, pipeline, frames_b, driven):
     settings = store_settings(tmp_path)
     enroll_directly(settings, pipeline, "ann@example.org", PASSWORD, PERSON_A)
-    ui = driven(make_app(tmp_path, pipeline, frames_dir=frames_b, store=settings, verify_timeout_s=3.0))
+    ui = driven(make_app(tmp_path, pipeline, frames_dir=frames_b, store=settings, verify_timeout_s=5.0))
     flow = ui.flow
     ui.press("forgot password")
     ui.type("ann@example.org")
@@ -264,3 +264,27 @@ def test_camera_screen_without_a_camera_says_so(tmp_path, pipeline, driven):
     assert flow.face_guidance().msgid == "Look at the camera"
     ui.shot("nobody")
     time.sleep(0.05)
+
+
+def test_a_camera_that_stops_is_reported_not_frozen(tmp_path, pipeline, frames_a, driven):
+    ui = driven(make_app(tmp_path, pipeline, frames_dir=frames_a, camera_loop=False, verify_good_frames=1000))
+    flow = ui.flow
+    flow.act("reset")
+    flow.set_text("ann@example.org")
+    flow.submit()
+    ui.wait_for(lambda: flow.step == Step.RESET_FACE, what="the face check")
+    ui.wait_for(lambda: ui.app.grabber.error is not None, what="the camera to stop")
+    ui.step()
+    assert "Camera unavailable. Please ask staff for help." in ui.texts()
+    ui.shot("camera-stopped")
+
+
+def test_language_can_change_while_running(tmp_path, pipeline, driven):
+    from kiosk.i18n import load_catalog
+
+    ui = driven(make_app(tmp_path, pipeline))
+    ui.step()
+    assert "Welcome" in ui.texts()
+    ui.app.set_catalog(load_catalog("de"))
+    ui.step()
+    assert "Willkommen" in ui.texts() and "Welcome" not in ui.texts()

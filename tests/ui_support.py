@@ -196,6 +196,7 @@ def make_app(
     store=None,
     clock=None,
     sync_status=None,
+    camera_loop: bool = True,
     **ui_values: Any,
 ):
     """A KioskApp on the dummy video driver, its store in tmp_path, camera from a folder.
@@ -210,7 +211,7 @@ def make_app(
     ui = UiSettings(**{"fullscreen": False, "width": size[0], "height": size[1], "admin_pin": "2468", **ui_values})
     pygame.display.init()
     surface = pygame.display.set_mode(size)
-    source = ImageFolderSource(frames_dir, fps=30) if frames_dir is not None else None
+    source = ImageFolderSource(frames_dir, fps=30, loop=camera_loop) if frames_dir is not None else None
     kwargs = {"clock": clock} if clock is not None else {}
     return create_app(settings, ui, pipeline, lambda: Store.open(settings), source=source, surface=surface, sync_status=sync_status, **kwargs)
 

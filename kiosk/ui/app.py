@@ -97,8 +97,8 @@ class KioskApp:
     # -- what the screens see ---------------------------------------------------------------
 
     def _frame_image(self) -> np.ndarray | None:
-        if self.grabber is None or self.flow.step not in CAMERA_STEPS:
-            return None
+        if self.grabber is None or self.flow.step not in CAMERA_STEPS or self.grabber.error:
+            return None  # a stopped camera shows "unavailable", not its last picture
         frame = self.grabber.latest()
         return frame.image if frame is not None else None
 
@@ -118,6 +118,8 @@ class KioskApp:
         if self.worker is not None and (person_changed or current[0] not in CAMERA_STEPS or current[0] != self._shown[0]):
             self.worker.reset()  # no face result of another screen or person carries over
             self._observation = None
+        if person_changed:
+            self.painter.forget()  # cached renderings of the last person's text
         kind = SCREEN_OF[self.flow.step]
         screen = self._screens.get(kind)
         if screen is None:
@@ -187,6 +189,13 @@ class KioskApp:
     def run(self) -> None:
         while self.step():
             pass
+
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Switch the language (e.g. on a config reload); takes effect on the next frame."""
+        self.painter.catalog = catalog
+        self.painter.forget()
+        if self.screen is not None:
+            self.screen.enter()
 
     def save_screenshot(self, path: str | Path) -> Path:
         path = Path(path)

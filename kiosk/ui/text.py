@@ -67,6 +67,11 @@ class Painter:
             surface = self._surfaces[key] = self.font(size_px).render(text, True, color)
         return surface
 
+    def forget(self) -> None:
+        """Drop cached layouts and renderings (they hold the texts they were made for)."""
+        self._fits.clear()
+        self._surfaces.clear()
+
     # -- fitting ------------------------------------------------------------------------------
 
     def _wrap(self, text: str, font: pygame.font.Font, width: int) -> list[str]:
@@ -203,11 +208,15 @@ class Painter:
         font = self.font(size)
         shown = text
         if font.size(shown)[0] > box.width:
-            lo = 0
-            while lo < len(text) and font.size(ELLIPSIS + text[lo:])[0] > box.width:
-                lo += 1
+            lo, hi = 1, len(text)  # the fewest leading characters to drop so the rest fits
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if font.size(ELLIPSIS + text[mid:])[0] <= box.width:
+                    hi = mid
+                else:
+                    lo = mid + 1
             shown = ELLIPSIS + text[lo:]
-        surface = self._render(shown, size, color)
+        surface = font.render(shown, True, color)  # typed input is never cached
         rect = surface.get_rect(midleft=(box.left, box.centery))
         self.surface.blit(surface, rect)
         self.records.append(TextRecord(shown, rect, box.copy(), rect.width <= box.width, f"{self.owner}/{owner}" if owner else self.owner))
