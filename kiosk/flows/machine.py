@@ -476,6 +476,9 @@ class Flow:
         self._submit("enroll", job, N_("Saving your account..."))
 
     def _enrolled(self, done: Done) -> None:
+        # A taken email is found only here, after the face capture, on purpose: asking the
+        # store earlier would let anyone test addresses for free; this way each test costs
+        # a face capture, and the refusal is in the audit log.
         session = self.session
         if done.error is None:
             session.fields["password"] = session.fields["confirm"] = ""
