@@ -14,6 +14,8 @@ RUNTIME = [
     "idna==3.20",
     # sd_notify and the journal; builds against libsystemd-dev (Makefile: apt-deps).
     "systemd-python==235",
+    # pygame-ce, not pygame: its wheels carry the KMSDRM video driver X-less kiosks need.
+    "pygame-ce==2.5.8",
     # Public-domain / CC0 demo and test faces (NASA astronaut, the "camera" photo).
     "scikit-image==0.26.0",
 ]
@@ -41,6 +43,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["kiosk", "kiosk.*", "converters", "converters.*"]),
     install_requires=RUNTIME,
+    package_data={"kiosk.i18n": ["facekiosk.pot", "locale/*/LC_MESSAGES/*.po", "locale/*/LC_MESSAGES/*.mo"]},
     extras_require=EXTRAS,
     entry_points={
         "console_scripts": [

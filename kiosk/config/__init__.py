@@ -13,7 +13,9 @@ import yaml
 from pydantic import Field, ValidationError
 
 from kiosk.config.base import Section
+from kiosk.config.camera import CameraSettings
 from kiosk.config.store import AuditSettings, LockoutSettings, PasswordSettings, StoreSettings
+from kiosk.config.ui import UiSettings
 from kiosk.config.vision import DetectorSettings, ModelSettings, QualitySettings, VerificationSettings
 from kiosk.errors import ConfigError
 
@@ -30,6 +32,8 @@ class Settings(Section):
     passwords: PasswordSettings = PasswordSettings()
     lockout: LockoutSettings = LockoutSettings()
     audit: AuditSettings = AuditSettings()
+    ui: UiSettings = UiSettings()
+    camera: CameraSettings = CameraSettings()
 
     # Not a setting: where the file came from, so relative paths can be resolved.
     base_dir: str = Field(".", exclude=True)
