@@ -7,16 +7,17 @@ person"), 2 for bad input, configuration or model problems, 3 for an internal er
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import Sequence
 
 from kiosk import __version__
-from kiosk.commands import audit, embed, users, verify
+from kiosk.commands import audit, doctor, embed, users, verify
 from kiosk.config import CONFIG_ENV
 from kiosk.errors import KioskError
 
-COMMANDS = (verify, embed, users, audit)
+COMMANDS = (verify, embed, users, audit, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def quiet_libraries() -> None:
+    """Keep library chatter (pygame's banner, OpenCV's capture warnings) off the admin's
+    terminal; our own messages say what failed."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

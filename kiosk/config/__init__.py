@@ -14,6 +14,8 @@ from pydantic import Field, ValidationError
 
 from kiosk.config.base import Section
 from kiosk.config.camera import CameraSettings
+from kiosk.config.liveness import LivenessSettings
+from kiosk.config.sync import SyncSettings
 from kiosk.config.store import AuditSettings, LockoutSettings, PasswordSettings, StoreSettings
 from kiosk.config.ui import UiSettings
 from kiosk.config.vision import DetectorSettings, ModelSettings, QualitySettings, VerificationSettings
@@ -34,6 +36,8 @@ class Settings(Section):
     audit: AuditSettings = AuditSettings()
     ui: UiSettings = UiSettings()
     camera: CameraSettings = CameraSettings()
+    sync: SyncSettings = SyncSettings()
+    liveness: LivenessSettings = LivenessSettings()
 
     # Not a setting: where the file came from, so relative paths can be resolved.
     base_dir: str = Field(".", exclude=True)

@@ -1,0 +1,186 @@
+"""``facekiosk doctor``: check everything the kiosk needs, one line per check with a fix.
+
+Exit status 0 when every check passes (skipped ones included), 1 when any fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Callable
+
+from kiosk.commands.common import load_settings
+from kiosk.config import Settings
+from kiosk.errors import KioskError
+
+# Beyond this, TLS, Firebase server timestamps and lockout windows misbehave.
+MAX_CLOCK_SKEW_S = 60.0
+CAMERA_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: skipped
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        text = f"[{mark}] {self.name}: {self.detail}"
+        return f"{text}\n       fix: {self.fix}" if self.ok is False and self.fix else text
+
+
+def check_models(settings: Settings) -> Check:
+    from kiosk.litert import load_interpreter
+    from kiosk.manifest import load_manifest, model_path
+
+    names = [settings.models.pnet, settings.models.rnet, settings.models.onet, settings.models.embedder]
+    if settings.liveness.required_for_reset or settings.liveness.required_for_enrollment:
+        names += [settings.liveness.landmark_model, settings.liveness.eye_model]
+    try:
+        for name in names:
+            path = settings.model_manifest(name)
+            manifest = load_manifest(path, check_hash=True)
+            load_interpreter(model_path(path, manifest), 1)
+    except KioskError as err:
+        return Check("models", False, str(err), "run 'make models', or point models.dir at the folder holding them")
+    embedder = load_manifest(settings.model_manifest(settings.models.embedder))
+    calibrated = "calibrated" if embedder.thresholds else "NOT calibrated"
+    if not embedder.thresholds:
+        return Check("models", False, f"{embedder.model_id} has no thresholds", "run benchmarks/lfw.py --calibrate-on ... --write-manifest")
+    return Check("models", True, f"{len(names)} models match their sha256; embedder {embedder.model_id}, {calibrated}")
+
+
+def check_template_key(settings: Settings) -> Check:
+    from kiosk.store.templates import load_template_key
+
+    if not settings.store.encrypt_templates:
+        return Check("template key", None, "store.encrypt_templates is off: face templates are stored unencrypted")
+    try:
+        key = load_template_key(settings.store, settings.resolve)
+    except KioskError as err:
+        return Check("template key", False, str(err), "make one: head -c 32 /dev/urandom > /etc/facekiosk/template-key")
+    if key is None:
+        return Check(
+            "template key", False, "no key: neither the 'template-key' systemd credential nor store.key_file",
+            "head -c 32 /dev/urandom > /etc/facekiosk/template-key, then LoadCredential= it or set store.key_file",
+        )
+    return Check("template key", True, "present (32 bytes)")
+
+
+def check_store(settings: Settings) -> Check:
+    from kiosk.store.db import connect, db_path, schema_version
+
+    path = db_path(settings.store, settings.resolve)
+    if not path.exists():
+        return Check("store", False, f"no user database at {path}", "start the kiosk once ('facekiosk run') to create it")
+    try:
+        conn = connect(path, create=False)
+        try:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            users = conn.execute("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL").fetchone()[0]
+            version = schema_version(conn)
+        finally:
+            conn.close()
+    except (KioskError, OSError) as err:
+        return Check("store", False, f"{path}: {err}", "check the file's owner and permissions (the service's StateDirectory)")
+    except Exception as err:  # sqlite3.DatabaseError and kin: a damaged file
+        return Check("store", False, f"{path}: {err}", "restore the database from a backup; the fleet copy re-syncs on start")
+    if integrity != "ok":
+        return Check("store", False, f"{path}: integrity check says {integrity}", "restore the database from a backup")
+    return Check("store", True, f"{path}: schema {version}, {users} users, integrity ok")
+
+
+def check_camera(settings: Settings) -> Check:
+    from kiosk.camera.sources import open_source
+
+    camera = settings.camera
+    where = camera.device if camera.source == "v4l2" else camera.path
+    try:
+        source = open_source(camera, settings.resolve)
+    except KioskError as err:
+        return Check("camera", False, str(err), "check camera.source/device/path; 'v4l2-ctl --list-devices' lists cameras")
+    try:
+        deadline = time.monotonic() + CAMERA_TIMEOUT_S
+        frame = None
+        while frame is None and time.monotonic() < deadline:
+            frame = source.read()
+    finally:
+        source.close()
+    if frame is None:
+        return Check("camera", False, f"{camera.source} {where} gave no frame in {CAMERA_TIMEOUT_S:.0f} s", "check the cable, and that no other program holds the camera")
+    return Check("camera", True, f"{camera.source} {where}: {frame.shape[1]}x{frame.shape[0]} frames")
+
+
+def check_display(settings: Settings) -> Check:
+    driver = os.environ.get("SDL_VIDEODRIVER", "")
+    try:
+        import pygame
+    except ImportError:
+        return Check("display", False, "pygame is not installed", "pip install pygame-ce")
+    try:
+        pygame.display.init()
+        actual = pygame.display.get_driver()
+        pygame.display.quit()
+    except pygame.error as err:
+        return Check(
+            "display", False, f"cannot open the display{f' with SDL_VIDEODRIVER={driver}' if driver else ''}: {err}",
+            "on a console-only kiosk set SDL_VIDEODRIVER=kmsdrm and add the user to the video and render groups",
+        )
+    note = " (renders nowhere: set SDL_VIDEODRIVER=kmsdrm on the device)" if actual in ("dummy", "offscreen") else ""
+    return Check("display", True, f"SDL video driver {actual}{note}")
+
+
+def check_firebase(settings: Settings, now: Callable[[], float] = time.time) -> list[Check]:
+    sync = settings.sync
+    if not sync.enabled:
+        skipped = "sync.enabled is false: the kiosk works alone"
+        return [Check("firebase", None, skipped), Check("clock", None, "no server to compare with (" + skipped + ")")]
+    url = sync.database_url.split("?")[0].rstrip("/") + "/.json?shallow=true"
+    request = urllib.request.Request(url, method="GET")
+    try:
+        with urllib.request.urlopen(request, timeout=sync.http_timeout_s) as response:
+            date, status = response.headers.get("Date"), response.status
+    except urllib.error.HTTPError as err:  # 401/403 without credentials still proves reachability
+        date, status = err.headers.get("Date"), err.code
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        return [
+            Check("firebase", False, f"{sync.database_url} unreachable: {reason}", "check the network, DNS and sync.database_url"),
+            Check("clock", None, "no server to compare with"),
+        ]
+    checks = [Check("firebase", True, f"{sync.database_url} answered HTTP {status}")]
+    if not date:
+        checks.append(Check("clock", None, "the server sent no Date header"))
+        return checks
+    skew = now() - email.utils.parsedate_to_datetime(date).timestamp()
+    if abs(skew) > MAX_CLOCK_SKEW_S:
+        checks.append(Check("clock", False, f"the local clock is {skew:+.0f} s off the server's", "enable NTP: timedatectl set-ntp true"))
+    else:
+        checks.append(Check("clock", True, f"within {abs(skew):.0f} s of the server"))
+    return checks
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks = [check_models(settings), check_template_key(settings), check_store(settings), check_camera(settings), check_display(settings)]
+    return checks + check_firebase(settings)
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("doctor", help="check camera, display, models, store, key, Firebase and clock")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = run_checks(load_settings(args))
+    for check in checks:
+        print(check.line())
+    failed = [check.name for check in checks if check.ok is False]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed or were skipped" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
