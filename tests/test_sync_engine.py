@@ -280,3 +280,44 @@ def test_sync_refuses_a_store_without_template_encryption(fleet, tmp_path) -> No
     settings = make_settings(tmp_path / "plain", store={"encrypt_templates": False})
     with pytest.raises(SyncError, match="encrypt_templates"):
         SyncEngine.from_settings(settings, sync_settings("plain"))
+
+
+class SteppedClock:
+    """A monotonic clock the test moves forward (events still stamp it when they arrive)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_silent_stream_is_replaced_and_the_old_listener_ends_cleanly(fleet, server: RtdbServer) -> None:
+    """No event for stream_silence_s (not even this kiosk's own heartbeat) means the stream is
+    dead without an error (streams have no read timeout): it is closed and opened again.
+    Silence is simulated by moving the engine's clock, not by a mute server."""
+    from sync_support import wait_until
+
+    a = fleet("a")
+    clock = SteppedClock()
+    a.engine = a.make_engine(monotonic=clock)
+    a.engine.run_pass()
+    assert wait_until(lambda: a.engine._registration is not None, 5)
+    first = a.engine._registration
+    clock.now += a.sync.heartbeat_s
+    a.engine.run_pass()  # its heartbeat comes back through the stream, stamped with the new time
+    assert wait_until(lambda: a.engine._last_event == clock.now, 5)
+    assert a.engine.status().listening
+    clock.now += a.sync.stream_silence_s + 1
+    a.engine.run_pass()
+    assert not first._thread.is_alive()  # ended by end_listener, without a traceback
+    assert wait_until(lambda: a.engine._registration not in (None, first), 5)
+    b = fleet("b")
+    uid = b.enroll("new@example.org", seed=30)
+    b.engine.run_pass()
+    # The new stream delivers b's ring: a catch-up is due without asking for one.
+    assert wait_until(lambda: a.engine._catchup_due, 5)
+    a.engine.run_pass()
+    assert uid in a.table()
