@@ -1,0 +1,146 @@
+"""Drives the real kiosk UI without a person: posts touch events, steps it, saves screens.
+
+Used by the UI tests and by the daemon's demo (``facekiosk run --demo``), which steps the
+service's own loop through it. Text that leaves its widget or the screen is collected in
+``Driver.problems`` on every frame.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import pygame
+
+
+def text_problems(records, screen: "pygame.Rect") -> list[str]:
+    """Every recorded text that overflowed its widget box or left the screen."""
+    problems = []
+    for record in records:
+        if not record.fits:
+            problems.append(f"{record.owner}: {record.text!r} does not fit its box {tuple(record.box)} even at the smallest size")
+        elif record.rect.width and not record.box.contains(record.rect):
+            problems.append(f"{record.owner}: {record.text!r} at {tuple(record.rect)} leaves its box {tuple(record.box)}")
+        if record.rect.width and not screen.contains(record.rect):
+            problems.append(f"{record.owner}: {record.text!r} at {tuple(record.rect)} leaves the screen")
+    return problems
+
+
+class Driver:
+    """Posts touch and mouse events to a KioskApp, steps it, and saves its screens."""
+
+    def __init__(self, app, folder: Path | None = None, synthetic_mouse: bool = True, step: Callable[..., object] | None = None) -> None:
+        """``step``: what runs one frame (default ``app.step``; the demo passes the
+        service's loop step, which also beats the watchdog and updates STATUS)."""
+        self.app = app
+        self._step = step or app.step
+        self.folder = folder
+        self.synthetic_mouse = synthetic_mouse  # also post SDL's mouse copy of each touch
+        self.problems: list[str] = []
+        self.shots: list[Path] = []
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+
+    @property
+    def flow(self):
+        return self.app.flow
+
+    @property
+    def screen(self):
+        return self.app.screen
+
+    def step(self, frames: int = 1, paced: bool = False) -> None:
+        for _ in range(frames):
+            self._step(paced=paced)
+            self.problems.extend(text_problems(self.app.painter.records, self.app.layout.screen))
+
+    # -- input ------------------------------------------------------------------------------
+
+    def _finger(self, kind: int, pos: tuple[int, int], finger: int = 0) -> None:
+        width, height = self.app.surface.get_size()
+        pygame.event.post(pygame.event.Event(kind, touch_id=1, finger_id=finger, x=(pos[0] + 0.5) / width, y=(pos[1] + 0.5) / height, dx=0.0, dy=0.0, pressure=1.0))
+
+    def touch_down(self, pos, finger: int = 0) -> None:
+        self._finger(pygame.FINGERDOWN, pos, finger)
+        if self.synthetic_mouse:
+            pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1, touch=True))
+
+    def touch_up(self, pos, finger: int = 0) -> None:
+        self._finger(pygame.FINGERUP, pos, finger)
+        if self.synthetic_mouse:
+            pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=pos, button=1, touch=True))
+
+    def tap(self, pos) -> None:
+        self.touch_down(pos)
+        self.step()
+        self.touch_up(pos)
+        self.step()
+
+    def click(self, pos) -> None:
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1, touch=False))
+        self.step()
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=pos, button=1, touch=False))
+        self.step()
+
+    def button(self, name: str):
+        for widget in self.screen.widgets:
+            if getattr(widget, "name", None) == name:
+                return widget
+        names = [getattr(w, "name", "?") for w in self.screen.widgets]
+        raise AssertionError(f"no button {name!r} on {self.screen.name} (has {names})")
+
+    def press(self, name: str) -> None:
+        self.tap(self.button(name).rect.center)
+
+    def key(self, code: str):
+        return self.screen.keyboard.key(code)
+
+    def type(self, text: str) -> None:
+        from kiosk.ui import keyboard as kb
+
+        for char in text:
+            board = self.screen.keyboard
+            if char.isalpha() and char.isupper() != board.upper and char.lower() in "abcdefghijklmnopqrstuvwxyz":
+                self.tap(board.key(kb.SHIFT).rect.center)
+            codes = {board.label_of(key.code) for key in board.keys}
+            if char not in codes and char != " ":
+                layer = kb.LETTERS if board.symbols else kb.SYMBOLS
+                self.tap(board.key(layer).rect.center)
+            self.tap(self.screen.keyboard.key(kb.SPACE if char == " " else char).rect.center)
+            board = self.screen.keyboard
+            if board.symbols:
+                self.tap(board.key(kb.LETTERS).rect.center)
+
+    def submit(self) -> None:
+        from kiosk.ui import keyboard as kb
+
+        self.tap(self.screen.keyboard.key(kb.SUBMIT).rect.center)
+
+    # -- waiting and screenshots --------------------------------------------------------------
+
+    def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or predicate} (step {self.flow.step}, busy {self.flow.busy})")
+            self.step(paced=False)
+            time.sleep(0.01)
+
+    def wait_step(self, step, timeout: float = 30.0) -> None:
+        self.wait_for(lambda: self.flow.step == step and not self.flow.busy, timeout, what=f"step {step}")
+        self.step()
+
+    def shot(self, label: str = "") -> Path | None:
+        if self.folder is None:
+            return None
+        self.step()
+        name = f"{len(self.shots) + 1:02d}-{self.flow.step.value}{'-' + label if label else ''}.png"
+        path = self.app.save_screenshot(self.folder / name)
+        self.shots.append(path)
+        return path
+
+    def texts(self) -> list[str]:
+        return [record.text for record in self.app.painter.records]
