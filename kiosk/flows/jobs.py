@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -65,6 +66,7 @@ class ThreadJobs:
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
         self._busy = threading.Event()
+        self._busy_since: float | None = None
         self._thread = threading.Thread(target=self._run, name="store-jobs", daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -85,6 +87,7 @@ class ThreadJobs:
                 if item is None:
                     return
                 token, job = item
+                self._busy_since = time.monotonic()
                 self._busy.set()
                 try:
                     done = Done(token, job(store))
@@ -92,6 +95,7 @@ class ThreadJobs:
                     done = Done(token, error=err)
                 self._done.append(done)
                 self._busy.clear()
+                self._busy_since = None
                 if self._on_done is not None:
                     self._on_done()
         finally:
@@ -110,8 +114,17 @@ class ThreadJobs:
     def idle(self) -> bool:
         return self._todo.empty() and not self._busy.is_set()
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Finish the job under way (and any queued), then close the store."""
+    @property
+    def busy_since(self) -> float | None:
+        """``time.monotonic()`` when the job under way started; None while idle (the
+        daemon's watchdog stops when a job runs far longer than any should)."""
+        return self._busy_since
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Finish the job under way (and any queued), then close the store. False if the
+        thread was still running after ``timeout`` (its transaction is then either
+        committed later or rolled back when the process ends)."""
         if self._thread.is_alive():
             self._todo.put(None)
             self._thread.join(timeout)
+        return not self._thread.is_alive()

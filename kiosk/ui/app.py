@@ -203,14 +203,30 @@ class KioskApp:
         pygame.image.save(self.surface, str(path))
         return path
 
-    def close(self) -> None:
-        """Stop the worker, the camera and the jobs (finishing a write under way)."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop the worker, the camera and the jobs (finishing a write under way).
+
+        ``timeout``: seconds for all of it (the daemon must exit soon after SIGTERM); the
+        jobs thread, which may be writing, gets whatever the others left. Returns False
+        if a thread was still running when the time ran out."""
+        from kiosk.flows.jobs import ThreadJobs
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left(default: float) -> float:
+            return default if deadline is None else max(0.05, deadline - time.monotonic())
+
+        finished = True
         if self.worker is not None:
-            self.worker.close()
+            finished = self.worker.close(min(left(10.0), 10.0 if deadline is None else 1.0)) and finished
         if self.grabber is not None:
             self.grabber.close()
         jobs = self.flow.jobs
-        jobs.close()
+        if isinstance(jobs, ThreadJobs):
+            finished = jobs.close(left(10.0)) and finished
+        else:
+            jobs.close()
+        return finished
 
 
 def create_app(

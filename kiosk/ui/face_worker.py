@@ -30,6 +30,7 @@ class FaceWorker:
         self._cond = threading.Condition()
         self._pending: tuple[int, int, np.ndarray] | None = None
         self._busy = False
+        self._busy_since: float | None = None
         self._generation = 0
         self._results: collections.deque[FaceObservation] = collections.deque(maxlen=8)
         self._stopping = False
@@ -43,6 +44,11 @@ class FaceWorker:
     def busy(self) -> bool:
         with self._cond:
             return self._busy or self._pending is not None
+
+    @property
+    def busy_since(self) -> float | None:
+        """``time.monotonic()`` when the analysis under way started; None while idle."""
+        return self._busy_since
 
     def offer(self, frame_seq: int, image: np.ndarray) -> bool:
         """Analyse this frame if the worker is idle; False if it is busy (frame skipped)."""
@@ -77,6 +83,7 @@ class FaceWorker:
                 generation, seq, image = self._pending  # type: ignore[misc]
                 self._pending = None
                 self._busy = True
+                self._busy_since = time.monotonic()
             start = self._clock()
             try:
                 result = self._analyze(image)
@@ -90,14 +97,17 @@ class FaceWorker:
             observation = observation_from(result, seq, image.shape, elapsed)
             with self._cond:
                 self._busy = False
+                self._busy_since = None
                 self.analysed += 1
                 self.last_ms = elapsed
                 if generation == self._generation:
                     self._results.append(observation)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop after the analysis under way; False if it was still running after ``timeout``."""
         with self._cond:
             self._stopping = True
             self._pending = None
             self._cond.notify_all()
-        self._thread.join(timeout=10.0)
+        self._thread.join(timeout=timeout)
+        return not self._thread.is_alive()
