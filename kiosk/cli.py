@@ -13,11 +13,11 @@ import traceback
 from typing import Sequence
 
 from kiosk import __version__
-from kiosk.commands import audit, doctor, embed, users, verify
+from kiosk.commands import audit, doctor, embed, run, users, verify
 from kiosk.config import CONFIG_ENV
 from kiosk.errors import KioskError
 
-COMMANDS = (verify, embed, users, audit, doctor)
+COMMANDS = (verify, embed, users, audit, doctor, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
