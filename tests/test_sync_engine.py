@@ -220,8 +220,12 @@ def test_initial_load_and_catch_up_page_through_many_users_with_equal_timestamps
 
 def test_a_second_pass_without_changes_writes_nothing(fleet, server: RtdbServer) -> None:
     a = fleet("a", heartbeat_s=3600.0, stream_silence_s=7200.0)
+    from sync_support import wait_until
+
     a.enroll("jo@example.org", seed=13)
     passes(a)
+    assert wait_until(lambda: a.engine._registration is not None, 5)
+    passes(a)  # the heartbeat that proves a new stream
     server.clear_requests()
     a.engine.run_pass()
     assert [r.method for r in server.requests() if r.method != "GET"] == []
@@ -321,3 +325,20 @@ def test_a_silent_stream_is_replaced_and_the_old_listener_ends_cleanly(fleet, se
     assert wait_until(lambda: a.engine._catchup_due, 5)
     a.engine.run_pass()
     assert uid in a.table()
+
+
+def test_only_rings_and_reconnections_ask_for_a_catch_up(fleet) -> None:
+    from sync_support import wait_until
+
+    a, b = fleet("a"), fleet("b")
+    passes(a, b)
+    assert wait_until(lambda: a.engine._registration is not None, 5)
+    passes(a)
+    with a.engine._lock:
+        a.engine._catchup_due = False
+        before = a.engine._last_event
+    b.engine._remote.heartbeat()
+    assert wait_until(lambda: a.engine._last_event != before, 5)  # liveness...
+    assert not a.engine._catchup_due  # ...but no query for another kiosk's heartbeat
+    b.engine._remote.ring()
+    assert wait_until(lambda: a.engine._catchup_due, 5)

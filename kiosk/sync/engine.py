@@ -280,14 +280,16 @@ class SyncEngine:
     # -- the live stream ----------------------------------------------------------------------
 
     def _on_event(self, event: db.Event) -> None:
-        """SDK listener thread: note liveness, and ring for a catch-up unless it is our own."""
-        path = event.path or "/"
-        first = path.strip("/").split("/", 1)[0]
+        """SDK listener thread. Every event proves the stream alive; a (re)connection ("put"
+        at "/") or another kiosk's ring asks for a catch-up. Heartbeats do not: with many
+        kiosks they would make every kiosk query every few seconds."""
+        parts = (event.path or "/").strip("/").split("/")
+        ring = parts == [""] or (parts[0] != self.kiosk_id and (len(parts) == 1 or parts[1] == "changedAt"))
         with self._lock:
             self._last_event = self._monotonic()
-            if not first or first != self.kiosk_id:
+            if ring:
                 self._catchup_due = True
-        if not first or first != self.kiosk_id:
+        if ring:
             self._wake.set()
 
     def _supervise_listener(self, remote: Remote) -> None:
@@ -383,7 +385,10 @@ class SyncEngine:
         if result.outcome == REMOTE_DELETED:
             assert result.current is not None
             self._log.warning("sync: user %s was deleted at another kiosk; local changes not yet sent are discarded", item.user_id)
-            self._apply(store, [(item.user_id, result.current)], None)
+            _, outcomes = self._apply(store, [(item.user_id, result.current)], None)
+            if outcomes.get(item.user_id) == INVALID:
+                # Its rows stay pending: fail the pass (and back off) rather than spin.
+                raise SyncError(f"user {item.user_id} is deleted in the cloud but its record there is unusable")
             return
         if result.overwrote is not None:
             self._log.info(
