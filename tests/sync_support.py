@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -119,6 +120,7 @@ class Kiosk:
 
     def make_engine(self, **kwargs: Any) -> SyncEngine:
         settings, sync = self.settings, self.sync
+        kwargs.setdefault("logger", logging.getLogger(f"kiosk.sync.{self.name}"))
         return SyncEngine(sync, lambda: Store.open(settings), lambda: open_app(sync, settings.resolve), **kwargs)
 
     def enroll(self, email: str, seed: int, password: str = PASSWORD) -> str:

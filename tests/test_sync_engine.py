@@ -120,7 +120,10 @@ def test_loser_that_pulls_before_pushing_is_resolved_the_same_way(fleet, server:
     assert_cloud_matches(server, a)
 
 
-def test_concurrent_password_changes_last_writer_wins_and_the_loser_logs_it(fleet, server: RtdbServer) -> None:
+def test_concurrent_password_changes_last_writer_wins_and_the_loser_logs_it(fleet, server: RtdbServer, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="kiosk.sync")
     a, b = fleet("a"), fleet("b")
     uid = a.enroll("eve@example.org", seed=8)
     passes(a, b)
@@ -134,6 +137,10 @@ def test_concurrent_password_changes_last_writer_wins_and_the_loser_logs_it(flee
     lost = [e for e in a.store.audit.entries(user_id=uid) if e.action == audit_mod.PASSWORD_CHANGE and e.result == audit_mod.CONFLICT]
     assert len(lost) == 1 and "kiosk b" in lost[0].reason
     assert not [e for e in b.store.audit.entries(user_id=uid) if e.result == audit_mod.CONFLICT]
+    a_log = [r.getMessage() for r in caplog.records if r.name == "kiosk.sync.a" and r.levelno == logging.WARNING]
+    assert any("overwritten by a later one from kiosk b" in m for m in a_log)
+    b_log = [r.getMessage() for r in caplog.records if r.name == "kiosk.sync.b"]
+    assert any("replaced a concurrent change from kiosk a" in m for m in b_log)
 
 
 def test_sequential_password_changes_are_not_reported_as_conflicts(fleet) -> None:

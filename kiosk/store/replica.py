@@ -126,6 +126,7 @@ class SyncState:
 class ApplyReport:
     outcomes: dict[str, str] = field(default_factory=dict)  # user id -> outcome
     problems: list[str] = field(default_factory=list)  # one line per skipped record
+    notes: list[str] = field(default_factory=list)  # conflicts resolved, for the log
 
     @property
     def changed(self) -> list[str]:
@@ -263,7 +264,9 @@ def _insert_templates(conn: sqlite3.Connection, remote: RemoteUser, created_at: 
     )
 
 
-def _apply_deleted(conn: sqlite3.Connection, audit: AuditLog, remote: RemoteUser, local: tuple | None, now: float) -> str:
+def _apply_deleted(
+    conn: sqlite3.Connection, audit: AuditLog, remote: RemoteUser, local: tuple | None, now: float, notes: list[str]
+) -> str:
     seconds = remote.updated_at_ms / 1000.0
     if local is None:
         conn.execute(
@@ -285,24 +288,33 @@ def _apply_deleted(conn: sqlite3.Connection, audit: AuditLog, remote: RemoteUser
     reason = f"deleted at kiosk {remote.writer}"
     if superseded:
         reason += f"; {superseded} local change(s) not yet sent were discarded (a deletion wins)"
+        notes.append(f"user {remote.user_id}: {reason}")
     audit.record(audit_mod.DELETE, audit_mod.OK, email_key=email_key, email=email, user_id=remote.user_id, reason=reason)
     return DELETED
 
 
 def apply_remote(
-    conn: sqlite3.Connection, codec: TemplateCodec, audit: AuditLog, remote: RemoteUser, store_kiosk_id: str, now: float
+    conn: sqlite3.Connection,
+    codec: TemplateCodec,
+    audit: AuditLog,
+    remote: RemoteUser,
+    store_kiosk_id: str,
+    now: float,
+    notes: list[str] | None = None,
 ) -> str:
     """Bring one cloud version into the local table (caller's transaction); the outcome.
 
-    RemoteRecordError (nothing written) when the record cannot be used.
+    RemoteRecordError (nothing written) when the record cannot be used. Conflicts it settles
+    are recorded in the audit log and described in ``notes``.
     """
+    notes = [] if notes is None else notes
     local = conn.execute(
         "SELECT id, email, email_key, password_hash, origin_kiosk, revision, deleted_at, remote_updated_at, remote_change "
         "FROM users WHERE id = ?",
         (remote.user_id,),
     ).fetchone()
     if remote.deleted:
-        return _apply_deleted(conn, audit, remote, local, now)
+        return _apply_deleted(conn, audit, remote, local, now, notes)
     if local is not None and local[6] is not None:
         return SKIPPED_TOMBSTONE
     if local is not None and _has_pending(conn, remote.user_id):
@@ -323,7 +335,11 @@ def apply_remote(
         if holder[1] is not None:
             return CONFLICT
         # Never reached the cloud, and the cloud user holds the email: ours lost the race.
-        resolve_lost_email(conn, audit, holder[0], remote.user_id, remote.writer, now)
+        if resolve_lost_email(conn, audit, holder[0], remote.user_id, remote.writer, now):
+            notes.append(
+                f"user {holder[0]}: {EMAIL_TAKEN_MESSAGE} (kiosk {remote.writer}, user {remote.user_id}); "
+                "this kiosk's enrollment was withdrawn"
+            )
     if local is None:
         conn.execute(
             "INSERT INTO users (id, email, email_key, password_hash, origin_kiosk, created_at, updated_at, revision, "
@@ -338,6 +354,10 @@ def apply_remote(
     _, _, _, old_hash, _, _, _, _, remote_change = local
     ours = remote_change is not None and remote_change.startswith(store_kiosk_id + ":")
     if ours and remote.base != remote_change and remote.password_hash != old_hash:
+        notes.append(
+            f"user {remote.user_id}: the password change made here was overwritten by a later one "
+            f"from kiosk {remote.writer} (last writer wins)"
+        )
         audit.record(
             audit_mod.PASSWORD_CHANGE,
             audit_mod.CONFLICT,
@@ -368,7 +388,7 @@ def apply_remote_batch(
     for remote in remotes:
         conn.execute("SAVEPOINT remote_user")
         try:
-            report.outcomes[remote.user_id] = apply_remote(conn, codec, audit, remote, store_kiosk_id, now)
+            report.outcomes[remote.user_id] = apply_remote(conn, codec, audit, remote, store_kiosk_id, now, report.notes)
             conn.execute("RELEASE remote_user")
         except (RemoteRecordError, sqlite3.IntegrityError) as err:
             conn.execute("ROLLBACK TO remote_user")

@@ -232,9 +232,13 @@ class SyncEngine:
         if any(outcome == CONFLICT for outcome in report.outcomes.values()):
             # Another local user still holds the email; its deletion may be in this batch.
             retry = [r for r in remotes if report.outcomes.get(r.user_id) == CONFLICT]
-            report.outcomes.update(store.apply_remote(retry).outcomes)
+            again = store.apply_remote(retry)
+            report.outcomes.update(again.outcomes)
+            report.notes.extend(again.notes)
         for problem in problems + report.problems:
             self._log.warning("sync: skipped a cloud record: %s", problem)
+        for note in report.notes:
+            self._log.warning("sync: %s", note)
         changed = report.changed
         if changed and self._on_remote_change is not None:
             try:
