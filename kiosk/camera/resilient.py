@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -76,12 +76,14 @@ class ReopeningSource:
         backoff: Backoff | None = None,
         empty_reads_to_fail: int = EMPTY_READS_TO_FAIL,
         fps: float = 30.0,
+        presence_every_s: float = PRESENCE_EVERY_S,
         on_lost: Callable[[str], None] = lambda reason: None,
         on_recovered: Callable[[float], None] = lambda seconds: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._open = open_source
         self._present = present
+        self._presence_every = presence_every_s
         self.backoff = backoff or Backoff()
         self._empty_to_fail = empty_reads_to_fail
         self._on_lost = on_lost
@@ -118,7 +120,7 @@ class ReopeningSource:
             self._source = source
         self.fps = float(getattr(source, "fps", self.fps) or self.fps)
         self._empty = 0
-        self._next_presence = now + PRESENCE_EVERY_S
+        self._next_presence = now + self._presence_every
 
     def _lose(self, reason: str, now: float) -> None:
         """Close the source (if open) and schedule the next open attempt."""
@@ -146,7 +148,7 @@ class ReopeningSource:
             if self._source is None:
                 raise CameraError(self.reason or "the camera is not open")
         if self._present is not None and now >= self._next_presence:
-            self._next_presence = now + PRESENCE_EVERY_S
+            self._next_presence = now + self._presence_every
             if not self._present():
                 self._lose("the camera (or its folder or file) disappeared", now)
                 raise CameraError(self.reason)
@@ -184,13 +186,16 @@ def reopening_source(
     resolve: Callable[[str], Path] = Path,
     on_lost: Callable[[str], None] = lambda reason: None,
     on_recovered: Callable[[float], None] = lambda seconds: None,
+    **options: Any,
 ) -> ReopeningSource:
     """The configured camera, reopened whenever it fails. Nothing is opened yet: the
-    first ``read`` opens it (so a camera missing at start-up is retried the same way)."""
+    first ``read`` opens it (so a camera missing at start-up is retried the same way).
+    ``options``: more ReopeningSource arguments (backoff, presence_every_s, ...)."""
     return ReopeningSource(
         lambda: open_source(settings, resolve),
         present=presence_check(settings, resolve),
         fps=settings.fps,
         on_lost=on_lost,
         on_recovered=on_recovered,
+        **options,
     )
