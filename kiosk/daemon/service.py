@@ -331,14 +331,14 @@ class KioskService:
             self._start_journey()
         running = self.app.step(paced=paced)
         self._beat()
+        if self._outcomes is not None and self._outcomes.update(self.app.flow) == "enrolled":
+            self._count_at = -1e9
         if self._journey is not None:
             try:
                 next(self._journey)
             except StopIteration:
                 self._journey = None
                 log_event(self.log, "test_journey", "test journey finished")
-        if self._outcomes is not None and self._outcomes.update(self.app.flow) == "enrolled":
-            self._count_at = -1e9
         self._update_status()
         if not running:
             requests.stop = True
