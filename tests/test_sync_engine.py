@@ -68,6 +68,11 @@ def test_password_change_and_deletion_propagate(fleet, server: RtdbServer) -> No
     b.store.change_password(uid, "a brand new secret")
     passes(b, a)
     assert a.store.sign_in_password("bob@example.org", "a brand new secret").id == uid
+    a.store.reenroll(uid, list(unit_vectors(2, seed=42)), MODEL)  # new face templates
+    passes(a, b)
+    _, matrix = b.store.face_templates("bob@example.org", MODEL)
+    np.testing.assert_array_equal(np.unique(matrix, axis=0), np.unique(unit_vectors(2, seed=42), axis=0))
+    assert a.table() == b.table()
     a.store.delete_user("bob@example.org")
     passes(a, b)
     with pytest.raises(UnknownUserError):
