@@ -3,7 +3,6 @@ carries, how cloud versions are applied, conflicts, notices and the schema migra
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from dataclasses import replace
