@@ -236,11 +236,11 @@ def main() -> int:
     if args.child_initial:
         return child_initial(args.child_initial, "test-db")
 
-    from sync_support import FastRtdbServer
+    from rtdb_server import RtdbServer
 
     key = os.urandom(32)
     report: dict = {"users": args.users, "templates_per_user": TEMPLATES, "dim": DIM}
-    with tempfile.TemporaryDirectory(prefix="facekiosk-sync-bench-") as tmp, FastRtdbServer(
+    with tempfile.TemporaryDirectory(prefix="facekiosk-sync-bench-") as tmp, RtdbServer(
         rules_path=ROOT / "database.rules.json", keepalive_s=30.0, record_requests=False
     ) as server:
         os.environ[EMULATOR_ENV] = server.emulator_host
@@ -252,7 +252,7 @@ def main() -> int:
     report["targets"] = TARGETS
     report["meets_targets"] = {name: report[name] <= limit for name, limit in TARGETS.items()}
     report["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
-    report["server"] = "tests/rtdb_server.py (FastRtdbServer of tests/sync_support.py) in this process, 127.0.0.1, no network latency"
+    report["server"] = "tests/rtdb_server.py in this process, 127.0.0.1, no network latency"
     if args.json:
         print(json.dumps(report, indent=2))
     else:

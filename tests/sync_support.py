@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,6 @@ from kiosk.config.sync import SyncSettings
 from kiosk.store import Store
 from kiosk.sync import SyncEngine
 from kiosk.sync.firebase import EMULATOR_ENV, open_app
-import rtdb_server
 from rtdb_server import RtdbServer
 from store_support import MODEL, make_settings, unit_vectors
 
@@ -38,52 +36,6 @@ FAST = dict(
     http_timeout_s=5.0,
     page_size=50,
 )
-
-
-_SKIP_ETAG = threading.local()
-_full_etag_of = rtdb_server.etag_of
-
-
-def _etag_of_unless_skipped(node: Any) -> str:
-    return "" if getattr(_SKIP_ETAG, "on", False) else _full_etag_of(node)
-
-
-class FastRtdbServer(RtdbServer):
-    """RtdbServer without two costs production does not have (to fold into rtdb_server.py):
-
-    * TCP_NODELAY on accepted connections. http.server writes a response's headers and body
-      separately; with Nagle's algorithm the body waits for the client's delayed ACK, ~40 ms
-      added to every request.
-    * The ETag of a GET is computed only when the request asks for one. RtdbServer hashes the
-      JSON of the whole node read (of /users for every catch-up query: ~0.5 s per request at
-      10,000 users) and then drops it unless X-Firebase-ETag/if-match/if-none-match is set.
-    """
-
-    def start(self) -> "FastRtdbServer":
-        super().start()
-        httpd = self._httpd
-        assert httpd is not None
-        accept = httpd.get_request
-
-        def get_request() -> tuple[socket.socket, Any]:
-            conn, address = accept()
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return conn, address
-
-        httpd.get_request = get_request  # type: ignore[method-assign]
-        return self
-
-    def _get(self, namespace: str, segments: list[str], params: dict[str, str], headers: dict[str, str], silent: bool):
-        wanted = headers.get("x-firebase-etag", "").lower() == "true" or "if-match" in headers or "if-none-match" in headers
-        _SKIP_ETAG.on = not wanted
-        try:
-            return super()._get(namespace, segments, params, headers, silent)
-        finally:
-            _SKIP_ETAG.on = False
-
-
-# The one module-level effect here: rtdb_server's GET looks etag_of up as a module global.
-rtdb_server.etag_of = _etag_of_unless_skipped
 
 
 def sync_settings(name: str, **overrides: Any) -> SyncSettings:
@@ -217,7 +169,7 @@ def thread_errors(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def server():
-    with FastRtdbServer(rules_path=RULES, keepalive_s=0.5) as srv:
+    with RtdbServer(rules_path=RULES, keepalive_s=0.5) as srv:
         yield srv
 
 
