@@ -16,8 +16,8 @@ Signals only set flags (:class:`Requests`); the loop acts on them:
   under way (SQLite rolls back one that cannot finish in time), close the camera, stop
   sync; all within :data:`STOP_BUDGET_S`, then exit 0.
 * SIGHUP: reload the config file: quality gates, thresholds (security levels), timeouts,
-  password rules, language. A bad file is logged and the running config kept. Changes
-  to models, store, camera, sync or the display size are logged as needing a restart.
+  language. A bad file is logged and the running config kept. Changes to models, store,
+  passwords, camera, sync or the display size are logged as needing a restart.
 """
 
 from __future__ import annotations
@@ -438,7 +438,11 @@ class KioskService:
             # Everything that can fail first, so a bad file changes nothing.
             rules = FaceRules.from_pipeline(self.pipeline, new)
             catalog = load_catalog(new.ui.language)
-            flow_config = FlowConfig.from_settings(new.ui, new)
+            # The store (jobs thread) keeps the password rules and audit settings it was
+            # opened with; the screens must say what it will accept.
+            running = self.app.flow.config
+            flow_config = dataclasses.replace(FlowConfig.from_settings(new.ui, new), passwords=running.passwords,
+                                              store_images=running.store_images, image_retention_days=running.image_retention_days)
         except KioskError as err:
             log_event(self.log, "reload_failed", f"configuration not reloaded, the running one is kept: {err}", logging.ERROR)
             self.notifier.ready(self.status_text())
