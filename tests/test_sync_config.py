@@ -88,3 +88,11 @@ def test_status_lines() -> None:
     assert SyncStatus(configured=True, state="online", pending_changes=2).line() == "sync online, 2 pending"
     line = SyncStatus(configured=True, state="offline", pending_changes=5, offline_since=0.0, detail="UnavailableError: down").line()
     assert line == "sync offline since 1970-01-01T00:00:00Z, 5 pending (UnavailableError: down)"
+
+
+def test_the_units_stand_in_credential_counts_as_none(tmp_path) -> None:
+    (tmp_path / SERVICE_ACCOUNT_CREDENTIAL).write_bytes(b"none")
+    sync = SyncSettings()
+    assert credentials_path(sync, Path, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) is None
+    (tmp_path / SERVICE_ACCOUNT_CREDENTIAL).write_text('{"type": "service_account"}')
+    assert credentials_path(sync, Path, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == tmp_path / SERVICE_ACCOUNT_CREDENTIAL

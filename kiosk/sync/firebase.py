@@ -26,6 +26,8 @@ from kiosk.config.sync import SyncSettings
 from kiosk.sync.errors import SyncError
 
 SERVICE_ACCOUNT_CREDENTIAL = "firebase-service-account"
+# What the unit's SetCredential= gives when the service-account file is absent.
+NO_CREDENTIAL = b"none"
 EMULATOR_ENV = "FIREBASE_DATABASE_EMULATOR_HOST"
 
 
@@ -33,7 +35,7 @@ def credentials_path(sync: SyncSettings, resolve: Callable[[str], Path], environ
     cred_dir = environ.get("CREDENTIALS_DIRECTORY")
     if cred_dir:
         candidate = Path(cred_dir) / SERVICE_ACCOUNT_CREDENTIAL
-        if candidate.exists():
+        if candidate.exists() and candidate.read_bytes().strip() != NO_CREDENTIAL:
             return candidate
     if sync.credentials_file:
         return resolve(sync.credentials_file)
