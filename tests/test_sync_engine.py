@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from firebase_admin import exceptions
 
+from kiosk.flows import FaceRules, Flow, FlowConfig, InlineJobs, Step
+from kiosk.flows.machine import REGISTERED_ELSEWHERE
 from kiosk.store import audit as audit_mod
 from kiosk.store.errors import UnknownUserError
 from kiosk.store.replica import EMAIL_TAKEN_MESSAGE
@@ -354,3 +356,31 @@ def test_only_rings_and_reconnections_ask_for_a_catch_up(fleet) -> None:
     assert not a.engine._catchup_due  # ...but no query for another kiosk's heartbeat
     b.engine._remote.ring()
     assert wait_until(lambda: a.engine._catchup_due, 5)
+
+
+def test_the_losing_kiosks_user_is_told_once_at_their_next_sign_in(fleet, server: RtdbServer, pipeline, settings) -> None:
+    a, b = fleet("a"), fleet("b")
+    a.enroll("erin@example.org", seed=6)
+    b.enroll("erin@example.org", seed=7)
+    a.engine.run_pass()
+    b.engine.run_pass()
+    passes(a, b)
+
+    jobs = InlineJobs(lambda: b.store)
+    config = FlowConfig(passwords=b.store.settings.passwords, enroll_samples=5, enroll_sample_interval_s=0.3,
+                        verify_good_frames=2, verify_timeout_s=10.0, capture_timeout_s=20.0, admin_pin="")
+    flow = Flow(config, FaceRules.from_pipeline(pipeline, settings), jobs)
+
+    def sign_in(password: str) -> None:
+        flow.act("signin")
+        for text in ("Erin@example.org", password):
+            for char in text:
+                flow.insert(char)
+            flow.submit()
+            flow.tick()
+
+    sign_in("whatever they typed")
+    assert flow.step == Step.PROBLEM and flow.session.problem == REGISTERED_ELSEWHERE
+    flow.act("start_over")
+    sign_in("whatever they typed")  # told once: now an ordinary wrong password
+    assert flow.step == Step.SIGNIN_PASSWORD and b.store.sync_notice("erin@example.org") is None

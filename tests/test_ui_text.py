@@ -20,6 +20,7 @@ from kiosk.store.emails import normalize_email
 from kiosk.store.errors import DuplicateFaceError, EmailTakenError
 from kiosk.errors import StoreError, ValidationError
 from kiosk.ui.text import Painter
+from kiosk.flows.machine import REGISTERED_ELSEWHERE
 from ui_support import SCREENS_DIR, Driver, FakeClock, make_app, observe_person, text_problems
 
 LONG_EMAIL = "maximiliane.mustermann-schmidt@verwaltung.example-universitaet.de"
@@ -113,6 +114,8 @@ def tour(driver: Driver, faces_a):
         session().pending = "enroll"
         flow._finished(Done((session().id, "enroll"), error=error))
         yield f"problem-{name}"
+    flow._show_problem(REGISTERED_ELSEWHERE)
+    yield "problem-registered-elsewhere"
     session().pending = "count_users"
     flow._finished(Done((session().id, "count_users"), error=StoreError("x")))
     go(Step.ADMIN_PIN)
@@ -151,7 +154,7 @@ def test_no_text_leaves_its_box_or_the_screen(tmp_path, pipeline, faces_a, langu
             assert app.painter.records, f"{name}: nothing drawn"
             app.save_screenshot(folder / f"{len(names) + 1:02d}-{name}.png")
             names.append(name)
-        assert len(names) == 34, names
+        assert len(names) == 35, names
     finally:
         app.close()
     assert not problems, "\n".join(problems[:10])

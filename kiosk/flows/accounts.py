@@ -35,6 +35,12 @@ class WrongPassword:
 
 
 @dataclass(frozen=True)
+class RegisteredElsewhere:
+    """This kiosk's sign-up with the email lost to one made at another kiosk while both
+    were offline (the fleet sync resolved it); the person is told once."""
+
+
+@dataclass(frozen=True)
 class ResetSubject:
     """Who a reset is for. ``templates`` None: nothing to compare against (no such email,
     or no face of the current model), which the person is never told."""
@@ -50,8 +56,18 @@ class FaceRecorded:
     attempts_left: int
 
 
+def _notice_shown(store, email: Email) -> bool:
+    """Take the sync notice waiting for this email, if any (it is shown once)."""
+    if store.sync_notice(email.address) is None:
+        return False
+    store.dismiss_sync_notice(email.address)
+    return True
+
+
 def sign_in(email: Email, password: str) -> Job:
-    def job(store) -> SignedIn | WrongPassword | Locked:
+    def job(store) -> SignedIn | WrongPassword | Locked | RegisteredElsewhere:
+        if _notice_shown(store, email):
+            return RegisteredElsewhere()
         try:
             user = store.sign_in_password(email.address, password)
         except LockedOutError as err:

@@ -30,7 +30,7 @@ import numpy as np
 from kiosk.config.store import PasswordSettings
 from kiosk.errors import KioskError, ValidationError
 from kiosk.flows import accounts
-from kiosk.flows.accounts import FaceRecorded, Locked, ResetSubject, SignedIn, WrongPassword
+from kiosk.flows.accounts import FaceRecorded, Locked, RegisteredElsewhere, ResetSubject, SignedIn, WrongPassword
 from kiosk.flows.capture import EnrollmentCapture
 from kiosk.flows.faces import FaceObservation, FaceRules
 from kiosk.flows.jobs import Done, Jobs
@@ -139,6 +139,16 @@ class Problem:
     title: Text
     body: Text
     actions: tuple[tuple[Text, str], ...]
+
+
+# Shown once to the person whose sign-up here lost to the same email's sign-up at another
+# kiosk while both were offline (kiosk.sync resolves it; the store keeps the notice).
+REGISTERED_ELSEWHERE = Problem(
+    N_("This email was registered at another kiosk"),
+    N_("Someone signed up with this email at another kiosk first, so your sign-up here was not kept. "
+       "Sign in with the password chosen there, choose \"Forgot password\", or sign up with another email."),
+    ((N_("Forgot password"), "reset"), (START_OVER, "start_over")),
+)
 
 
 @dataclass
@@ -551,6 +561,8 @@ class Flow:
                 self._say(N_("Wrong email or password."))
         elif isinstance(result, Locked):
             self._locked(result)
+        elif isinstance(result, RegisteredElsewhere):
+            self._show_problem(REGISTERED_ELSEWHERE)
         else:
             self._store_failed(done.error)
 
