@@ -119,10 +119,11 @@ def _enrollment_state(workdir: Path) -> tuple[bool, int]:
 @pytest.mark.parametrize("when", ["while saving", "during the face capture", "a save longer than the stop budget"])
 def test_sigterm_during_an_enrollment_leaves_it_complete_or_absent(start, workdir, when):
     # Default argon2 parameters: hashing the password takes ~0.3 s, so a SIGTERM sent as
-    # the save starts arrives while the job is under way. 60 passes take ~6 s: longer
-    # than the stop budget, so the daemon must exit without waiting for that job.
+    # the save starts arrives while the job is under way. 400 passes take ~25-40 s: far
+    # longer than the stop budget on any machine, so the daemon must exit without waiting
+    # for that job (60 passes finished within the budget on a quiet machine).
     if when == "a save longer than the stop budget":
-        write_config(workdir, passwords={"argon2_time_cost": 60})
+        write_config(workdir, passwords={"argon2_time_cost": 400})
     daemon = start(None, FACEKIOSK_TEST_HOOKS="1")
     daemon.wait_ready()
     daemon.proc.send_signal(signal.SIGUSR2)
