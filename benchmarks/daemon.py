@@ -32,55 +32,23 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from daemon_support import NotifySocket  # noqa: E402 - the tests' sd_notify receiver
 
 WATCHDOG_USEC = 10_000_000
 SAMPLE_EVERY_S = 1.0
 WINDOW_S = 30.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class Notify:
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / "notify.sock"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.path))
-        self.sock.settimeout(0.2)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def first(self, prefix: str) -> float | None:
-        return next((at for at, text in list(self.messages) if any(l.startswith(prefix) for l in text.splitlines())), None)
-
-    def times(self, prefix: str) -> list[float]:
-        return [at for at, text in list(self.messages) if any(l.startswith(prefix) for l in text.splitlines())]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 def rss_mb(pid: int) -> float:
@@ -155,7 +123,7 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen, log: 
 
 def run(minutes: float, idle_seconds: float) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="fk-bench-", dir="/tmp"))
-    notify = Notify(workdir)
+    notify = NotifySocket()
     log_path = workdir / "daemon.log"
     config = write_setup(workdir)
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "JOURNAL_STREAM", "WATCHDOG_PID")}
@@ -166,8 +134,8 @@ def run(minutes: float, idle_seconds: float) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--config", str(config), "run"], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: notify.first("READY=1") is not None, 120, "READY=1", proc, log_path)
-        start_to_ready = notify.first("READY=1") - spawned
+        wait_for(lambda: bool(notify.times("READY=1")), 120, "READY=1", proc, log_path)
+        start_to_ready = notify.times("READY=1")[0] - spawned
         text = log_path.read_text()
         service_ready = float(text.split("ready after ")[1].split(" s")[0])
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -98,3 +99,15 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a.reshape(len(a), -1).astype(np.float64)
     b = b.reshape(len(b), -1).astype(np.float64)
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+
+
+def median_ms(fn: Callable[[], Any], repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall time of ``fn`` in milliseconds, after a few warm-up calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)

@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from converters.common import converter_versions, package_version, progress, write_model
+from converters.common import converter_versions, median_ms, package_version, progress, write_model
 from kiosk.manifest import InputSpec, Manifest, Source
 
 MTCNN_VERSION = "1.0.0"
@@ -353,17 +351,6 @@ def pyramid_sizes(height: int, width: int, min_face: int = 40, factor: float = 0
         sizes.append((int(np.ceil(height * scale)), int(np.ceil(width * scale))))
         scale *= factor
     return sizes
-
-
-def median_ms(fn: Callable[[], Any], repeats: int = 20, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
 
 
 def measure_latency(model_dir: Path, threads: int = 2, rnet_batch: int = 30, onet_batch: int = 5) -> dict[str, dict[str, float]]:

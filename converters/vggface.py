@@ -19,17 +19,15 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import statistics
 import sys
-import time
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from converters.common import VARIANTS, converter_versions, cosine, keras_to_tflite, package_version, progress, write_model
+from converters.common import VARIANTS, converter_versions, cosine, keras_to_tflite, median_ms, package_version, progress, write_model
 from kiosk.manifest import InputSpec, Manifest, Source
 
 ARCHS = ("resnet50", "vgg16", "senet50")
@@ -336,17 +334,6 @@ def run_tflite(interpreter, batch: np.ndarray) -> np.ndarray:
         interpreter.invoke()
         result.append(interpreter.get_tensor(out["index"])[0].copy())
     return np.stack(result)
-
-
-def median_ms(fn: Callable[[], Any], repeats: int = 20, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
 
 
 def make_manifest(arch: str, variant: str, weights: Path | None, representative: str = "") -> Manifest:
