@@ -11,31 +11,33 @@ Prompt = Literal["turn_left", "turn_right", "look_up", "blink_twice"]
 
 
 class PassiveSettings(Section):
-    """Thresholds of the passive cues; a cue above its threshold flags an attack.
+    """Thresholds of the passive cues; a voting cue past its threshold flags an attack.
 
-    Each cue is measured on its own; the fused verdict is an attack when any enabled cue
-    flags one (a cue that could not be measured, e.g. planarity without a head turn, does
-    not vote).
+    Every cue is measured and recorded; the verdict is an attack when any cue listed in
+    ``cues`` flags one (a cue that cannot be measured on the frames, e.g. planarity when
+    the face hardly moved, does not vote). The defaults were set on the development clips
+    in ../shared/data/liveness (benchmarks/liveness.py), not on held-out data.
     """
 
     enabled: bool = True
-    # Planarity: how well one homography maps the face's landmarks from the frontal frame
-    # onto the most turned frame. A flat photo fits almost exactly. The cue is the fit's
-    # residual relative to the one a real head of the same turn would show; below this
-    # ratio the face is flat.
-    planarity_min_ratio: float = Field(0.45, ge=0.0)
-    # Yaw range (degrees) a clip must show before planarity is judged at all.
-    planarity_min_yaw_deg: float = Field(10.0, ge=0.0)
-    # Screen/print texture: share of the face's spectral energy in isolated peaks (moire
-    # and halftone patterns are periodic, skin is not).
-    moire_max: float = Field(0.5, ge=0.0)
-    # Straight edges framing the face (bezel, paper edge) that move with it: score 0..1.
-    frame_edge_max: float = Field(0.5, ge=0.0)
-    # Temporal flicker of the face's brightness at frequencies where a display's refresh
-    # aliases (relative spectral peak); off by default until measured on a kiosk camera.
-    flicker_max: float = Field(1.0e9, ge=0.0)
+    # Planarity: the share of the face's motion that the motion of everything around it
+    # does not explain. A photo or screen moves as one sheet (near 0); a live head in
+    # front of a fixed camera moves on its own (near 1). Below this: an attack.
+    planarity_min_ratio: float = Field(0.28, ge=0.0)
+    # Planarity votes only when the head's pose (from the landmarks) changed at least this
+    # much, in degrees of yaw or pitch, over the frames: 0 lets any face motion count.
+    planarity_min_yaw_deg: float = Field(0.0, ge=0.0)
+    # Moire/halftone: how far the strongest isolated peak of the face's spatial spectrum
+    # rises above the spectrum around it (natural log units). Above this: an attack.
+    moire_max: float = Field(4.6, ge=0.0)
+    # Straight edges framing the face (a sheet's or a phone's border) that move with it:
+    # share of sampled frames. Above this: an attack.
+    frame_edge_max: float = Field(0.55, ge=0.0)
+    # Periodic flicker of the face's brightness (spectral peak over median). Measured and
+    # recorded; not among the voting cues by default (it did not separate on the clips).
+    flicker_max: float = Field(1.0e4, ge=0.0)
     cues: list[Literal["planarity", "moire", "frame_edge", "flicker"]] = Field(
-        default_factory=lambda: ["planarity", "moire", "frame_edge", "flicker"]
+        default_factory=lambda: ["planarity", "moire", "frame_edge"]
     )
 
 
