@@ -258,3 +258,17 @@ def test_settings_refuse_inconsistent_windows():
         LivenessSettings(prompts=["turn_left"], prompt_count_min=1, prompt_count_max=2)
     with pytest.raises(ValidationError):
         LivenessSettings(unknown_key=1)
+
+
+def test_looking_up_when_asked_to_turn_fails_but_a_turn_that_tips_the_head_passes():
+    assert run_challenge(challenge(["turn_left"]), Person(ME, answers={"turn_left": "look_up"}), FPS).reason == "wrong_move"
+
+    class Tipping(Person):
+        """Turns with the head tipping up by 0.6 degrees per degree of turn (real turns tip too)."""
+
+        def observe(self, t: float, status: Status) -> Observation:
+            obs = super().observe(t, status)
+            return replace(obs, pitch=obs.pitch + 0.6 * abs(obs.yaw))
+
+    result = run_challenge(challenge(["turn_right", "turn_left"]), Tipping(ME), FPS)
+    assert result.passed, result.to_dict()

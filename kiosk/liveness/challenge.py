@@ -416,7 +416,9 @@ class Challenge:
             if along <= -s.wrong_move_deg:
                 self._fail("wrong_direction")
                 return
-            if abs(across) >= s.wrong_move_deg and along < complete_deg:
+            # Real turns tip the head a little too; the answer is wrong only when the other
+            # axis moved past wrong_move_deg and further than the asked one.
+            if abs(across) >= s.wrong_move_deg and abs(across) > along and along < complete_deg:
                 self._fail("wrong_move")
                 return
             if state.onset is None and along >= onset_deg and not self._onset(elapsed):
