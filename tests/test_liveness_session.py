@@ -106,3 +106,17 @@ def test_liveness_record_writes_video_and_prompt_log(tmp_path, astronaut):
     assert count == len(record["frame_times_s"]) > 10
     times = record["frame_times_s"]
     assert times == sorted(times)
+
+
+def test_a_face_found_again_after_being_lost_is_identified_at_once(models, pipeline, astronaut):
+    from kiosk.liveness.session import FrameMeasurer
+
+    measurer = FrameMeasurer(models.landmarker, pipeline)
+    frame = kiosk_frame(astronaut)
+    assert measurer.measure(frame, 0.0, identity=True).face is not None
+    assert measurer.measure(frame, 0.04, identity=False).face is None  # tracked: no embedding asked
+    lost = measurer.measure(np.full_like(frame, 128), 0.08, identity=False)
+    assert not lost.observation.face
+    again = measurer.measure(frame, 0.12, identity=False)
+    assert again.face is not None and again.observation.embedding is not None
+    assert isinstance(again.observation.ref.image, np.ndarray)

@@ -98,8 +98,12 @@ class FrameMeasurer:
 
     def measure(self, image_rgb: np.ndarray, t: float, identity: bool) -> Measurement:
         start = time.perf_counter()
+        detections = self.tracker.detections
         landmarks = self.tracker(image_rgb)
         landmark_ms = (time.perf_counter() - start) * 1e3
+        # The tracker lost the face and the detector found one again: it may be another
+        # face, so it is identified on this very frame.
+        identity = identity or self.tracker.detections != detections
         if landmarks is None:
             return Measurement(Observation(t=t, face=False), None, None, landmark_ms)
         pose = head_pose(landmarks.points)
