@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import yaml
 
-from kiosk.config import load_config
 from kiosk.liveness.session import LivenessModels, LivenessSession
 
 REPO = Path(__file__).resolve().parents[1]

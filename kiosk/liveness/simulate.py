@@ -8,7 +8,7 @@ person reacts to it. Tests and benchmarks run challenges through :func:`run_chal
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -199,11 +199,6 @@ def euclidean(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64)))
 
 
-def retimed(values: Sequence[float], times: Sequence[float], t: float) -> float:
-    """Linear interpolation of a track's values at time t (clamped at the ends)."""
-    return float(np.interp(t, times, values))
-
-
 __all__ = [
     "Actor",
     "Person",
@@ -212,6 +207,5 @@ __all__ = [
     "Track",
     "euclidean",
     "min_jerk_onset",
-    "retimed",
     "run_challenge",
 ]
