@@ -48,7 +48,7 @@ def rules(pipeline, settings):
 class Kiosk:
     """A flow over a real store, with a wall clock (store) and a monotonic one (flow)."""
 
-    def __init__(self, tmp_path, rules, **config):
+    def __init__(self, tmp_path, rules, liveness=None, **config):
         self.wall = FakeClock()
         self.clock = FakeClock(1000.0)
         self.settings = store_settings(tmp_path, lockout={"max_failures": MAX_FAILURES, "lockout_s": 600.0})
@@ -63,7 +63,7 @@ class Kiosk:
             capture_timeout_s=20.0,
             admin_pin="2468",
         )
-        self.flow = Flow(FlowConfig(**{**defaults, **config}), rules, self.jobs, clock=self.clock)
+        self.flow = Flow(FlowConfig(**{**defaults, **config}), rules, self.jobs, clock=self.clock, liveness=liveness)
 
     def type(self, text: str) -> None:
         for char in text:

@@ -22,7 +22,11 @@ WIDE_YAW = {"max_yaw_deg": 40.0}
 
 
 def store_settings(tmp_path: Path, **sections: dict[str, Any]):
-    """Settings with the store in tmp_path, tiny argon2, and ``sections`` merged in."""
+    """Settings with the store in tmp_path, tiny argon2, and ``sections`` merged in.
+
+    The liveness challenge is off unless a test turns it on: the cameras of these tests
+    are still pictures, which cannot answer its prompts (tests/test_ui_liveness.py)."""
+    sections.setdefault("liveness", {"required_for_reset": False})
     return make_settings(tmp_path, **sections)
 
 

@@ -9,6 +9,7 @@ starts (models, store, camera through the reopening source, UI, watchdog, STATUS
 * a throw-away state folder: a fresh template key (mode 0600) and a local SQLite store;
 * sync off; a 800x480 window, on SDL's dummy driver unless $DISPLAY or $WAYLAND_DISPLAY
   is set (then a real window opens and the demo lingers on each screen);
+* the liveness challenge off: photos cannot answer its prompts (a person must);
 * the quality gate ``quality.max_yaw_deg`` widened to 40 degrees: person B looks about 32
   degrees aside, past the default 25, and with the default gate the kiosk would refuse
   him for his pose before ever comparing his face. The demo is about the comparison.
@@ -87,6 +88,10 @@ def demo_settings(settings: Settings, state_dir: Path) -> Settings:
     data["store"] = {"path": str(state_dir / "facekiosk.db"), "encrypt_templates": True, "key_file": str(key)}
     data["sync"] = {"enabled": False}
     data["quality"]["max_yaw_deg"] = max(DEMO_MAX_YAW_DEG, settings.quality.max_yaw_deg)
+    # The demo's camera shows photos: they cannot answer the liveness prompts (that is
+    # the point of them), so the demo shows the face comparison without the challenge.
+    data["liveness"]["required_for_reset"] = False
+    data["liveness"]["required_for_enrollment"] = False
     data["ui"].update(fullscreen=False, width=DEMO_SIZE[0], height=DEMO_SIZE[1], admin_pin="")
     if settings.ui.font:
         data["ui"]["font"] = str(settings.resolve(settings.ui.font))
@@ -127,6 +132,7 @@ def run_demo(settings: Settings, screens: Path, log_level: str = "INFO") -> int:
         _print(f"   display: {'a real window' if os.environ.get('SDL_VIDEODRIVER') != 'dummy' else 'none (SDL dummy driver)'}")
         _print(f"   note: quality.max_yaw_deg widened {settings.quality.max_yaw_deg:g} -> {config.quality.max_yaw_deg:g} degrees: "
                "person B looks ~32 degrees aside; the default gate would refuse his pose before comparing faces")
+        _print("   note: liveness challenge off: the scripted camera shows photos, which cannot answer its prompts")
         service = KioskService(config, None, logger=configure_logging(log_level), open_camera=lambda: camera)
         service.install_signal_handlers()
         started = time.monotonic()

@@ -21,7 +21,18 @@ class EnrollmentCapture:
     when a person follows it; it is not enforced.
     """
 
-    def __init__(self, needed: int, interval_s: float, rules: FaceRules, started_at: float, timeout_s: float) -> None:
+    def __init__(
+        self,
+        needed: int,
+        interval_s: float,
+        rules: FaceRules,
+        started_at: float,
+        timeout_s: float,
+        anchor: np.ndarray | None = None,
+    ) -> None:
+        """``anchor``: the embedding of the face a liveness challenge vouched for; every
+        sample must then match it too."""
+        self.anchor = None if anchor is None else np.asarray(anchor, dtype=np.float32)[None]
         self.needed = needed
         self.interval_s = interval_s
         self.rules = rules
@@ -51,6 +62,9 @@ class EnrollmentCapture:
             self.guidance = problem
             return
         assert observation.embedding is not None
+        if self.anchor is not None and not self.rules.matches(observation.embedding, self.anchor):
+            self.guidance = SAME_PERSON
+            return
         if self.samples and not self.rules.matches(observation.embedding, np.stack(self.samples)):
             self.samples.clear()
             self.yaws.clear()
@@ -68,3 +82,4 @@ class EnrollmentCapture:
     def wipe(self) -> None:
         self.samples.clear()
         self.yaws.clear()
+        self.anchor = None

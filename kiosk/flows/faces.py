@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from kiosk.i18n import N_, Text
+from kiosk.liveness.challenge import Status
 
 # One line per quality finding code (kiosk.vision.quality.GUIDANCE), said to the person.
 GUIDANCE = {
@@ -38,6 +39,7 @@ class FaceObservation:
     faces: int = 0
     yaw_deg: float | None = None
     analysis_ms: float = 0.0
+    liveness: Status | None = None  # the challenge's state after this frame, during one
 
     @property
     def has_face(self) -> bool:

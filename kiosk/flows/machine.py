@@ -34,6 +34,7 @@ from kiosk.flows.accounts import FaceRecorded, Locked, RegisteredElsewhere, Rese
 from kiosk.flows.capture import EnrollmentCapture
 from kiosk.flows.faces import FaceObservation, FaceRules
 from kiosk.flows.jobs import Done, Jobs
+from kiosk.flows.liveness import LiveCheck, LivenessVerifier
 from kiosk.flows.status import KioskInfo, SyncStatus, SyncStatusProvider, sync_not_configured
 from kiosk.flows.validation import Check, email_check, parse_email, password_checks, password_ok
 from kiosk.flows.verify import NO_FACE, Outcome, FaceVerifier, Verifier
@@ -113,6 +114,8 @@ class FlowConfig:
     passwords: PasswordSettings = PasswordSettings()
     store_images: bool = False  # said on the consent screen
     image_retention_days: int = 7
+    liveness_for_reset: bool = False  # the liveness challenge before a reset's decision
+    liveness_for_enrollment: bool = False  # ... and before an enrollment's capture
 
     @classmethod
     def from_settings(cls, ui, settings) -> "FlowConfig":
@@ -129,6 +132,8 @@ class FlowConfig:
             passwords=settings.passwords,
             store_images=settings.audit.store_images,
             image_retention_days=settings.audit.image_retention_days,
+            liveness_for_reset=settings.liveness.required_for_reset,
+            liveness_for_enrollment=settings.liveness.required_for_enrollment,
         )
 
 
@@ -163,8 +168,9 @@ class Session:
     templates: np.ndarray | None = None
     subject_reason: str = ""
     capture: EnrollmentCapture | None = None
-    verifier: Verifier | None = None
+    verifier: Verifier | None = None  # the reset's face check, or enrollment's liveness check
     outcome: Outcome | None = None
+    refusal: Text | None = None  # why the last face check failed, when it was not the face
     attempts_left: int | None = None
     lock_until: float | None = None
     lock_scope: str | None = None
@@ -184,7 +190,13 @@ class Flow:
         sync_status: SyncStatusProvider = sync_not_configured,
         info: KioskInfo | None = None,
         camera_fps: Callable[[], float] = lambda: 0.0,
+        liveness: Callable[[], LiveCheck] | None = None,
     ) -> None:
+        """``liveness``: starts a new liveness check (one per challenge); required when the
+        config asks for liveness, so that a kiosk never skips it silently."""
+        if (config.liveness_for_reset or config.liveness_for_enrollment) and liveness is None:
+            raise ValueError("the config requires a liveness check, but none was given")
+        self.liveness = liveness
         self.config = config
         self.rules = rules
         self.jobs = jobs
@@ -291,15 +303,38 @@ class Flow:
         return capture.progress if capture else (0, self.config.enroll_samples)
 
     def face_guidance(self) -> Text | None:
+        verifier = self.session.verifier
+        if self.step in CAMERA_STEPS and verifier is not None:
+            return verifier.prompt or verifier.guidance
         if self.step == Step.SIGNUP_FACE and self.session.capture:
             return self.session.capture.guidance
-        if self.step == Step.RESET_FACE and self.session.verifier:
-            return self.session.verifier.prompt or self.session.verifier.guidance
+        return None
+
+    def liveness_prompt(self) -> str | None:
+        """The challenge prompt on screen now (``turn_left``, ...), for its arrow or icon."""
+        verifier = self.session.verifier
+        if self.step not in CAMERA_STEPS or not isinstance(verifier, LivenessVerifier) or verifier.status is None:
+            return None
+        status = verifier.status
+        return status.prompt if not status.done else None
+
+    def liveness_progress(self) -> tuple[int, int] | None:
+        """(prompts answered, prompts in all) during a challenge; None otherwise."""
+        verifier = self.session.verifier
+        if self.step not in CAMERA_STEPS or not isinstance(verifier, LivenessVerifier) or verifier.status is None:
+            return None
+        return verifier.status.index, verifier.status.total
+
+    def frame_analyzer(self) -> Callable[[np.ndarray, float, int], FaceObservation] | None:
+        """What the face worker should run on camera frames now; None: the face pipeline."""
+        verifier = self.session.verifier
+        if self.step in CAMERA_STEPS and verifier is not None and not self.session.pending:
+            return verifier.analyze_frame
         return None
 
     def countdown_s(self) -> float | None:
         verifier = self.session.verifier
-        if self.step != Step.RESET_FACE or verifier is None:
+        if self.step not in CAMERA_STEPS or verifier is None:
             return None
         return max(0.0, verifier.deadline - self.clock())
 
@@ -427,6 +462,9 @@ class Flow:
         if self.step == Step.SIGNUP_FACE and self.session.capture:
             self.session.capture.wipe()
             self.session.capture = None
+        if self.step == Step.SIGNUP_FACE and self.session.verifier is not None:
+            self.session.verifier.wipe()
+            self.session.verifier = None
         if self.field in SECRET_FIELDS:
             self.session.fields[self.field] = ""
         self._go(target)
@@ -471,11 +509,47 @@ class Flow:
             )
 
     def _start_capture(self) -> None:
+        """The face step of a sign-up: the liveness challenge first when the config asks
+        for it, then the capture, which then only takes the face the challenge saw."""
         now = self.clock()
-        self.session.capture = EnrollmentCapture(
-            self.config.enroll_samples, self.config.enroll_sample_interval_s, self.rules, now, self.config.capture_timeout_s
-        )
+        self.session.capture = None
+        self.session.verifier = None
+        if self.config.liveness_for_enrollment:
+            assert self.liveness is not None
+            self.session.verifier = LivenessVerifier(
+                self.liveness(), None, self.rules, now, self.config.verify_timeout_s, compare=False
+            )
+        else:
+            self._begin_capture(None)
         self._go(Step.SIGNUP_FACE)
+
+    def _begin_capture(self, anchor: np.ndarray | None) -> None:
+        self.session.capture = EnrollmentCapture(
+            self.config.enroll_samples,
+            self.config.enroll_sample_interval_s,
+            self.rules,
+            self.clock(),
+            self.config.capture_timeout_s,
+            anchor=anchor,
+        )
+
+    def _enrollment_liveness(self, outcome: Outcome) -> None:
+        session = self.session
+        verifier = session.verifier
+        assert isinstance(verifier, LivenessVerifier)
+        session.verifier = None
+        if outcome.accepted and verifier.embedding is not None:
+            self._begin_capture(verifier.embedding)
+            verifier.wipe()
+            return
+        verifier.wipe()
+        self._show_problem(
+            Problem(
+                N_("We could not check that you are present"),
+                verifier.failure_text() if outcome.reason != NO_FACE else N_("We did not see a face."),
+                ((N_("Try again"), "retry_capture"), (START_OVER, "start_over")),
+            )
+        )
 
     def _save_enrollment(self) -> None:
         session = self.session
@@ -601,15 +675,23 @@ class Flow:
 
     def _start_verification(self) -> None:
         now = self.clock()
-        self.session.verifier = FaceVerifier(
-            self.session.templates, self.rules, self.config.verify_good_frames, now, self.config.verify_timeout_s
-        )
-        self.session.outcome = None
+        session = self.session
+        if self.config.liveness_for_reset:
+            assert self.liveness is not None
+            session.verifier = LivenessVerifier(self.liveness(), session.templates, self.rules, now, self.config.verify_timeout_s)
+        else:
+            session.verifier = FaceVerifier(session.templates, self.rules, self.config.verify_good_frames, now, self.config.verify_timeout_s)
+        session.outcome = None
+        session.refusal = None
         self._go(Step.RESET_FACE)
 
     def _decide(self, outcome: Outcome) -> None:
         session = self.session
         session.outcome = outcome
+        verifier = session.verifier
+        if isinstance(verifier, LivenessVerifier):
+            session.refusal = verifier.failure_text() if verifier.failure else None
+            verifier.wipe()
         session.verifier = None
         if outcome.accepted and session.user_id is not None:
             self._submit("record_accept", accounts.record_face(session.email, True, outcome.score, outcome.reason), N_("Checking..."))
@@ -638,7 +720,7 @@ class Flow:
             self._go(Step.RESET_PASSWORD)
         else:
             self.session.attempts_left = result.attempts_left
-            self._say(N_("We could not verify you."))
+            self._say(self.session.refusal or N_("We could not verify you."))
             self._go_keep_message(Step.RESET_REFUSED)
 
     def _abandon_verification(self) -> None:
@@ -690,7 +772,13 @@ class Flow:
         now = self.clock()
         if observation.has_face:
             self.last_activity = now  # someone is in front of the camera
-        if self.step == Step.SIGNUP_FACE and session.capture is not None:
+        if self.step == Step.SIGNUP_FACE and session.verifier is not None:
+            outcome = session.verifier.feed(observation, now)
+            if outcome is not None:
+                self._enrollment_liveness(outcome)
+        elif self.step == Step.SIGNUP_FACE and session.capture is not None:
+            if observation.liveness is not None:
+                return  # a frame of the challenge, analysed before the capture began
             session.capture.feed(observation, now)
             if session.capture.done:
                 self._save_enrollment()
@@ -712,7 +800,11 @@ class Flow:
                 return
         if session.pending:
             return
-        if self.step == Step.SIGNUP_FACE and session.capture is not None and session.capture.expired(now):
+        if self.step == Step.SIGNUP_FACE and session.verifier is not None:
+            outcome = session.verifier.expire(now)
+            if outcome is not None:
+                self._enrollment_liveness(outcome)
+        elif self.step == Step.SIGNUP_FACE and session.capture is not None and session.capture.expired(now):
             session.capture.wipe()
             self._show_problem(
                 Problem(

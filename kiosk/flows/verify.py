@@ -1,17 +1,17 @@
 """Face verification for a password reset: live pictures against a person's templates.
 
 The reset flow talks to a :class:`Verifier`: it feeds every analysed frame and asks for
-an :class:`Outcome`. :class:`FaceVerifier` is the plain comparison. The liveness
-challenge (randomised prompts) will be another ``Verifier`` that wraps this one: it sets
-``prompt`` for the screen, and only passes frames taken during the challenge on to the
-comparison; the reset flow needs no change for it.
+an :class:`Outcome`. :class:`FaceVerifier` is the plain comparison; the liveness
+challenge (kiosk.flows.liveness.LivenessVerifier) is the other one: it sets ``prompt``
+for the screen and brings its own per-frame analysis (``analyze_frame``) for the face
+worker to run.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -37,6 +37,9 @@ class Verifier(Protocol):
     deadline: float
     prompt: Text | None  # an instruction for the screen besides the quality guidance
     guidance: Text | None
+    # What the face worker runs on each camera frame (image, capture time, frame number)
+    # while this verifier decides; None: the face pipeline's usual analysis.
+    analyze_frame: Callable[[np.ndarray, float, int], FaceObservation] | None
 
     def feed(self, observation: FaceObservation, now: float) -> Outcome | None: ...
 
@@ -59,6 +62,7 @@ class FaceVerifier:
         self.deadline = started_at + timeout_s
         self.prompt: Text | None = None
         self.guidance: Text | None = N_("Look at the camera")
+        self.analyze_frame = None
         self.compared = 0
         self.best = math.inf
         self.saw_face = False

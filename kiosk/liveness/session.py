@@ -169,6 +169,7 @@ class LivenessSession:
         self.passive = PassiveCollector(settings.passive)
         self._last_identity = -np.inf
         self._result: LivenessResult | None = None
+        self._landmarks: Landmarks | None = None
 
     @property
     def status(self) -> Status:
@@ -186,6 +187,7 @@ class LivenessSession:
             return status
         identity = status.wants_identity or t - self._last_identity >= self.settings.identity_every_s
         measurement = self.measurer.measure(image_rgb, t, identity)
+        self._landmarks = measurement.landmarks
         if identity and measurement.landmarks is not None:
             self._last_identity = t
         if measurement.landmarks is not None:
@@ -194,6 +196,10 @@ class LivenessSession:
         if status.done:
             self._finish()
         return status
+
+    def tracked_box(self) -> np.ndarray | None:
+        """The tracked face's box (x1, y1, x2, y2) on the last frame fed; None if lost."""
+        return None if self._landmarks is None else self._landmarks.box
 
     def abort(self, reason: str, t: float) -> Status:
         """End the check as failed (the person left, the flow was cancelled, ...)."""

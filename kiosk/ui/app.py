@@ -154,7 +154,9 @@ class KioskApp:
             self.sync_screen()
         if self.grabber is not None and self.flow.wants_camera:
             frame = self.grabber.latest()
-            if frame is not None and frame.seq != self._offered_seq and self.worker.offer(frame.seq, frame.image):
+            if frame is None or frame.seq == self._offered_seq:
+                return
+            if self.worker.offer(frame.seq, frame.image, frame.at, self.flow.frame_analyzer()):
                 self._offered_seq = frame.seq
 
     def render(self) -> None:
@@ -229,6 +231,18 @@ class KioskApp:
         return finished
 
 
+def liveness_checks(settings, pipeline) -> Callable[[], object]:
+    """A factory of liveness checks: the landmark models load once, here; each call
+    starts a new challenge with a fresh random schedule."""
+    import random
+
+    from kiosk.liveness.session import LivenessModels, LivenessSession
+
+    models = LivenessModels.from_settings(settings)
+    rng = random.SystemRandom()
+    return lambda: LivenessSession(settings.liveness, models.landmarker, pipeline, rng)
+
+
 def create_app(
     settings,
     ui,
@@ -252,14 +266,16 @@ def create_app(
     rules = FaceRules.from_pipeline(pipeline, settings)
     grabber = FrameGrabber(source).start() if source is not None else None
     jobs = ThreadJobs(open_store)
+    config = FlowConfig.from_settings(ui, settings)
     flow = Flow(
-        FlowConfig.from_settings(ui, settings),
+        config,
         rules,
         jobs,
         clock=clock,
         sync_status=sync_status or sync_not_configured,
         info=KioskInfo(version=__version__, model_id=rules.model_id, language=ui.language),
         camera_fps=(lambda: grabber.fps) if grabber is not None else (lambda: 0.0),
+        liveness=liveness_checks(settings, pipeline) if config.liveness_for_reset or config.liveness_for_enrollment else None,
     )
     if surface is None:
         surface = open_display(ui)

@@ -4,11 +4,16 @@ The UI offers the newest camera frame whenever the worker is idle; frames offere
 it is busy are not queued (the next idle moment takes whatever is newest then). Results
 carry the generation they were asked in: after ``reset`` (a new person, another screen)
 results of earlier frames are dropped, so an old face is never drawn or counted.
+
+By default a frame goes through the face pipeline (``analyze``). A frame may come with
+its own analysis instead (the liveness challenge's, which needs every frame's capture
+time): ``offer(..., analyze_frame=...)``.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -19,6 +24,8 @@ import numpy as np
 from kiosk.errors import ImageError
 from kiosk.flows.faces import FaceObservation, observation_from
 
+FrameAnalysis = Callable[[np.ndarray, float, int], FaceObservation]  # image, capture time, seq
+
 log = logging.getLogger("kiosk.ui.face_worker")
 
 
@@ -28,7 +35,7 @@ class FaceWorker:
         self._analyze = analyze
         self._clock = clock
         self._cond = threading.Condition()
-        self._pending: tuple[int, int, np.ndarray] | None = None
+        self._pending: tuple[int, int, np.ndarray, float, FrameAnalysis | None] | None = None
         self._busy = False
         self._busy_since: float | None = None
         self._generation = 0
@@ -50,12 +57,14 @@ class FaceWorker:
         """``time.monotonic()`` when the analysis under way started; None while idle."""
         return self._busy_since
 
-    def offer(self, frame_seq: int, image: np.ndarray) -> bool:
-        """Analyse this frame if the worker is idle; False if it is busy (frame skipped)."""
+    def offer(self, frame_seq: int, image: np.ndarray, at: float | None = None, analyze_frame: FrameAnalysis | None = None) -> bool:
+        """Analyse this frame (read at monotonic time ``at``) if the worker is idle;
+        False if it is busy (frame skipped)."""
         with self._cond:
             if self._busy or self._pending is not None or self._stopping:
                 return False
-            self._pending = (self._generation, frame_seq, image)
+            when = time.monotonic() if at is None else at
+            self._pending = (self._generation, frame_seq, image, when, analyze_frame)
             self._cond.notify()
             return True
 
@@ -80,21 +89,14 @@ class FaceWorker:
                     self._cond.wait()
                 if self._stopping:
                     return
-                generation, seq, image = self._pending  # type: ignore[misc]
+                generation, seq, image, at, analyze_frame = self._pending  # type: ignore[misc]
                 self._pending = None
                 self._busy = True
                 self._busy_since = time.monotonic()
             start = self._clock()
-            try:
-                result = self._analyze(image)
-            except ImageError:
-                result = None
-            except Exception:  # noqa: BLE001 - one bad frame must not stop the kiosk
-                log.exception("face analysis failed")
-                result = None
-                self.errors += 1
+            observation = self._observe(image, seq, at, analyze_frame)
             elapsed = (self._clock() - start) * 1e3
-            observation = observation_from(result, seq, image.shape, elapsed)
+            observation = dataclasses.replace(observation, analysis_ms=elapsed)
             with self._cond:
                 self._busy = False
                 self._busy_since = None
@@ -102,6 +104,18 @@ class FaceWorker:
                 self.last_ms = elapsed
                 if generation == self._generation:
                     self._results.append(observation)
+
+    def _observe(self, image: np.ndarray, seq: int, at: float, analyze_frame: FrameAnalysis | None) -> FaceObservation:
+        try:
+            if analyze_frame is not None:
+                return analyze_frame(image, at, seq)
+            return observation_from(self._analyze(image), seq, image.shape)
+        except ImageError:
+            pass
+        except Exception:  # noqa: BLE001 - one bad frame must not stop the kiosk
+            log.exception("face analysis failed")
+            self.errors += 1
+        return observation_from(None, seq, image.shape)
 
     def close(self, timeout: float = 10.0) -> bool:
         """Stop after the analysis under way; False if it was still running after ``timeout``."""

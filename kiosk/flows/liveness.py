@@ -1,0 +1,184 @@
+"""The face check of a password reset with the liveness challenge in front of it.
+
+:class:`LivenessVerifier` is a :class:`~kiosk.flows.verify.Verifier`: the reset flow
+treats it like the plain comparison. The difference is where frames go. The challenge
+needs every camera frame with its time (landmarks, head pose, eye openness), not the
+face pipeline's findings on some of them, so the verifier hands the face worker its own
+per-frame analysis (:meth:`LivenessVerifier.analyze_frame`, run on the worker thread).
+Its observations carry the challenge's status, which the flow then feeds back in on the
+UI thread like any other observation.
+
+The decision: a failed or timed-out challenge is a failed attempt (it counts for the
+lockout) as soon as a face was seen; a passed one is compared, on the frame the
+challenge chose from inside itself, against the person's templates. The audit reason
+carries the challenge's evidence (prompts, onsets, peaks, passive scores).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import Any, Protocol
+
+import numpy as np
+
+from kiosk.flows.faces import FaceObservation, FaceRules
+from kiosk.flows.verify import MATCH, NO_FACE, NO_MATCH, TIMEOUT, Outcome
+from kiosk.i18n import N_, Text
+from kiosk.liveness.challenge import PROMPT, Status
+
+LIVENESS_FAILED = "liveness failed"
+
+PROMPT_TEXT = {
+    "turn_left": N_("Turn your head to your left"),
+    "turn_right": N_("Turn your head to your right"),
+    "look_up": N_("Look up"),
+    "blink_twice": N_("Blink twice"),
+}
+HOLD = N_("Hold still and look at the camera")
+
+# What a person is told after a failed challenge, by failure code. Passive findings get
+# the plain "could not verify": telling an attacker which cue caught them helps them.
+FAILURE_TEXT = {
+    "too_early": N_("Please wait for each instruction before you move."),
+    "too_late": N_("Please follow each instruction as soon as it appears."),
+    "timeout": N_("Please follow each instruction as soon as it appears."),
+    "wrong_direction": N_("Please move the way the arrow shows."),
+    "wrong_move": N_("Please move the way the arrow shows."),
+    "not_steady": N_("Please hold still between the instructions."),
+    "face_lost": N_("Please keep your face in the picture."),
+    "face_changed": N_("Only one person in the picture, please."),
+    "other_face": N_("Only one person in the picture, please."),
+}
+NOT_VERIFIED = N_("We could not verify you.")
+
+
+class LiveCheck(Protocol):
+    """What the verifier needs of a liveness check (kiosk.liveness.session.LivenessSession)."""
+
+    @property
+    def result(self) -> Any: ...
+
+    def feed(self, image_rgb: np.ndarray, t: float) -> Status: ...
+
+    def abort(self, reason: str, t: float) -> Status: ...
+
+    def tracked_box(self) -> np.ndarray | None: ...
+
+
+class LivenessVerifier:
+    """Runs one challenge and then compares the face it vouched for.
+
+    ``templates`` None (unknown email, or a face of another model): the challenge runs
+    the same, and the comparison then fails, so the screens never tell whether the email
+    has an account. ``compare`` False (liveness at enrollment): a passed challenge is
+    accepted without a comparison, and :attr:`embedding` holds the face it saw.
+    """
+
+    def __init__(
+        self,
+        check: LiveCheck,
+        templates: np.ndarray | None,
+        rules: FaceRules,
+        started_at: float,
+        timeout_s: float,
+        compare: bool = True,
+    ) -> None:
+        self.check = check
+        self.templates = templates
+        self.rules = rules
+        self.compare = compare
+        self.deadline = started_at + timeout_s
+        self.prompt: Text | None = None
+        self.guidance: Text | None = HOLD
+        self.status: Status | None = None
+        self.saw_face = False
+        self.embedding: np.ndarray | None = None  # of the verification frame, once passed
+        self.evidence: dict[str, Any] | None = None
+        self.failure: str = ""  # the challenge's failure code, when it failed
+        self._lock = threading.Lock()  # analyze_frame runs on the face worker's thread
+        self._decided = False
+
+    # -- the face worker's side -------------------------------------------------------
+
+    def analyze_frame(self, image_rgb: np.ndarray, at: float, seq: int) -> FaceObservation:
+        """One camera frame through the challenge (on the worker thread)."""
+        height, width = image_rgb.shape[:2]
+        with self._lock:
+            status = self.check.feed(image_rgb, at)
+            box = self.check.tracked_box()
+        if box is None:
+            return FaceObservation(seq, (width, height), liveness=status)
+        return FaceObservation(seq, (width, height), box=tuple(float(v) for v in box[:4]), faces=1, liveness=status)
+
+    # -- the flow's side (UI thread) --------------------------------------------------
+
+    @property
+    def compared(self) -> int:
+        """For the flow's "left before the decision" rule: a challenge under way with a
+        face in it is an attempt, like a comparison already made."""
+        return 0 if self._decided or not self.saw_face else 1
+
+    best: float | None = None  # no distance is known before the decision
+
+    def feed(self, observation: FaceObservation, now: float) -> Outcome | None:
+        if self._decided:
+            return None
+        status = observation.liveness
+        if status is None:
+            return self.expire(now)  # an observation of the plain pipeline: not ours
+        self.saw_face |= observation.has_face
+        self.status = status
+        if status.done:
+            return self._decide()
+        if now >= self.deadline:
+            return self.expire(now)
+        if status.phase == PROMPT and status.prompt is not None:
+            self.prompt = PROMPT_TEXT[status.prompt]
+            self.guidance = None
+        else:
+            self.prompt = None
+            self.guidance = HOLD if observation.has_face else N_("Look at the camera")
+        return None
+
+    def expire(self, now: float) -> Outcome | None:
+        if self._decided or now < self.deadline:
+            return None
+        with self._lock:
+            self.check.abort("timeout", now)
+        return self._decide()
+
+    def failure_text(self) -> Text:
+        return FAILURE_TEXT.get(self.failure, NOT_VERIFIED)
+
+    def _decide(self) -> Outcome:
+        self._decided = True
+        self.prompt = None
+        result = self.check.result
+        self.evidence = result.to_audit() if result is not None else None
+        if result is None or not result.passed:
+            self.failure = "" if result is None else result.reason
+            if not self.saw_face:
+                return Outcome(False, None, NO_FACE, counts=False)
+            reason = TIMEOUT if self.failure == "timeout" else LIVENESS_FAILED
+            return Outcome(False, None, self._reason(reason), counts=True)
+        embedding = np.asarray(result.verification.face.embedding, dtype=np.float32)
+        self.embedding = embedding
+        if not self.compare:
+            return Outcome(True, None, self._reason(MATCH), counts=False)
+        score = self.rules.score(embedding, self.templates)
+        best = score if math.isfinite(score) else None
+        if score <= self.rules.verify_threshold:
+            return Outcome(True, best, self._reason(MATCH), counts=False)
+        return Outcome(False, best, self._reason(NO_MATCH), counts=True)
+
+    def _reason(self, what: str) -> str:
+        """The audit reason: the outcome, then the challenge's evidence as JSON."""
+        if self.evidence is None:
+            return what
+        return f"{what}; liveness={json.dumps(self.evidence, separators=(',', ':'), sort_keys=True)}"
+
+    def wipe(self) -> None:
+        self.templates = None
+        self.embedding = None
