@@ -6,6 +6,7 @@ a tap fires exactly once, a finger sliding off cancels, and two fingers are two 
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import pygame
@@ -166,6 +167,43 @@ def draw_shift(surface: pygame.Surface, rect: pygame.Rect, color: tuple, filled:
     pygame.draw.polygon(surface, color, points, 0 if filled else max(2, h // 12))
     if underline:
         pygame.draw.line(surface, color, (cx - half, rect.bottom), (cx + half, rect.bottom), max(2, h // 10))
+
+
+def draw_arrow(surface: pygame.Surface, rect: pygame.Rect, color: tuple, direction: str) -> None:
+    """A bold arrow filling ``rect``, pointing "left", "right" or "up"."""
+    size = min(rect.width, rect.height)
+    box = pygame.Rect(0, 0, size, size)
+    box.center = rect.center
+    head, stem = size // 2, size // 6
+    # Pointing right, then turned.
+    points = [(0, -stem), (size - head, -stem), (size - head, -head), (size, 0), (size - head, head), (size - head, stem), (0, stem)]
+    turn = {"right": lambda x, y: (x, y), "left": lambda x, y: (size - x, y), "up": lambda x, y: (y + size // 2, size - x)}[direction]
+    offset_y = 0 if direction == "up" else size // 2
+    placed = [(box.left + px, box.top + py + offset_y) for px, py in (turn(x, y) for x, y in points)]
+    pygame.draw.polygon(surface, color, placed)
+
+
+def draw_prompt_icon(surface: pygame.Surface, rect: pygame.Rect, prompt: str, color: tuple) -> None:
+    """The picture of a liveness prompt: an arrow for a head move, an eye for blinks."""
+    if prompt == "turn_left":
+        draw_arrow(surface, rect, color, "left")
+    elif prompt == "turn_right":
+        draw_arrow(surface, rect, color, "right")
+    elif prompt == "look_up":
+        draw_arrow(surface, rect, color, "up")
+    elif prompt == "blink_twice":
+        # An open eye above a closed one (a lid's arc with lashes).
+        size = min(rect.width, rect.height)
+        eye = pygame.Rect(0, 0, size, size * 3 // 8)
+        eye.midtop = (rect.centerx, rect.centery - size // 2 + size // 16)
+        draw_eye(surface, eye, color, opened=True)
+        lid = eye.move(0, size // 2)
+        width = max(2, size // 16)
+        pygame.draw.arc(surface, color, lid, math.pi, 2 * math.pi, width)
+        for dx in (-size // 4, 0, size // 4):
+            x = lid.centerx + dx
+            y = lid.bottom - (size // 40 if dx else 0)
+            pygame.draw.line(surface, color, (x, y - width), (x + dx // 6, y + size // 10), width)
 
 
 def draw_mark(surface: pygame.Surface, center: tuple[int, int], radius: int, ok: bool, hint: bool = False) -> None:

@@ -19,7 +19,7 @@ from kiosk.ui.keyboard import Keyboard
 from kiosk.ui.layout import Layout
 from kiosk.ui.preview import draw_preview
 from kiosk.ui.text import Painter
-from kiosk.ui.widgets import Button, Pressable, TextField, draw_mark, draw_wait, rounded
+from kiosk.ui.widgets import Button, Pressable, TextField, draw_mark, draw_prompt_icon, draw_wait, rounded
 
 
 @dataclass
@@ -188,6 +188,23 @@ class FaceScreen(Screen):
         if area is None:
             message = N_("Camera unavailable. Please ask staff for help.") if self.ctx.camera_error() else N_("Starting the camera...")
             self.ctx.painter.text(message, box.inflate(-self.layout.px(24), -self.layout.px(24)), theme.BODY, theme.MUTED, align="center", valign="middle", owner="camera")
+
+    def draw_challenge(self, box: pygame.Rect) -> pygame.Rect:
+        """During a liveness challenge: the prompt's arrow or eye, and which prompt of how
+        many, at the top of ``box``; returns the rest of ``box``."""
+        progress = self.flow.liveness_progress()
+        if progress is None:
+            return box
+        layout, painter = self.layout, self.ctx.painter
+        size = min(layout.px(96), box.width)
+        icon = pygame.Rect(box.left, box.top, size, size)
+        prompt = self.flow.liveness_prompt()
+        if prompt is not None:
+            draw_prompt_icon(painter.surface, icon.inflate(-layout.px(10), -layout.px(10)), prompt, theme.WARN)
+        index, total = progress
+        label = pygame.Rect(icon.right + layout.px(10), box.top, box.right - icon.right - layout.px(10), size)
+        painter.text(N_("Step {n} of {total}", n=min(index + 1, total), total=total), label, theme.BODY, valign="middle", owner="challenge")
+        return pygame.Rect(box.left, icon.bottom + layout.px(6), box.width, box.bottom - icon.bottom - layout.px(6))
 
     def draw_guidance(self, box: pygame.Rect) -> None:
         guidance = self.flow.face_guidance()

@@ -7,6 +7,7 @@ import pygame
 from kiosk.i18n import N_, NP_
 from kiosk.ui import theme
 from kiosk.ui.screens.base import FaceScreen
+from kiosk.ui.screens.verify_face import hint_text
 from kiosk.ui.widgets import draw_progress
 
 
@@ -18,6 +19,9 @@ class EnrollFaceScreen(FaceScreen):
         preview, side = self.panels()
         self.draw_camera(preview)
         layout, painter = self.layout, self.ctx.painter
+        if self.flow.liveness_progress() is not None:
+            self.draw_liveness_side(side)
+            return
         taken, needed = self.flow.capture_progress()
         guidance = pygame.Rect(side.left, side.top, side.width, layout.px(110))
         self.draw_guidance(guidance)
@@ -33,3 +37,12 @@ class EnrollFaceScreen(FaceScreen):
             theme.MUTED,
             owner="hint",
         )
+
+    def draw_liveness_side(self, side: pygame.Rect) -> None:
+        """Before the pictures are taken: the liveness challenge's guidance and hint."""
+        layout, painter = self.layout, self.ctx.painter
+        guidance = pygame.Rect(side.left, side.top, side.width, layout.px(80))
+        self.draw_guidance(guidance)
+        rest = self.draw_challenge(pygame.Rect(side.left, guidance.bottom, side.width, side.bottom - guidance.bottom))
+        hint = rest.inflate(0, -layout.px(12)).move(0, layout.px(6))
+        painter.text(hint_text(self.flow), hint, theme.SMALL, theme.MUTED, owner="hint")

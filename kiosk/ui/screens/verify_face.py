@@ -1,7 +1,7 @@
 """Forgot password: the face check, with a live picture and a countdown.
 
-The liveness challenge (issue 8) will show its prompts through the verifier's
-``prompt``, which ``flow.face_guidance()`` already returns first.
+During the liveness challenge the guidance line says the prompt ("Turn your head to your
+left"), with its arrow or eye and the step count under it (FaceScreen.draw_challenge).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 import pygame
 
-from kiosk.i18n import N_, NP_
+from kiosk.i18n import N_, NP_, Text
 from kiosk.ui import theme
 from kiosk.ui.screens.base import FaceScreen
 from kiosk.ui.widgets import draw_progress
@@ -24,8 +24,12 @@ class VerifyFaceScreen(FaceScreen):
         preview, side = self.panels()
         self.draw_camera(preview)
         layout, painter = self.layout, self.ctx.painter
-        guidance = pygame.Rect(side.left, side.top, side.width, layout.px(110))
+        challenge = self.flow.liveness_progress() is not None
+        guidance = pygame.Rect(side.left, side.top, side.width, layout.px(80 if challenge else 110))
         self.draw_guidance(guidance)
+        if challenge:
+            guidance = self.draw_challenge(pygame.Rect(side.left, guidance.bottom, side.width, layout.px(96)))
+            guidance.height = 0
         left = self.flow.countdown_s() or 0.0
         total = self.flow.config.verify_timeout_s
         seconds = pygame.Rect(side.left, guidance.bottom + layout.px(8), side.width, layout.px(44))
@@ -33,4 +37,10 @@ class VerifyFaceScreen(FaceScreen):
         bar = pygame.Rect(side.left, seconds.bottom + layout.px(4), side.width, layout.px(14))
         draw_progress(painter.surface, bar, left / total if total else 0.0, theme.ACCENT)
         hint = pygame.Rect(side.left, bar.bottom + layout.px(14), side.width, side.bottom - bar.bottom - layout.px(14))
-        painter.text(N_("Look at the camera until we recognise you. Only your face should be in the picture."), hint, theme.SMALL, theme.MUTED, owner="hint")
+        painter.text(hint_text(self.flow), hint, theme.SMALL, theme.MUTED, owner="hint")
+
+
+def hint_text(flow) -> Text:
+    if flow.liveness_progress() is not None:
+        return N_("Do what the screen asks, as soon as it asks: turn your head or blink. Only your face should be in the picture.")
+    return N_("Look at the camera until we recognise you. Only your face should be in the picture.")

@@ -1,0 +1,57 @@
+"""The liveness challenge through the real UI, headless: the real face worker thread runs
+the real face mesh and detector on every camera frame; the screen shows each prompt with
+its arrow or eye over the picture. The camera is a still photo, so the prompt goes
+unanswered and the reset is refused with advice, as it must be.
+
+Screenshots land in artifacts/screens/<test name>/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiosk.camera.scripted import write_folder
+from kiosk.flows import Step
+from kiosk.flows.liveness import PROMPT_TEXT
+from ui_support import PERSON_A, SCREENS_DIR, Driver, enroll_directly, make_app, store_settings
+
+PASSWORD = "Correct horse 9!"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def still_photo(tmp_path, astronaut):
+    """The astronaut portrait held perfectly still on a 640x480 frame."""
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    canvas[:, 64:576] = astronaut[:480]
+    return write_folder([canvas], tmp_path / "camera")
+
+
+@pytest.mark.parametrize("size", [(800, 480), (1280, 720)])
+def test_a_photo_is_shown_a_prompt_and_refused_with_advice(tmp_path, pipeline, still_photo, size, request):
+    settings = store_settings(tmp_path, liveness={"required_for_reset": True}, models={"dir": str(REPO / "models")})
+    enroll_directly(settings, pipeline, "ann@example.org", PASSWORD, PERSON_A)
+    ui = Driver(make_app(tmp_path, pipeline, size=size, frames_dir=still_photo, store=settings), SCREENS_DIR / request.node.name)
+    try:
+        flow = ui.flow
+        ui.press("forgot password")
+        ui.type("ann@example.org")
+        ui.submit()
+        ui.wait_for(lambda: flow.step == Step.RESET_FACE, what="the face check")
+        ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step != Step.RESET_FACE, what="a prompt")
+        prompt = flow.liveness_prompt()
+        assert prompt in PROMPT_TEXT, (flow.step, flow.session.message)
+        ui.shot(prompt)
+        texts = ui.texts()
+        assert PROMPT_TEXT[prompt].msgid in texts
+        assert any(text.startswith("Step 1 of ") for text in texts), texts
+        ui.wait_step(Step.RESET_REFUSED, timeout=20.0)
+        ui.shot()
+        assert flow.session.message.msgid == "Please follow each instruction as soon as it appears."
+        assert flow.session.attempts_left is not None  # a failed challenge counts
+        assert not ui.problems, ui.problems[:5]
+    finally:
+        ui.app.close()
