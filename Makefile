@@ -26,6 +26,7 @@ test-fast: $(VENV)/.test-installed
 models: $(VENV)/.test-installed
 	$(PY) -m converters mtcnn --out models
 	$(PY) -m converters dlib --out models
+	$(PY) -m converters face-mesh --out models
 
 apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
