@@ -22,7 +22,9 @@ eye model every frame, an MTCNN detection plus embedding every ``identity_every_
   when the face had to be found again), p50 and p90 over every frame read.
 - Challenge duration for a simulated responsive person: answer segments cut from the
   bona fide landmark tracks (head turns, looks up, blinks) are re-timed to start a human
-  reaction time after each prompt; neutral stretches fill the rest. This shows the
+  reaction time after each prompt, and a head answer turns back a reaction time after
+  the challenge accepted it (see ``SegmentPerson``); neutral stretches fill the rest.
+  The median time of each phase (settles, answers, ways back) is reported too. This shows the
   challenge logic accepts real movement dynamics and how long it takes; it is not a bona
   fide acceptance rate, which needs consented live sessions (``facekiosk
   liveness-record``).
@@ -50,7 +52,7 @@ sys.path.insert(0, str(REPO))
 from kiosk.config import Settings, load_config  # noqa: E402
 from kiosk.config.liveness import LivenessSettings  # noqa: E402
 from kiosk.liveness.attacks import print_attack, screen_replay  # noqa: E402
-from kiosk.liveness.challenge import PROMPT, Challenge, Observation, Status, draw_prompts  # noqa: E402
+from kiosk.liveness.challenge import HEAD_PROMPTS, PROMPT, Challenge, ChallengeResult, Observation, Status, draw_prompts  # noqa: E402
 from kiosk.liveness.passive import PassiveCollector, PassiveResult  # noqa: E402
 from kiosk.liveness.session import FrameMeasurer, LivenessModels  # noqa: E402
 from kiosk.liveness.simulate import Replay, Track, run_challenge  # noqa: E402
@@ -271,7 +273,19 @@ def cut_segments(clip: ClipResult, liveness: LivenessSettings) -> dict[str, list
 
 
 class SegmentPerson:
-    """A responsive person whose answers are real segments, re-timed to the prompts."""
+    """A responsive person whose answers are real segments, re-timed to the prompts.
+
+    The clips' head movements were not answers to a kiosk: their people kept turning, or
+    held the pose, for as long as they liked. A person at the kiosk sees the prompt
+    accepted (the screen goes back to "look at the camera") and turns back. So once the
+    challenge leaves the prompt, this person reacts after another human reaction time
+    (``REACTION_S``, counted from the next frame, like the prompt itself): until then the
+    segment plays as recorded; from then on, if it was still on its way out or holding,
+    it follows the segment's own recorded return (from the end of its held pose near the
+    peak back to rest, at the recorded speed), scaled to start from the pose reached. A
+    head answer is never cut short before the challenge accepted it, and the return is
+    never faster than recorded. Blinks play as recorded.
+    """
 
     def __init__(self, segments: dict[str, list[Segment]], neutral: Track, rng: random.Random, embedding: np.ndarray, identity_every_s: float) -> None:
         self.segments = segments
@@ -281,6 +295,8 @@ class SegmentPerson:
         self.identity_every_s = identity_every_s
         self._key: tuple[int, str] | None = None
         self._plan: list[tuple[float, Segment]] = []
+        self._head: tuple[str, float] | None = None  # axis and sign of the head answer under way
+        self._turn_back: float | None = None  # when the person reacts to the accepted answer
         self._last_identity = -np.inf
         self._t0: float | None = None
         valid = neutral.face
@@ -288,12 +304,38 @@ class SegmentPerson:
 
     def _start(self, prompt: str, t: float) -> None:
         at = t + self.rng.uniform(*REACTION_S)
+        self._turn_back = None
+        self._head = None
         if prompt == "blink_twice":
             first = self.rng.choice(self.segments["blink"])
             second = self.rng.choice(self.segments["blink"])
             self._plan = [(at, first), (at + first.duration + self.rng.uniform(0.1, 0.3), second)]
         else:
             self._plan = [(at, self.rng.choice(self.segments[prompt]))]
+            self._head = HEAD_PROMPTS[prompt]
+
+    def _head_offset(self, t: float, start: float, segment: Segment) -> tuple[float, float] | None:
+        """The head answer's (yaw, pitch) offset at ``t``, None once it is over."""
+        local = t - start
+        axis, sign = self._head or ("yaw", 1.0)
+        along = sign * (segment.yaw if axis == "yaw" else segment.pitch)
+        # The return starts where the held pose ends: the last frame within 15 % of the
+        # peak (the clips' people often hold and drift near the peak for a while).
+        peak = int(np.flatnonzero(along >= 0.85 * float(np.max(along)))[-1])
+        back = self._turn_back
+        if back is None or t < back or back - start >= segment.dt[peak] or along[peak] <= 0:
+            if not 0.0 <= local <= segment.duration:
+                return None
+            return float(np.interp(local, segment.dt, segment.yaw)), float(np.interp(local, segment.dt, segment.pitch))
+        reached = max(back - start, 0.0)
+        since = segment.dt[peak] + (t - back)
+        if since > segment.duration:
+            return None
+        scale = float(np.interp(since, segment.dt, along)) / float(along[peak])
+        return (
+            float(np.interp(reached, segment.dt, segment.yaw)) * scale,
+            float(np.interp(reached, segment.dt, segment.pitch)) * scale,
+        )
 
     def observe(self, t: float, status: Status) -> Observation:
         if self._t0 is None:
@@ -301,11 +343,19 @@ class SegmentPerson:
         if status.phase == PROMPT and (status.index, status.prompt or "") != self._key:
             self._key = (status.index, status.prompt or "")
             self._start(status.prompt or "", t)
+        elif self._head is not None and self._turn_back is None and (status.phase != PROMPT or (status.index, status.prompt or "") != self._key):
+            self._turn_back = t + self.rng.uniform(*REACTION_S)
         index = self.neutral.index_at(t - self._t0)
         yaw = float(self.neutral.yaw[index]) - self._base[0]
         pitch = float(self.neutral.pitch[index]) - self._base[1]
         openness = float(self.neutral.openness[index])
         for start, segment in self._plan:
+            if self._head is not None:
+                offset = self._head_offset(t, start, segment)
+                if offset is not None:
+                    yaw += offset[0]
+                    pitch += offset[1]
+                continue
             local = t - start
             if 0.0 <= local <= segment.duration:
                 yaw += float(np.interp(local, segment.dt, segment.yaw))
@@ -335,6 +385,24 @@ def neutral_tracks(clips: list[ClipResult], liveness: LivenessSettings) -> list[
     return out
 
 
+def phase_times(result: ChallengeResult) -> dict[str, float]:
+    """Where a passed challenge's time went, from its evidence: the first settle (steady
+    face, settle_s and the random pause), each answer (prompt shown to answer accepted,
+    and its onset), the way back plus the random pause after it, and the closing settle
+    (way back, settle_s, the verification frame)."""
+    out = {"first_settle": result.evidence[0].shown_at_s}
+    for i, item in enumerate(result.evidence):
+        assert item.completed_s is not None
+        out[f"onset:{item.prompt}"] = item.onset_s or 0.0
+        out[f"answer:{item.prompt}"] = item.completed_s
+        done = item.shown_at_s + item.completed_s
+        if i + 1 < len(result.evidence):
+            out[f"back_and_pause_after:{item.prompt}"] = result.evidence[i + 1].shown_at_s - done
+        else:
+            out[f"closing_after:{item.prompt}"] = result.duration_s - done
+    return out
+
+
 def responsive_durations(bona_fide: list[ClipResult], liveness: LivenessSettings, schedules: int, seed: int) -> dict[str, Any]:
     segments: dict[str, list[Segment]] = {"turn_left": [], "turn_right": [], "look_up": [], "blink": []}
     for clip in bona_fide:
@@ -347,6 +415,7 @@ def responsive_durations(bona_fide: list[ClipResult], liveness: LivenessSettings
         return {"segments": counts, "neutral_stretches": len(neutrals), "note": f"no segments of {missing}: not simulated"}
     me = np.eye(8, dtype=np.float32)[0]
     durations, passed, reasons = [], 0, collections.Counter()
+    phases: dict[str, list[float]] = collections.defaultdict(list)
     by_count: dict[int, list[float]] = collections.defaultdict(list)
     for k in range(schedules):
         rng = random.Random(f"{seed}:responsive:{k}")
@@ -358,6 +427,8 @@ def responsive_durations(bona_fide: list[ClipResult], liveness: LivenessSettings
             passed += 1
             durations.append(result.duration_s)
             by_count[len(prompts)].append(result.duration_s)
+            for part, seconds in phase_times(result).items():
+                phases[part].append(seconds)
         else:
             failed = next((e.prompt for e in result.evidence if e.outcome != "ok"), "settle")
             reasons[f"{result.reason} ({failed})"] += 1
@@ -370,6 +441,7 @@ def responsive_durations(bona_fide: list[ClipResult], liveness: LivenessSettings
         "median_s": statistics.median(durations) if durations else None,
         "p90_s": float(np.percentile(durations, 90)) if durations else None,
         "median_s_by_prompt_count": {str(n): statistics.median(v) for n, v in sorted(by_count.items())},
+        "breakdown_median_s": {part: round(statistics.median(v), 3) for part, v in sorted(phases.items())},
     }
 
 
@@ -529,6 +601,7 @@ def print_text(report: dict[str, Any]) -> None:
             f"responsive person (real segments re-timed): median {responsive['median_s']:.2f} s, p90 {responsive['p90_s']:.2f} s, "
             f"passed {pct(responsive['pass_rate'])}; segments {responsive['segments']}"
         )
+        print("  median seconds per phase: " + ", ".join(f"{k} {v:.2f}" for k, v in responsive["breakdown_median_s"].items()))
     else:
         print(f"responsive person: {responsive}")
     print("targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in report["met"].items()))
