@@ -7,6 +7,7 @@ simulated people who react to the prompt on screen, and by blind replays that do
 from __future__ import annotations
 
 import random
+import statistics
 from dataclasses import replace
 
 import numpy as np
@@ -68,6 +69,46 @@ def test_a_responsive_person_passes_every_random_schedule_and_evidence_is_comple
         assert record["identity"]["checks"] >= 2 and record["identity"]["max_distance"] == 0.0
         durations.append(result.duration_s)
     assert max(durations) < 8.0
+    # The default challenge (2 prompts, short settles) takes a prompt answerer under 4 s;
+    # the old defaults (3 prompts possible, settle 0.3 s, pauses 0.2-0.6 s) took longer.
+    assert statistics.median(durations) <= 4.0
+
+
+def test_the_old_longer_defaults_take_a_responsive_person_longer():
+    old = LivenessSettings(settle_s=0.3, gap_min_s=0.2, gap_max_s=0.6, prompt_count_max=3)
+    medians = []
+    for settings in (SETTINGS, old):
+        durations = []
+        for seed in range(40):
+            rng = random.Random(seed)
+            prompts = draw_prompts(rng, settings)
+            result = run_challenge(Challenge(prompts, settings, euclidean, SAME_FACE_MAX, rng), Person(ME), 30.0)
+            assert result.passed, (seed, result.to_dict())
+            durations.append(result.duration_s)
+        medians.append(statistics.median(durations))
+    assert medians[0] + 0.5 < medians[1]
+
+
+@pytest.mark.parametrize("prompts", [["blink_twice", "look_up"], ["turn_left", "turn_right"]])
+def test_a_head_answer_completes_at_the_completion_angle_without_holding_it(prompts):
+    # Turn just past the completion angle and straight back (no hold): it counts the
+    # moment the angle is reached, and the next prompt waits for the head to come back.
+    person = Person(ME, hold_s=0.0, turn_deg=SETTINGS.turn_complete_deg + 2.0, look_up_deg=SETTINGS.look_up_complete_deg + 2.0)
+    result = run_challenge(challenge(prompts), person, FPS)
+    assert result.passed, result.to_dict()
+    for evidence in result.evidence:
+        if evidence.prompt == "blink_twice":
+            continue
+        reach = person.reaction_s + min_jerk_onset(
+            SETTINGS.turn_complete_deg if evidence.prompt != "look_up" else SETTINGS.look_up_complete_deg,
+            person.turn_deg if evidence.prompt != "look_up" else person.look_up_deg,
+            person.move_s,
+        ) + 1 / FPS
+        assert reach - 1e-9 <= evidence.completed_s <= reach + 1 / FPS + 1e-9
+    # The second prompt came only after the first answer's way back and a random pause.
+    first, second = result.evidence
+    back = 0.0 if first.prompt == "blink_twice" else person.move_s
+    assert second.shown_at_s >= first.shown_at_s + first.completed_s + back * 0.5 + SETTINGS.gap_min_s
 
 
 def test_the_verification_frame_comes_from_inside_the_challenge_after_the_last_answer():
@@ -217,15 +258,21 @@ def test_a_blind_replay_almost_never_passes_random_schedules():
 
 
 def test_draw_prompts_gives_distinct_prompts_in_the_configured_range():
-    seen = set()
-    counts = set()
-    for seed in range(200):
-        prompts = draw_prompts(random.Random(seed), SETTINGS)
-        assert len(set(prompts)) == len(prompts)
-        assert SETTINGS.prompt_count_min <= len(prompts) <= SETTINGS.prompt_count_max
-        seen.update(prompts)
-        counts.add(len(prompts))
-    assert seen == set(PROMPTS) and counts == {2, 3}
+    two_or_three = LivenessSettings(prompt_count_min=2, prompt_count_max=3)  # still legal
+    for settings, expected in ((two_or_three, {2, 3}), (SETTINGS, {2})):
+        seen = set()
+        counts = set()
+        orders = set()
+        for seed in range(200):
+            prompts = draw_prompts(random.Random(seed), settings)
+            assert len(set(prompts)) == len(prompts)
+            assert settings.prompt_count_min <= len(prompts) <= settings.prompt_count_max
+            seen.update(prompts)
+            counts.add(len(prompts))
+            orders.add(tuple(prompts))
+        assert seen == set(PROMPTS) and counts == expected
+        # Random in choice and order: all 12 ordered pairs of the 4 prompts turn up.
+        assert len([o for o in orders if len(o) == 2]) == 12
     only_heads = LivenessSettings(prompts=["turn_left", "turn_right"], prompt_count_min=2, prompt_count_max=2)
     assert sorted(draw_prompts(random.Random(1), only_heads)) == ["turn_left", "turn_right"]
 

@@ -48,10 +48,13 @@ class LivenessSettings(Section):
     landmark_model: str = "face_mesh.json"
     eye_model: str = "iris_landmark.json"
 
-    # The challenge: a random sequence of distinct prompts drawn from this set.
+    # The challenge: a random sequence of distinct prompts drawn from this set, between
+    # prompt_count_min and prompt_count_max of them (2-3 is allowed). The default is 2:
+    # every head answer costs a person ~1.5-2 s (react, turn, turn back, pause), so 3
+    # prompts take ~5.5 s (benchmarks/liveness.py); replays failed either way.
     prompts: list[Prompt] = Field(default_factory=lambda: list(PROMPTS), min_length=1)
     prompt_count_min: int = Field(2, ge=1, le=4)
-    prompt_count_max: int = Field(3, ge=1, le=4)
+    prompt_count_max: int = Field(2, ge=1, le=4)
     # The answer must start (onset) this long after the prompt appears: earlier is a
     # guess or a replay, later is not a response to it.
     onset_min_s: float = Field(0.15, ge=0.0)
@@ -59,12 +62,13 @@ class LivenessSettings(Section):
     # ...and be complete this long after the prompt appears.
     complete_within_s: float = Field(2.5, gt=0.0)
     # Before the first prompt, and after the last one (the frame for verification is taken
-    # then), the face must hold still this long...
-    settle_s: float = Field(0.3, ge=0.0)
+    # then), the face must hold still this long (3 frames at 30 fps: enough for a still,
+    # frontal frame; the baseline before the first prompt spans the pause below too)...
+    settle_s: float = Field(0.1, ge=0.0)
     # ...and before every prompt, back near its starting pose, for a random pause in this
     # range, so a replay cannot know when the prompt will appear.
-    gap_min_s: float = Field(0.2, ge=0.0)
-    gap_max_s: float = Field(0.6, ge=0.0)
+    gap_min_s: float = Field(0.15, ge=0.0)
+    gap_max_s: float = Field(0.5, ge=0.0)
     # Longest wait for the face to settle (and return from the previous answer).
     settle_timeout_s: float = Field(4.0, gt=0.0)
     # The face may vanish from the tracker this long (a dropped frame, a blink of the

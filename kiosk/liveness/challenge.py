@@ -17,8 +17,10 @@ Timeline of one challenge::
   inside the challenge, after every answer.
 - *prompt*: the answer's onset (the first frame moved past the onset angle, or the first
   closed-eye frame) must fall between ``onset_min_s`` and ``onset_max_s`` after the
-  prompt appeared, and the answer must be complete within ``complete_within_s``. Moving
-  the other way, or on the other axis, first fails it.
+  prompt appeared, and the answer must be complete within ``complete_within_s``: a head
+  answer on the first frame at the completion angle (no hold there is asked for; the way
+  back belongs to the next settle), a blink answer when the eyes open after the second
+  blink. Moving the other way, or on the other axis, first fails it.
 
 Throughout, every embedding must stay within ``max_distance`` of the anchor, the face
 may not vanish for longer than ``max_face_absence_s``, and no second face may appear.
