@@ -32,6 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 WRITER = Path(__file__).resolve().parent / "store_crash_writer.py"
 
 
+def _read_line(fd: int) -> bytes:
+    """One line straight off the pipe, a byte at a time. A buffered ``readline`` may take
+    bytes past the newline into its buffer, and ``communicate`` (which reads the raw pipe)
+    would never see them: the next reported line would come back cut at its start."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
 def _run_and_kill(config: Path, seed: int, rng: random.Random) -> list[list[str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -41,7 +54,7 @@ def _run_and_kill(config: Path, seed: int, rng: random.Random) -> list[list[str]
     if rng.random() < 0.2:
         time.sleep(rng.uniform(0.0, 0.8))  # during start-up: imports, opening, migrating
     else:
-        head = proc.stdout.readline()  # READY: the write loop starts now
+        head = _read_line(proc.stdout.fileno())  # READY: the write loop starts now
         time.sleep(rng.uniform(0.0, 0.6))
     proc.send_signal(signal.SIGKILL)
     out, err = proc.communicate(timeout=30)
