@@ -239,3 +239,16 @@ def test_enrollment_with_liveness_takes_pictures_only_of_the_face_that_passed(tm
 def test_a_flow_that_must_check_liveness_cannot_be_built_without_it(tmp_path, rules):
     with pytest.raises(ValueError, match="liveness"):
         Kiosk(tmp_path, rules, liveness_for_reset=True)
+
+
+def test_an_empty_picture_waits_for_the_person_and_is_never_counted(tmp_path, settings, rules, faces_a, models, pipeline):
+    def start():
+        return LivenessSession(settings.liveness, models.landmarker, pipeline, random.Random(12))
+
+    kiosk = enrolled_kiosk(tmp_path, rules, faces_a, start, verify_timeout_s=6.0)
+    kiosk.start_reset(EMAIL)
+    run_camera(kiosk, seconds=3.0)
+    assert kiosk.flow.step == Step.RESET_FACE and kiosk.flow.face_guidance().msgid == "Look at the camera"
+    run_camera(kiosk, seconds=4.0)
+    assert kiosk.flow.step == Step.RESET_REFUSED and kiosk.flow.session.message.msgid == "We did not see a face."
+    assert kiosk.flow.session.attempts_left is None and face_audit(kiosk) == []

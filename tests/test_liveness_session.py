@@ -54,14 +54,19 @@ def test_a_still_photo_gets_a_prompt_and_fails_it_with_evidence(settings, models
     assert session.feed(frame, t).done  # further frames change nothing
 
 
-def test_no_face_in_view_fails_the_session(settings, models, pipeline):
+def test_the_challenge_starts_with_the_first_face_and_fails_when_it_leaves(settings, models, pipeline, astronaut):
     session = LivenessSession(settings.liveness, models.landmarker, pipeline, random.Random(1))
     wall = np.full((480, 640, 3), 128, np.uint8)
     t = 0.0
-    while not session.status.done and t < 5.0:
-        session.feed(wall, t)
+    while t < 5.0:  # an empty picture: nobody has stepped up yet
+        assert session.feed(wall, t).phase == "settle"
         t += 1 / FPS
-    assert session.result.reason == "face_lost"
+    assert session.result is None
+    session.feed(kiosk_frame(astronaut), t)
+    while not session.status.done and t < 10.0:
+        t += 1 / FPS
+        session.feed(wall, t)
+    assert session.result.reason == "face_lost" and t < 5.0 + 2 * settings.liveness.max_face_absence_s
 
 
 def test_abort_ends_the_session_as_a_failure(settings, models, pipeline, astronaut):

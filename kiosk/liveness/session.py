@@ -170,6 +170,7 @@ class LivenessSession:
         self._last_identity = -np.inf
         self._result: LivenessResult | None = None
         self._landmarks: Landmarks | None = None
+        self._face_seen = False
 
     @property
     def status(self) -> Status:
@@ -190,6 +191,12 @@ class LivenessSession:
         self._landmarks = measurement.landmarks
         if identity and measurement.landmarks is not None:
             self._last_identity = t
+        if measurement.landmarks is None and not self._face_seen:
+            # Nobody in view yet (the person is still stepping up): the challenge's clock
+            # starts with the first face, so an empty picture cannot fail it; the caller's
+            # own time limit ends a wait that goes on too long.
+            return status
+        self._face_seen = True
         if measurement.landmarks is not None:
             self.passive.add(t, image_rgb, measurement.landmarks.points)
         status = self.challenge.update(measurement.observation)
