@@ -127,10 +127,10 @@ class OutcomeLog:
             event, message = "sign_in_refused", "wrong password"
         elif step == Step.RESET_PASSWORD and last_step == Step.RESET_FACE:
             event, message = "reset_accepted", "face accepted for a password reset"
-            fields.update(score=score, reason=outcome.reason if outcome else None)
+            fields.update(score=score, reason=outcome.reason if outcome else None, liveness=liveness_field(outcome))
         elif step == Step.RESET_REFUSED and last_step != step:
             event, message = "reset_refused", "face refused for a password reset"
-            fields.update(score=score, reason=outcome.reason if outcome else None)
+            fields.update(score=score, reason=outcome.reason if outcome else None, liveness=liveness_field(outcome))
         elif step == Step.RESET_DONE and last_step != step:
             event, message = "password_reset", "password set after a face check"
         elif step == Step.LOCKED and last_step != step:
@@ -139,6 +139,14 @@ class OutcomeLog:
         if event is not None:
             log_event(self.log, event, message, logging.WARNING if event == "locked" else logging.INFO, **fields)
         return event
+
+
+def liveness_field(outcome) -> str | None:
+    """The journal's short word on the challenge: "passed", its failure code, or None
+    when no challenge ran (the full evidence is in the audit log)."""
+    if outcome is None or outcome.liveness is None:
+        return None
+    return "passed" if outcome.liveness.get("passed") else str(outcome.liveness.get("reason") or "failed")
 
 
 class KioskService:

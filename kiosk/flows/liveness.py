@@ -10,13 +10,12 @@ UI thread like any other observation.
 
 The decision: a failed or timed-out challenge is a failed attempt (it counts for the
 lockout) as soon as a face was seen; a passed one is compared, on the frame the
-challenge chose from inside itself, against the person's templates. The audit reason
-carries the challenge's evidence (prompts, onsets, peaks, passive scores).
+challenge chose from inside itself, against the person's templates. The outcome carries
+the challenge's evidence (prompts, onsets, peaks, passive scores) for the audit log.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from typing import Any, Protocol
@@ -162,22 +161,16 @@ class LivenessVerifier:
             if not self.saw_face:
                 return Outcome(False, None, NO_FACE, counts=False)
             reason = TIMEOUT if self.failure == "timeout" else LIVENESS_FAILED
-            return Outcome(False, None, self._reason(reason), counts=True)
+            return Outcome(False, None, reason, counts=True, liveness=self.evidence)
         embedding = np.asarray(result.verification.face.embedding, dtype=np.float32)
         self.embedding = embedding
         if not self.compare:
-            return Outcome(True, None, self._reason(MATCH), counts=False)
+            return Outcome(True, None, MATCH, counts=False, liveness=self.evidence)
         score = self.rules.score(embedding, self.templates)
         best = score if math.isfinite(score) else None
         if score <= self.rules.verify_threshold:
-            return Outcome(True, best, self._reason(MATCH), counts=False)
-        return Outcome(False, best, self._reason(NO_MATCH), counts=True)
-
-    def _reason(self, what: str) -> str:
-        """The audit reason: the outcome, then the challenge's evidence as JSON."""
-        if self.evidence is None:
-            return what
-        return f"{what}; liveness={json.dumps(self.evidence, separators=(',', ':'), sort_keys=True)}"
+            return Outcome(True, best, MATCH, counts=False, liveness=self.evidence)
+        return Outcome(False, best, NO_MATCH, counts=True, liveness=self.evidence)
 
     def wipe(self) -> None:
         self.templates = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable
 
@@ -694,9 +694,10 @@ class Flow:
             verifier.wipe()
         session.verifier = None
         if outcome.accepted and session.user_id is not None:
-            self._submit("record_accept", accounts.record_face(session.email, True, outcome.score, outcome.reason), N_("Checking..."))
+            self._submit("record_accept", accounts.record_face(session.email, True, outcome.score, outcome.audit_reason()), N_("Checking..."))
         elif outcome.counts:
             reason = f"{outcome.reason}; {session.subject_reason}" if session.subject_reason else outcome.reason
+            reason = replace(outcome, reason=reason).audit_reason()
             self._submit("record_refuse", accounts.record_face(session.email, False, outcome.score, reason), N_("Checking..."))
         else:
             session.attempts_left = None

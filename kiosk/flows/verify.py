@@ -9,9 +9,10 @@ worker to run.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -31,6 +32,13 @@ class Outcome:
     score: float | None  # the best (smallest) distance seen; None if nothing was compared
     reason: str  # one of the constants above, recorded in the audit log
     counts: bool  # a failed attempt for the lockout (a real comparison was made)
+    liveness: dict[str, Any] | None = None  # the liveness challenge's evidence, if one ran
+
+    def audit_reason(self) -> str:
+        """The audit log's reason: the outcome, then the challenge's evidence as JSON."""
+        if self.liveness is None:
+            return self.reason
+        return f"{self.reason}; liveness={json.dumps(self.liveness, separators=(',', ':'), sort_keys=True)}"
 
 
 class Verifier(Protocol):
