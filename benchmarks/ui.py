@@ -55,6 +55,11 @@ def make_settings(workdir: Path, threads: int | None = None):
         "models": {**repo.models.model_dump(), "dir": str(repo.resolve(repo.models.dir)), **({"num_threads": threads} if threads else {})},
         "store": {"path": "state/facekiosk.db", "key_file": "template-key"},
         "passwords": {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1},
+        # The plain face comparison analyses every frame it can (detection + embedding),
+        # the heaviest work the worker does; the liveness challenge (a face mesh a frame,
+        # an embedding twice a second) is lighter, and a still camera could not keep it
+        # going for the whole measurement anyway.
+        "liveness": {"required_for_reset": False},
     }
     return parse_config(data, base_dir=workdir)
 
