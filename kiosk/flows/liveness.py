@@ -119,7 +119,11 @@ class LivenessVerifier:
         face in it is an attempt, like a comparison already made."""
         return 0 if self._decided or not self.saw_face else 1
 
-    best: float | None = None  # no distance is known before the decision
+    @property
+    def best(self) -> float | None:
+        """The flow's "left before the decision" rule records the best distance so far:
+        none is known before the challenge ends."""
+        return None
 
     def feed(self, observation: FaceObservation, now: float) -> Outcome | None:
         if self._decided:
