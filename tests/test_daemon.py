@@ -151,7 +151,7 @@ def test_sigterm_during_an_enrollment_leaves_it_complete_or_absent(start, workdi
 
 
 def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(start, notify, workdir):
-    daemon = start(notify)
+    daemon = start(notify, FACEKIOSK_TEST_HOOKS="1", FACEKIOSK_TEST_JOURNEY="enroll,reset-loop")
     daemon.wait_ready()
     sent = time.monotonic()
     write_config(workdir, ui={"language": "de"}, verification={"security_level": "high"})
@@ -166,10 +166,14 @@ def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(start, n
     daemon.proc.send_signal(signal.SIGHUP)
     daemon.wait_log("event=reload_failed", 10)
     assert "YAML syntax error" in daemon.log()
-    write_config(workdir, camera={"fps": 10.0})
+    # Liveness switched on: its models were not loaded at start, so it waits for a
+    # restart, and resets carry on as before meanwhile.
+    write_config(workdir, camera={"fps": 10.0}, liveness={"required_for_reset": True})
     daemon.proc.send_signal(signal.SIGHUP)
     daemon.wait_log("event=reload_restart_needed", 10)
-    assert "changes to camera take effect at the next restart" in daemon.log()
+    assert "changes to camera, liveness take effect at the next restart" in daemon.log()
+    daemon.proc.send_signal(signal.SIGUSR2)
+    daemon.wait_log("event=reset_accepted", 60)
     assert daemon.proc.poll() is None
     status, _ = daemon.terminate()
     assert status == 0

@@ -447,10 +447,13 @@ class KioskService:
             rules = FaceRules.from_pipeline(self.pipeline, new)
             catalog = load_catalog(new.ui.language)
             # The store (jobs thread) keeps the password rules and audit settings it was
-            # opened with; the screens must say what it will accept.
+            # opened with; the screens must say what it will accept. The liveness
+            # challenge, its models loaded at start, changes at a restart too.
             running = self.app.flow.config
             flow_config = dataclasses.replace(FlowConfig.from_settings(new.ui, new), passwords=running.passwords,
-                                              store_images=running.store_images, image_retention_days=running.image_retention_days)
+                                              store_images=running.store_images, image_retention_days=running.image_retention_days,
+                                              liveness_for_reset=running.liveness_for_reset,
+                                              liveness_for_enrollment=running.liveness_for_enrollment)
         except KioskError as err:
             log_event(self.log, "reload_failed", f"configuration not reloaded, the running one is kept: {err}", logging.ERROR)
             self.notifier.ready(self.status_text())
