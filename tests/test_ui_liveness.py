@@ -55,3 +55,30 @@ def test_a_photo_is_shown_a_prompt_and_refused_with_advice(tmp_path, pipeline, s
         assert not ui.problems, ui.problems[:5]
     finally:
         ui.app.close()
+
+
+def test_sign_up_with_liveness_asks_for_the_challenge_before_the_pictures(tmp_path, pipeline, still_photo, request):
+    settings = store_settings(tmp_path, liveness={"required_for_reset": False, "required_for_enrollment": True},
+                              models={"dir": str(REPO / "models")})
+    ui = Driver(make_app(tmp_path, pipeline, frames_dir=still_photo, store=settings), SCREENS_DIR / request.node.name)
+    try:
+        flow = ui.flow
+        ui.press("sign up")
+        ui.type("bea@example.org")
+        ui.submit()
+        for _ in range(2):
+            ui.type(PASSWORD)
+            ui.submit()
+        ui.press("agree")
+        assert flow.step == Step.SIGNUP_FACE and flow.capture_progress()[0] == 0
+        ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step != Step.SIGNUP_FACE, what="a prompt")
+        ui.shot(flow.liveness_prompt() or "no-prompt")
+        assert flow.liveness_prompt() in PROMPT_TEXT
+        assert any(text.startswith("Do what the screen asks") for text in ui.texts())
+        ui.wait_step(Step.PROBLEM, timeout=20.0)
+        ui.shot()
+        assert flow.session.problem.title.msgid == "We could not check that you are present"
+        assert flow.session.problem.body.msgid == "Please follow each instruction as soon as it appears."
+        assert not ui.problems, ui.problems[:5]
+    finally:
+        ui.app.close()
