@@ -9,7 +9,9 @@ starts (models, store, camera through the reopening source, UI, watchdog, STATUS
 * a throw-away state folder: a fresh template key (mode 0600) and a local SQLite store;
 * sync off; a 800x480 window, on SDL's dummy driver unless $DISPLAY or $WAYLAND_DISPLAY
   is set (then a real window opens and the demo lingers on each screen);
-* the liveness challenge off: photos cannot answer its prompts (a person must);
+* the liveness challenge loaded but switched off for the face comparisons (their camera
+  shows photos, which cannot answer its prompts), then on for a last step: person A's
+  photo held up for a reset, which the challenge refuses;
 * the quality gate ``quality.max_yaw_deg`` widened to 40 degrees: person B looks about 32
   degrees aside, past the default 25, and with the default gate the kiosk would refuse
   him for his pose before ever comparing his face. The demo is about the comparison.
@@ -74,7 +76,9 @@ class SwitchableCamera:
 def demo_camera() -> SwitchableCamera:
     from kiosk.camera.scripted import PERSON_A, PERSON_B, blank_frames, person_frames
 
-    return SwitchableCamera({"A": person_frames(PERSON_A), "B": person_frames(PERSON_B), "empty": blank_frames(3)}, "empty")
+    frames_a = person_frames(PERSON_A)
+    scenes = {"A": frames_a, "A-photo": frames_a[:1], "B": person_frames(PERSON_B), "empty": blank_frames(3)}
+    return SwitchableCamera(scenes, "empty")
 
 
 def demo_settings(settings: Settings, state_dir: Path) -> Settings:
@@ -88,9 +92,8 @@ def demo_settings(settings: Settings, state_dir: Path) -> Settings:
     data["store"] = {"path": str(state_dir / "facekiosk.db"), "encrypt_templates": True, "key_file": str(key)}
     data["sync"] = {"enabled": False}
     data["quality"]["max_yaw_deg"] = max(DEMO_MAX_YAW_DEG, settings.quality.max_yaw_deg)
-    # The demo's camera shows photos: they cannot answer the liveness prompts (that is
-    # the point of them), so the demo shows the face comparison without the challenge.
-    data["liveness"]["required_for_reset"] = False
+    # The challenge's models load at start; the journeys switch it off and on (Journeys).
+    data["liveness"]["required_for_reset"] = True
     data["liveness"]["required_for_enrollment"] = False
     data["ui"].update(fullscreen=False, width=DEMO_SIZE[0], height=DEMO_SIZE[1], admin_pin="")
     if settings.ui.font:
@@ -132,7 +135,8 @@ def run_demo(settings: Settings, screens: Path, log_level: str = "INFO") -> int:
         _print(f"   display: {'a real window' if os.environ.get('SDL_VIDEODRIVER') != 'dummy' else 'none (SDL dummy driver)'}")
         _print(f"   note: quality.max_yaw_deg widened {settings.quality.max_yaw_deg:g} -> {config.quality.max_yaw_deg:g} degrees: "
                "person B looks ~32 degrees aside; the default gate would refuse his pose before comparing faces")
-        _print("   note: liveness challenge off: the scripted camera shows photos, which cannot answer its prompts")
+        _print("   note: liveness challenge off for steps 1-5 (the scripted camera shows photos, which cannot answer "
+               "its prompts), on for step 6")
         service = KioskService(config, None, logger=configure_logging(log_level), open_camera=lambda: camera)
         service.install_signal_handlers()
         started = time.monotonic()
@@ -164,6 +168,7 @@ class Journeys:
         self.ui = Driver(service.app, screens, step=self._step)
         self.flow = service.app.flow
         self.results: list[StepResult] = []
+        self.liveness(False)
 
     def _step(self, paced: bool = False) -> None:
         if not self.service.step(paced=paced) and self.service.requests.stop:
@@ -182,6 +187,7 @@ class Journeys:
             ("reset the password by face (person A)", self.reset_accepted),
             ("sign in with the new password", lambda: self.sign_in(NEW_PASSWORD)),
             ("impostor (person B) tries to reset A's password", self.impostor_refused),
+            ("A's photo held up for a reset, liveness challenge on", self.photo_refused_by_liveness),
         ]
         for number, (name, run) in enumerate(steps, 1):
             start = time.monotonic()
@@ -198,6 +204,12 @@ class Journeys:
         if self.ui.problems:
             _print(f"   warning: {len(self.ui.problems)} text overflow(s), first: {self.ui.problems[0]}")
         return self.results
+
+    def liveness(self, on: bool) -> None:
+        """Switch the reset's liveness challenge (its models are loaded either way)."""
+        import dataclasses
+
+        self.flow.config = dataclasses.replace(self.flow.config, liveness_for_reset=on)
 
     def go_home(self) -> None:
         from kiosk.flows import Step
@@ -323,3 +335,31 @@ class Journeys:
         if flow.step == Step.RESET_REFUSED and message == "We could not verify you." and compared:
             return True, f"refused in {took:.1f} s: \"{message}\" ({self._score()})"
         return False, f"expected a refusal after a comparison; got screen {flow.step.value}, \"{message}\" ({self._score()})"
+
+    def photo_refused_by_liveness(self) -> tuple[bool, str]:
+        from kiosk.flows import Step
+
+        ui, flow = self.ui, self.flow
+        self.liveness(True)
+        try:
+            ui.press("forgot password")
+            ui.type(EMAIL)
+            ui.submit()
+            ui.wait_for(lambda: flow.step != Step.RESET_EMAIL and flow.busy is None, STEP_TIMEOUT_S, "the face check")
+            self.camera.show("A-photo")
+            shown = time.monotonic()
+            ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step != Step.RESET_FACE, STEP_TIMEOUT_S, "a prompt")
+            prompt = flow.liveness_prompt()
+            self.shot(prompt or "no-prompt")
+            ui.wait_for(lambda: flow.step != Step.RESET_FACE and flow.busy is None, STEP_TIMEOUT_S, "the verdict")
+            took = time.monotonic() - shown
+            ui.step()
+            self.shot()
+        finally:
+            self.liveness(False)
+        outcome = flow.session.outcome
+        message = flow.session.message.msgid if flow.session.message is not None else ""
+        evidence = outcome.liveness if outcome is not None else None
+        if flow.step == Step.RESET_REFUSED and evidence is not None and not evidence["passed"]:
+            return True, f"prompt \"{prompt}\" unanswered, refused in {took:.1f} s ({evidence['reason']}): \"{message}\""
+        return False, f"expected a liveness refusal; got screen {flow.step.value}, \"{message}\""
