@@ -35,10 +35,16 @@ class SimulatedCheck:
     """A liveness check whose measurements come from a simulated person, around the real
     challenge: what LivenessSession does with a camera, minus the camera."""
 
-    def __init__(self, settings, person: Person, embedding: np.ndarray, rules, seed: int) -> None:
+    def __init__(self, settings, person: Person, embedding: np.ndarray, rules, seed: int,
+                 findings: tuple = (), arrives_at: float = 0.0) -> None:
+        """``findings``: the quality findings of the verification frame; ``arrives_at``:
+        the person is out of the picture before this time."""
         rng = random.Random(seed)
         self.person = person
         self.embedding = embedding
+        self.findings = list(findings)
+        self.arrives_at = arrives_at
+        self.present = False
         self.challenge = Challenge(
             draw_prompts(rng, settings), settings, distance=lambda a, b: float(np.linalg.norm(a - b)),
             max_distance=rules.verify_threshold, rng=rng,
@@ -50,8 +56,11 @@ class SimulatedCheck:
         return self._result
 
     def feed(self, image, t: float) -> Status:
+        self.present = t >= self.arrives_at
+        if not self.present:
+            return self.challenge.status()  # nobody yet: the challenge's clock has not started
         observation = self.person.observe(t, self.challenge.status())
-        frame = SimpleNamespace(face=SimpleNamespace(embedding=self.embedding))
+        frame = SimpleNamespace(face=SimpleNamespace(embedding=self.embedding, findings=self.findings))
         status = self.challenge.update(replace(observation, ref=frame))
         if status.done:
             self._finish()
@@ -63,7 +72,7 @@ class SimulatedCheck:
         return status
 
     def tracked_box(self):
-        return np.array([200.0, 120.0, 330.0, 280.0])
+        return np.array([200.0, 120.0, 330.0, 280.0]) if self.present else None
 
     def _finish(self) -> None:
         if self._result is None:
@@ -252,3 +261,39 @@ def test_an_empty_picture_waits_for_the_person_and_is_never_counted(tmp_path, se
     run_camera(kiosk, seconds=4.0)
     assert kiosk.flow.step == Step.RESET_REFUSED and kiosk.flow.session.message.msgid == "We did not see a face."
     assert kiosk.flow.session.attempts_left is None and face_audit(kiosk) == []
+
+
+def test_a_passed_challenge_still_needs_a_clear_picture_to_decide_on(tmp_path, settings, rules, faces_a, embedding_a):
+    def start():
+        return SimulatedCheck(settings.liveness, Person(embedding_a), embedding_a, rules, seed=7, findings=("blurry",))
+
+    kiosk = enrolled_kiosk(tmp_path, rules, faces_a, start)
+    kiosk.start_reset(EMAIL)
+    run_camera(kiosk)
+    assert kiosk.flow.step == Step.RESET_REFUSED  # the same quality gates as without the challenge
+    assert kiosk.flow.session.message.msgid == "We could not get a clear picture of your face."
+    assert kiosk.flow.session.attempts_left is None and face_audit(kiosk) == []
+
+
+def test_a_late_arrival_gets_the_whole_time_for_the_challenge(tmp_path, settings, rules, faces_a, embedding_a):
+    def start():
+        return SimulatedCheck(settings.liveness, Person(embedding_a), embedding_a, rules, seed=8, arrives_at=1000.0 + 5.5)
+
+    kiosk = enrolled_kiosk(tmp_path, rules, faces_a, start, verify_timeout_s=6.0)
+    kiosk.start_reset(EMAIL)  # the flow's clock starts at 1000 s
+    run_camera(kiosk)
+    assert kiosk.flow.step == Step.RESET_PASSWORD, kiosk.flow.session.message
+
+
+def test_a_finished_status_of_another_check_is_not_taken_for_this_one(tmp_path, settings, rules, faces_a, embedding_a):
+    def start():
+        return SimulatedCheck(settings.liveness, Person(embedding_a), embedding_a, rules, seed=9)
+
+    kiosk = enrolled_kiosk(tmp_path, rules, faces_a, start)
+    kiosk.start_reset(EMAIL)
+    stale = FaceObservation(1, (640, 480), box=(200.0, 120.0, 330.0, 280.0), faces=1,
+                            liveness=Status(phase="failed", prompt=None, index=0, total=2, prompt_elapsed_s=0.0, reason="too_late"))
+    kiosk.flow.observe(stale)
+    assert kiosk.flow.step == Step.RESET_FACE and face_audit(kiosk) == []
+    run_camera(kiosk)
+    assert kiosk.flow.step == Step.RESET_PASSWORD

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from kiosk.flows.faces import FaceObservation, FaceRules
-from kiosk.flows.verify import MATCH, NO_FACE, NO_MATCH, TIMEOUT, Outcome
+from kiosk.flows.verify import MATCH, NO_CLEAR_PICTURE, NO_FACE, NO_MATCH, TIMEOUT, Outcome
 from kiosk.i18n import N_, Text
 from kiosk.liveness.challenge import PROMPT, Status
 
@@ -49,6 +49,7 @@ FAILURE_TEXT = {
     "face_lost": N_("Please keep your face in the picture."),
     "face_changed": N_("Only one person in the picture, please."),
     "other_face": N_("Only one person in the picture, please."),
+    "unclear": N_("We could not get a clear picture of your face."),
 }
 NOT_VERIFIED = N_("We could not verify you.")
 
@@ -88,6 +89,7 @@ class LivenessVerifier:
         self.templates = templates
         self.rules = rules
         self.compare = compare
+        self.timeout_s = timeout_s
         self.deadline = started_at + timeout_s
         self.prompt: Text | None = None
         self.guidance: Text | None = HOLD
@@ -129,8 +131,12 @@ class LivenessVerifier:
         if self._decided:
             return None
         status = observation.liveness
-        if status is None:
-            return self.expire(now)  # an observation of the plain pipeline: not ours
+        if status is None or (status.done and self.check.result is None):
+            return self.expire(now)  # not of this check (the plain pipeline's, an old one's)
+        if observation.has_face and not self.saw_face:
+            # Whoever arrives late still gets the whole time for the challenge, whose own
+            # clock starts now too: being cut off mid-answer would count as a failure.
+            self.deadline = max(self.deadline, now + self.timeout_s)
         self.saw_face |= observation.has_face
         self.status = status
         if status.done:
@@ -148,8 +154,14 @@ class LivenessVerifier:
     def expire(self, now: float) -> Outcome | None:
         if self._decided or now < self.deadline:
             return None
-        with self._lock:
+        # The worker may be inside a frame (a detection, the passive cues): rather than
+        # stall the screen waiting for it, try again on the next tick.
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
             self.check.abort("timeout", now)
+        finally:
+            self._lock.release()
         return self._decide()
 
     def failure_text(self) -> Text:
@@ -166,7 +178,13 @@ class LivenessVerifier:
                 return Outcome(False, None, NO_FACE, counts=False)
             reason = TIMEOUT if self.failure == "timeout" else LIVENESS_FAILED
             return Outcome(False, None, reason, counts=True, liveness=self.evidence)
-        embedding = np.asarray(result.verification.face.embedding, dtype=np.float32)
+        face = result.verification.face
+        if face.findings:
+            # The same quality gates as the plain comparison: a live face, but not a
+            # picture clear enough to decide on (the person is asked to try again).
+            self.failure = "unclear"
+            return Outcome(False, None, NO_CLEAR_PICTURE, counts=False, liveness=self.evidence)
+        embedding = np.asarray(face.embedding, dtype=np.float32)
         self.embedding = embedding
         if not self.compare:
             return Outcome(True, None, MATCH, counts=False, liveness=self.evidence)

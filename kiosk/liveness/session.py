@@ -20,6 +20,7 @@ at full rate runs ``feed`` on a worker thread and draws the last status it retur
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from kiosk.liveness.geometry import eye_openness, head_pose
 from kiosk.liveness.landmarks import Landmarker, Landmarks, LandmarkTracker
 from kiosk.liveness.passive import PassiveCollector, PassiveResult
 from kiosk.vision.pipeline import OTHER_FACE_MIN_RATIO, FacePipeline, FaceResult
+
+log = logging.getLogger("kiosk.liveness")
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,11 @@ class LivenessSession:
         if not challenge.passed:
             self._result = LivenessResult(False, challenge.reason, challenge, None, None)
             return
-        passive = self.passive.evaluate()
+        try:
+            passive = self.passive.evaluate()
+        except Exception:  # noqa: BLE001 - a bug in a cue must fail the check, not the kiosk
+            log.exception("passive liveness cues failed")
+            self._result = LivenessResult(False, "passive_error", challenge, None, None)
+            return
         reason = "passive:" + ",".join(passive.flagged_by) if passive.flagged else ""
         self._result = LivenessResult(not passive.flagged, reason, challenge, passive, challenge.verification_ref)
