@@ -174,6 +174,10 @@ def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(start, n
     assert "changes to camera, liveness take effect at the next restart" in daemon.log()
     daemon.proc.send_signal(signal.SIGUSR2)
     daemon.wait_log("event=reset_accepted", 60)
+    # Reloaded again with those changes still in the file: still waiting for a restart.
+    write_config(workdir, camera={"fps": 10.0}, liveness={"required_for_reset": True}, ui={"language": "en"})
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_for(lambda: daemon.log().count("event=reload_restart_needed") == 2, 10, "a second restart warning")
     assert daemon.proc.poll() is None
     status, _ = daemon.terminate()
     assert status == 0

@@ -166,6 +166,7 @@ class KioskService:
         ``open_camera``: a factory of frame sources (default: the camera section's);
         ``surface``: a pygame surface to draw on (default: open the display)."""
         self.settings = settings
+        self.started_with = settings  # what restart-only sections run with until a restart
         self.config_path = config_path
         self.log = logger or logging.getLogger("facekiosk")
         self.notifier = notifier or Notifier()
@@ -458,7 +459,7 @@ class KioskService:
             log_event(self.log, "reload_failed", f"configuration not reloaded, the running one is kept: {err}", logging.ERROR)
             self.notifier.ready(self.status_text())
             return False
-        old = self.settings
+        old = self.started_with  # a change still waiting for a restart is named again
         app, flow = self.app, self.app.flow
         self.pipeline.quality = new.quality  # read once per analysis by the face worker
         flow.rules = rules
