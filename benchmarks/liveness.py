@@ -43,12 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kiosk.camera.sources import read_video_file  # noqa: E402
 from kiosk.config import Settings, load_config  # noqa: E402
 from kiosk.config.liveness import LivenessSettings  # noqa: E402
 from kiosk.liveness.attacks import print_attack, screen_replay  # noqa: E402
@@ -73,20 +73,6 @@ TARGETS = {
 
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def read_video(path: Path, max_seconds: float) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(path))
-    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-    fps = fps if 1.0 <= fps <= 240.0 else 25.0
-    frames = []
-    while len(frames) < max_seconds * fps:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames, fps
 
 
 @dataclass
@@ -480,24 +466,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bona_fide, attacks, synthetics = [], [], []
     bona_fide_paths = videos(root, "bona_fide")[: args.limit or None]
     attack_paths = videos(root, "attack")[: args.limit or None]
-    for index, path in enumerate(bona_fide_paths):
-        frames, fps = read_video(path, args.max_seconds)
-        if not frames:
-            continue
-        name = str(path.relative_to(root))
-        progress(f"bona fide {name}: {len(frames)} frames")
+
+    def read_clips(paths: list[Path], group: str):
+        for index, path in enumerate(paths):
+            frames, fps = read_video_file(path, args.max_seconds)
+            if frames:
+                name = str(path.relative_to(root))
+                progress(f"{group.replace('_', ' ')} {name}: {len(frames)} frames")
+                yield index, name, frames, fps
+
+    for index, name, frames, fps in read_clips(bona_fide_paths, "bona_fide"):
         bona_fide.append(analyze(name, "bona_fide", frames, fps, measurer, liveness))
         if not args.no_synthetic:
             for kind in SYNTHETIC_KINDS:
                 made = synthetic(frames, fps, pipeline, kind, args.seed, index)
                 if made:
                     synthetics.append(analyze(f"{kind}({name})", f"synthetic:{kind}", made, fps, measurer, liveness))
-    for path in attack_paths:
-        frames, fps = read_video(path, args.max_seconds)
-        if not frames:
-            continue
-        name = str(path.relative_to(root))
-        progress(f"attack {name}: {len(frames)} frames")
+    for _, name, frames, fps in read_clips(attack_paths, "attack"):
         attacks.append(analyze(name, "attack", frames, fps, measurer, liveness))
     progress(f"replaying {len(attacks) + len(synthetics)} attack clips against {args.schedules} schedules each")
     for clip in attacks + synthetics:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
+from kiosk.camera.sources import read_video_file
 from kiosk.errors import ModelError
 from kiosk.liveness.geometry import eye_openness, head_pose, mean_eye_aspect_ratio
 from kiosk.liveness.landmarks import FaceMesh, Landmarker, LandmarkTracker, Roi, roi_from_points
@@ -28,15 +28,7 @@ def clip_frames(relative: str, limit: int | None = None) -> list[np.ndarray]:
     path = LIVENESS / relative
     if not path.is_file():
         pytest.skip(f"{path} is absent (research data in ../shared/data, not in the repository)")
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while limit is None or len(frames) < limit:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
+    return read_video_file(path, max_frames=limit)[0]
 
 
 @pytest.fixture(scope="module")

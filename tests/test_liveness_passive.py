@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from kiosk.camera.sources import read_video_file
 from kiosk.config.liveness import PassiveSettings
 from kiosk.liveness.attacks import plane_homography, print_attack, screen_replay
 from kiosk.liveness.landmarks import Landmarker, LandmarkTracker
@@ -37,18 +38,6 @@ def landmarker() -> Landmarker:
     return Landmarker.from_manifests(MODELS / "face_mesh.json", MODELS / "iris_landmark.json")
 
 
-def read(path: Path, seconds: float) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(path))
-    fps = float(capture.get(cv2.CAP_PROP_FPS) or 25.0)
-    frames = []
-    while len(frames) < seconds * fps:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    return frames, fps
-
-
 def passive(frames: list[np.ndarray], fps: float, landmarker: Landmarker, pipeline, settings: PassiveSettings):
     tracker = LandmarkTracker(landmarker, pipeline.detector.detect)
     collector = PassiveCollector(settings)
@@ -71,7 +60,7 @@ def test_passive_cues_separate_synthetic_prints_from_bona_fide_clips(landmarker,
     settings = PassiveSettings()
     bona_fide, prints, bordered = [], [], []
     for index, path in enumerate(paths):
-        frames, fps = read(path, SECONDS)
+        frames, fps = read_video_file(path, SECONDS)
         bona_fide.append(passive(frames, fps, landmarker, pipeline, settings))
         box = pipeline.detector.detect(frames[0])[0].box
         for border, out in ((False, prints), (True, bordered)):

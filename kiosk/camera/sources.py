@@ -138,6 +138,25 @@ class VideoFileSource:
             self._capture = None
 
 
+def read_video_file(path: str | Path, max_seconds: float | None = None, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
+    """A whole video file's RGB frames (up to ``max_seconds`` or ``max_frames``) and its
+    frame rate, at once and unpaced: for tests and benchmarks that analyse clips."""
+    capture = cv2.VideoCapture(str(path))
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    fps = fps if math.isfinite(fps) and 0.0 < fps <= 1000.0 else DEFAULT_FILE_FPS
+    limit = math.inf if max_seconds is None else max_seconds * fps
+    if max_frames is not None:
+        limit = min(limit, max_frames)
+    frames: list[np.ndarray] = []
+    while len(frames) < limit:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(_to_rgb(frame))
+    capture.release()
+    return frames, fps
+
+
 def _device_arg(device: str) -> int | str:
     return int(device) if device.isdigit() else device
 
