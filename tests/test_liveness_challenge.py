@@ -55,13 +55,19 @@ def test_each_prompt_answered_on_time_passes_with_the_exact_onset(prompt):
         assert evidence.peak >= (SETTINGS.turn_complete_deg if prompt != "look_up" else SETTINGS.look_up_complete_deg)
 
 
+def responsive_runs(settings: LivenessSettings, seeds: int = 40):
+    """(prompts drawn, result) of a responsive person over ``seeds`` random schedules."""
+    for seed in range(seeds):
+        rng = random.Random(seed)
+        prompts = draw_prompts(rng, settings)
+        result = run_challenge(Challenge(prompts, settings, euclidean, SAME_FACE_MAX, rng), Person(ME), 30.0)
+        assert result.passed, (seed, result.to_dict())
+        yield prompts, result
+
+
 def test_a_responsive_person_passes_every_random_schedule_and_evidence_is_complete():
     durations = []
-    for seed in range(40):
-        rng = random.Random(seed)
-        prompts = draw_prompts(rng, SETTINGS)
-        result = run_challenge(Challenge(prompts, SETTINGS, euclidean, SAME_FACE_MAX, rng), Person(ME), 30.0)
-        assert result.passed, (seed, result.to_dict())
+    for prompts, result in responsive_runs(SETTINGS):
         assert [e.prompt for e in result.evidence] == prompts
         record = result.to_dict()
         assert record["passed"] and record["reason"] == ""
@@ -76,16 +82,7 @@ def test_a_responsive_person_passes_every_random_schedule_and_evidence_is_comple
 
 def test_the_old_longer_defaults_take_a_responsive_person_longer():
     old = LivenessSettings(settle_s=0.3, gap_min_s=0.2, gap_max_s=0.6, prompt_count_max=3)
-    medians = []
-    for settings in (SETTINGS, old):
-        durations = []
-        for seed in range(40):
-            rng = random.Random(seed)
-            prompts = draw_prompts(rng, settings)
-            result = run_challenge(Challenge(prompts, settings, euclidean, SAME_FACE_MAX, rng), Person(ME), 30.0)
-            assert result.passed, (seed, result.to_dict())
-            durations.append(result.duration_s)
-        medians.append(statistics.median(durations))
+    medians = [statistics.median(result.duration_s for _, result in responsive_runs(settings)) for settings in (SETTINGS, old)]
     assert medians[0] + 0.5 < medians[1]
 
 
