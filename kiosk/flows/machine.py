@@ -310,20 +310,22 @@ class Flow:
             return self.session.capture.guidance
         return None
 
+    def _challenge_status(self):
+        """The liveness challenge's last status while one is on screen; None otherwise."""
+        verifier = self.session.verifier
+        if self.step not in CAMERA_STEPS or not isinstance(verifier, LivenessVerifier):
+            return None
+        return verifier.status
+
     def liveness_prompt(self) -> str | None:
         """The challenge prompt on screen now (``turn_left``, ...), for its arrow or icon."""
-        verifier = self.session.verifier
-        if self.step not in CAMERA_STEPS or not isinstance(verifier, LivenessVerifier) or verifier.status is None:
-            return None
-        status = verifier.status
-        return status.prompt if not status.done else None
+        status = self._challenge_status()
+        return status.prompt if status is not None and not status.done else None
 
     def liveness_progress(self) -> tuple[int, int] | None:
         """(prompts answered, prompts in all) during a challenge; None otherwise."""
-        verifier = self.session.verifier
-        if self.step not in CAMERA_STEPS or not isinstance(verifier, LivenessVerifier) or verifier.status is None:
-            return None
-        return verifier.status.index, verifier.status.total
+        status = self._challenge_status()
+        return None if status is None else (status.index, status.total)
 
     def frame_analyzer(self) -> Callable[[np.ndarray, float, int], FaceObservation] | None:
         """What the face worker should run on camera frames now; None: the face pipeline."""
