@@ -14,7 +14,6 @@ calling it must notice a stop request quickly.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from kiosk.backoff import Backoff
 from kiosk.camera.sources import CameraError, FrameSource, open_source
 from kiosk.config.camera import CameraSettings
 
@@ -29,26 +29,12 @@ from kiosk.config.camera import CameraSettings
 EMPTY_READS_TO_FAIL = 10
 # How often the source's device node or path is looked for while it is open.
 PRESENCE_EVERY_S = 1.0
+# Reopen attempts: 0.5 s doubling to 10 s, each delay scaled by a random factor in [0.8, 1.2].
+REOPEN_INITIAL_S = 0.5
+REOPEN_MAX_S = 10.0
+REOPEN_JITTER = 0.2
 
-
-class Backoff:
-    """Delays ``initial * 2**n`` capped at ``maximum``, each scaled by a random factor in
-    ``[1 - jitter, 1 + jitter]`` (never above ``maximum``)."""
-
-    def __init__(self, initial_s: float = 0.5, maximum_s: float = 10.0, jitter: float = 0.2, rng: random.Random | None = None) -> None:
-        self.initial = initial_s
-        self.maximum = maximum_s
-        self.jitter = jitter
-        self.rng = rng or random.Random()
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        base = min(self.maximum, self.initial * 2 ** min(self.failures, 30))
-        self.failures += 1
-        return min(self.maximum, base * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
-
-    def reset(self) -> None:
-        self.failures = 0
+__all__ = ["Backoff", "ReopeningSource", "presence_check", "reopening_source"]
 
 
 def presence_check(settings: CameraSettings, resolve: Callable[[str], Path] = Path) -> Callable[[], bool]:
@@ -84,7 +70,7 @@ class ReopeningSource:
         self._open = open_source
         self._present = present
         self._presence_every = presence_every_s
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(REOPEN_INITIAL_S, REOPEN_MAX_S, jitter=REOPEN_JITTER)
         self._empty_to_fail = empty_reads_to_fail
         self._on_lost = on_lost
         self._on_recovered = on_recovered
@@ -132,7 +118,7 @@ class ReopeningSource:
             except Exception:  # noqa: BLE001 - it is gone either way
                 pass
         self.reason = reason
-        self._next_open = now + self.backoff.next_delay()
+        self._next_open = now + self.backoff.delay()
         if self._lost_at is None:
             self._lost_at = now
             self._on_lost(reason)
