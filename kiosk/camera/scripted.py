@@ -49,7 +49,8 @@ class Person:
         import skimage.data
 
         if self.name == "astronaut":
-            return skimage.data.astronaut()
+            astronaut: np.ndarray = skimage.data.astronaut()
+            return astronaut
         return np.repeat(skimage.data.camera()[..., None], 3, axis=2)
 
 
@@ -92,7 +93,7 @@ def write_video(frames: Sequence[np.ndarray], path: str | Path, fps: float = 30.
     """The frames as a Motion-JPEG AVI (decodable by every OpenCV build)."""
     path = Path(path)
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
     if not writer.isOpened():
         raise OSError(f"cannot write video {path}")
     try:

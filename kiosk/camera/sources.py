@@ -114,7 +114,7 @@ class VideoFileSource:
         self.path = Path(path)
         if not self.path.is_file():
             raise CameraError(f"video file {self.path} does not exist (camera.path)")
-        self._capture = cv2.VideoCapture(str(self.path))
+        self._capture: cv2.VideoCapture | None = cv2.VideoCapture(str(self.path))
         if not self._capture.isOpened():
             raise CameraError(f"cannot open video file {self.path}: OpenCV has no decoder for it")
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -178,19 +178,20 @@ class V4L2Source:
             )
         # The pixel format goes first: some drivers reset size and rate when it changes.
         if fourcc:
-            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*fourcc))
+            capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*fourcc))
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         capture.set(cv2.CAP_PROP_FPS, fps)
         code = int(capture.get(cv2.CAP_PROP_FOURCC))
-        self.actual = {
+        self.actual: dict[str, int | float | str] = {
             "width": int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
             "height": int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             "fps": float(capture.get(cv2.CAP_PROP_FPS)),
             "fourcc": "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4)) if code else "",
         }
-        self.fps = self.actual["fps"] if self.actual["fps"] > 0 else float(fps)
-        self._capture = capture
+        actual_fps = float(self.actual["fps"])
+        self.fps = actual_fps if actual_fps > 0 else float(fps)
+        self._capture: cv2.VideoCapture | None = capture
 
     def read(self) -> np.ndarray | None:
         if self._capture is None:

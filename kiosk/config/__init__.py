@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 import yaml
 from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from kiosk.config.base import Section
 from kiosk.config.camera import CameraSettings
@@ -51,7 +52,7 @@ class Settings(Section):
         return self.resolve(self.models.dir) / name
 
 
-def _format_error(error: dict) -> str:
+def _format_error(error: ErrorDetails) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":

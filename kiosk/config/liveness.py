@@ -6,8 +6,13 @@ from pydantic import Field, model_validator
 
 from kiosk.config.base import Section
 
-PROMPTS = ("turn_left", "turn_right", "look_up", "blink_twice")
 Prompt = Literal["turn_left", "turn_right", "look_up", "blink_twice"]
+PROMPTS: tuple[Prompt, ...] = ("turn_left", "turn_right", "look_up", "blink_twice")
+Cue = Literal["planarity", "moire", "frame_edge", "flicker"]
+
+
+def _default_cues() -> list[Cue]:
+    return ["planarity", "moire", "frame_edge"]
 
 
 class PassiveSettings(Section):
@@ -36,9 +41,7 @@ class PassiveSettings(Section):
     # Periodic flicker of the face's brightness (spectral peak over median). Measured and
     # recorded; not among the voting cues by default (it did not separate on the clips).
     flicker_max: float = Field(1.0e4, ge=0.0)
-    cues: list[Literal["planarity", "moire", "frame_edge", "flicker"]] = Field(
-        default_factory=lambda: ["planarity", "moire", "frame_edge"]
-    )
+    cues: list[Cue] = Field(default_factory=_default_cues)
 
 
 class LivenessSettings(Section):

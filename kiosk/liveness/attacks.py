@@ -70,7 +70,8 @@ def plane_homography(size: tuple[int, int], tilt_x_deg: float, tilt_y_deg: float
     # Plane points (u, v, 1) centred on the sheet -> 3-D -> image.
     to_centre = np.array([[1, 0, -width / 2], [0, 1, -height / 2], [0, 0, 1]])
     plane = np.column_stack([rotation[:, 0], rotation[:, 1], rotation @ np.zeros(3) + np.array([0, 0, distance])])
-    return camera @ plane @ to_centre
+    homography: np.ndarray = camera @ plane @ to_centre
+    return homography
 
 
 def _lighting(rng: np.random.Generator, n: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -81,12 +82,13 @@ def _lighting(rng: np.random.Generator, n: int, fps: float) -> tuple[np.ndarray,
 
 def _finish(image: np.ndarray, rng: np.random.Generator, gain: float, gradient: float, blur_sigma: float, noise: float) -> np.ndarray:
     height, width = image.shape[:2]
-    out = image.astype(np.float32)
+    out: np.ndarray = image.astype(np.float32)
     if blur_sigma > 0.3:
         out = cv2.GaussianBlur(out, (0, 0), blur_sigma)
     ramp = 1.0 + gradient * (np.linspace(-1, 1, width, dtype=np.float32)[None, :, None])
     out = out * gain * ramp + rng.normal(0.0, noise, size=out.shape).astype(np.float32)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    finished: np.ndarray = np.clip(out, 0, 255).astype(np.uint8)
+    return finished
 
 
 def print_attack(
@@ -128,8 +130,7 @@ def print_attack(
         sheet[margin : margin + face.shape[0], margin : margin + face.shape[1]] = face
         target = 0.6 * height / sheet.shape[0]
         sheet = cv2.resize(sheet, None, fx=target, fy=target, interpolation=cv2.INTER_AREA)
-        if background is None:
-            background = (cv2.GaussianBlur(still_rgb, (0, 0), 12) * 0.6).astype(np.uint8)
+        backdrop = background if background is not None else (cv2.GaussianBlur(still_rgb, (0, 0), 12) * 0.6).astype(np.uint8)
         source, source_size = sheet, (sheet.shape[1], sheet.shape[0])
         # Place the sheet's centre at the frame's centre.
         place = np.array([[1, 0, (width - source_size[0]) / 2], [0, 1, (height - source_size[1]) / 2], [0, 0, 1]])
@@ -152,7 +153,7 @@ def print_attack(
         # The sheet is placed in frame coordinates, then the frame-sized plane is moved.
         matrix = homography @ place
         if border:
-            frame = background.copy()
+            frame = backdrop.copy()
             warped = cv2.warpPerspective(source, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             mask = cv2.warpPerspective(np.full(source.shape[:2], 255, np.uint8), matrix, (width, height), flags=cv2.INTER_LINEAR)
             alpha = (mask.astype(np.float32) / 255.0)[..., None]

@@ -12,8 +12,10 @@ eye model (MediaPipe Iris) run on a crop of each eye that the mesh places.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -94,7 +96,7 @@ class Mesh:
 class FaceMesh:
     """Runs the mesh model on one face crop of a frame."""
 
-    def __init__(self, manifest: Manifest, interpreter) -> None:
+    def __init__(self, manifest: Manifest, interpreter: Any) -> None:
         if manifest.task != "landmarks":
             raise ModelError(f"{manifest.file} is a {manifest.task} model, not a landmarks model")
         spec = manifest.input
@@ -154,7 +156,7 @@ LID_POINTS = 16  # eye contour points 0-8 lower lid, 9-15 upper lid
 class EyeMesh:
     """The eye model: lid contour of one eye from a crop the face mesh places."""
 
-    def __init__(self, manifest: Manifest, interpreter) -> None:
+    def __init__(self, manifest: Manifest, interpreter: Any) -> None:
         if manifest.task != "eye-landmarks":
             raise ModelError(f"{manifest.file} is a {manifest.task} model, not an eye-landmarks model")
         self.manifest = manifest
@@ -196,7 +198,8 @@ class EyeMesh:
         if mirror:
             contour[:, 0] = self.size - contour[:, 0]
         inverse = cv2.invertAffineTransform(matrix)
-        return contour @ inverse[:, :2].T + inverse[:, 2]
+        lids: np.ndarray = contour @ inverse[:, :2].T + inverse[:, 2]
+        return lids
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,16 @@ class Landmarker:
         return Landmarks(mesh, lids)
 
 
+class DetectedFace(Protocol):
+    """What the tracker reads from a detector's face (``kiosk.vision.mtcnn.Face`` has it)."""
+
+    @property
+    def box(self) -> np.ndarray: ...
+
+    @property
+    def landmarks(self) -> np.ndarray: ...
+
+
 class LandmarkTracker:
     """Follows one face from frame to frame: the detector finds it, the mesh tracks it.
 
@@ -260,7 +273,7 @@ class LandmarkTracker:
     ``landmarks`` (the first two landmarks being the eyes), e.g. ``MtcnnDetector.detect``.
     """
 
-    def __init__(self, mesh: Landmarker, detect) -> None:
+    def __init__(self, mesh: Landmarker, detect: Callable[[np.ndarray], Sequence[DetectedFace]]) -> None:
         self.mesh = mesh
         self.detect = detect
         self._roi: Roi | None = None

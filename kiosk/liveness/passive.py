@@ -26,6 +26,7 @@ enabled cue crosses its threshold.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,11 @@ MIN_PAIRS = 3
 KEEP_EVERY_S = 0.1  # grey frames kept for the temporal cues
 MOIRE_EVERY_S = 0.5
 MAX_FRAMES = 200
+
+
+# A cue as measured: its name, (score or None, detail), threshold, and whether a score
+# crosses the threshold.
+_Measured = tuple[str, tuple[float | None, dict[str, Any]], float, Callable[[float], bool]]
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ class PassiveCollector:
         planarity = planarity_score(self._kept)
         turn = pose_range(self._kept)
         planarity = (planarity[0] if turn >= s.planarity_min_yaw_deg else None, {**planarity[1], "pose_range_deg": round(turn, 1)})
-        measured = (
+        measured: tuple[_Measured, ...] = (
             ("planarity", planarity, s.planarity_min_ratio, lambda v: v < s.planarity_min_ratio),
             ("moire", moire_score(self._moire), s.moire_max, lambda v: v > s.moire_max),
             ("frame_edge", frame_edge_score(self._kept), s.frame_edge_max, lambda v: v > s.frame_edge_max),
@@ -158,8 +164,9 @@ class PassiveCollector:
 def _track(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lucas-Kanade tracks from a to b, kept only where tracking back returns home."""
     params = dict(winSize=(21, 21), maxLevel=3)
-    new, status, _ = cv2.calcOpticalFlowPyrLK(a, b, points, None, **params)
-    back, status_back, _ = cv2.calcOpticalFlowPyrLK(b, a, new, None, **params)
+    # nextPts None: OpenCV allocates it (its stubs make it required, hence the ignores).
+    new, status, _ = cv2.calcOpticalFlowPyrLK(a, b, points, None, **params)  # type: ignore[call-overload]
+    back, status_back, _ = cv2.calcOpticalFlowPyrLK(b, a, new, None, **params)  # type: ignore[call-overload]
     good = (status.ravel() == 1) & (status_back.ravel() == 1) & (np.linalg.norm((back - points).reshape(-1, 2), axis=1) < 0.5)
     return points.reshape(-1, 2)[good], new.reshape(-1, 2)[good]
 

@@ -35,6 +35,7 @@ from kiosk.liveness.challenge import Challenge, ChallengeResult, Observation, St
 from kiosk.liveness.geometry import eye_openness, head_pose
 from kiosk.liveness.landmarks import Landmarker, Landmarks, LandmarkTracker
 from kiosk.liveness.passive import PassiveCollector, PassiveResult
+from kiosk.vision.mtcnn import Face
 from kiosk.vision.pipeline import OTHER_FACE_MIN_RATIO, FacePipeline, FaceResult
 
 log = logging.getLogger("kiosk.liveness")
@@ -131,9 +132,9 @@ class FrameMeasurer:
         """Embed the detector's face that is the tracked one; count other big faces."""
         box = landmarks.box
         centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-        seen: list = []
+        seen: list[Face] = []
 
-        def tracked(faces, shape):
+        def tracked(faces: list[Face], shape: tuple[int, ...]) -> Face:
             seen.extend(faces)
             return min(faces, key=lambda face: float(np.linalg.norm(face.center - centre)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Embedder:
     manifest says whether it is then scaled to unit length.
     """
 
-    def __init__(self, manifest: Manifest, interpreter, flip_tta: bool = False) -> None:
+    def __init__(self, manifest: Manifest, interpreter: Any, flip_tta: bool = False) -> None:
         if manifest.task != "embedding":
             raise ModelError(f"{manifest.file} is a {manifest.task} model, not an embedding model")
         self.manifest = manifest
@@ -47,13 +48,17 @@ class Embedder:
     @property
     def chip_size(self) -> tuple[int, int]:
         """(width, height) of the chips the model takes."""
-        return (int(self.manifest.input.width), int(self.manifest.input.height))
+        spec = self.manifest.input
+        if spec.width is None or spec.height is None:
+            raise ModelError(f"{self.manifest.file}: an embedding model needs a fixed input size")
+        return (int(spec.width), int(spec.height))
 
     def embed_single(self, chip_rgb: np.ndarray) -> np.ndarray:
         """The model's raw output for one chip: no mirror averaging, no normalisation."""
         self._interpreter.set_tensor(self._input, preprocess(chip_rgb[None], self.manifest))
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output)[0].astype(np.float32).copy()
+        output: np.ndarray = self._interpreter.get_tensor(self._output)[0].astype(np.float32).copy()
+        return output
 
     def embed(self, chip_rgb: np.ndarray) -> np.ndarray:
         width, height = self.chip_size

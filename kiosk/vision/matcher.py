@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,17 +12,21 @@ METRICS = ("euclidean", "cosine")
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return unit
 
 
 def distances(probe: np.ndarray, templates: np.ndarray, metric: str) -> np.ndarray:
     """Distance from one probe (d,) to each row of templates (n, d)."""
     probe = np.asarray(probe, dtype=np.float32)
     templates = np.asarray(templates, dtype=np.float32).reshape(-1, probe.shape[-1])
+    result: np.ndarray
     if metric == "euclidean":
-        return np.linalg.norm(templates - probe, axis=1)
+        result = np.linalg.norm(templates - probe, axis=1)
+        return result
     if metric == "cosine":
-        return 1.0 - _unit(templates) @ _unit(probe)
+        result = 1.0 - _unit(templates) @ _unit(probe)
+        return result
     raise ValueError(f"unknown distance metric {metric!r}")
 
 
@@ -50,7 +55,7 @@ class Gallery:
     come from one matrix product: |q - t|^2 = |q|^2 + |t|^2 - 2 q.t.
     """
 
-    def __init__(self, templates: np.ndarray, owners, metric: str, model_id: str = "") -> None:
+    def __init__(self, templates: np.ndarray, owners: Sequence[str] | np.ndarray, metric: str, model_id: str = "") -> None:
         if metric not in METRICS:
             raise ValueError(f"unknown distance metric {metric!r}")
         templates = np.asarray(templates, dtype=np.float32)
@@ -78,6 +83,7 @@ class Gallery:
         probes = np.asarray(probes, dtype=np.float32)
         single = probes.ndim == 1
         probes = np.atleast_2d(probes)
+        dist: np.ndarray
         if self.metric == "cosine":
             dist = 1.0 - _unit(probes) @ self.matrix.T
         else:

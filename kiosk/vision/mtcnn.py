@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,7 +56,7 @@ class Net:
         self.manifest = manifest
         self._path = path
         self._threads = num_threads
-        self._interpreters: dict[tuple[int, ...], object] = {}
+        self._interpreters: dict[tuple[int, ...], Any] = {}
         self._normalise_mean = np.asarray(manifest.input.mean, np.float32)
         self._normalise_scale = np.asarray(manifest.input.scale, np.float32)
         self.transposed = manifest.input.layout == "NWHC"
@@ -73,7 +74,7 @@ class Net:
         spec = self.manifest.input
         return (spec.height or PNET_CELL, spec.width or PNET_CELL)
 
-    def _interpreter_for(self, shape: tuple[int, ...]):
+    def _interpreter_for(self, shape: tuple[int, ...]) -> Any:
         interpreter = self._interpreters.get(shape)
         if interpreter is None:
             interpreter = load_interpreter(self._path, self._threads)
@@ -138,7 +139,8 @@ def regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     width = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
     height = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
     scale = np.hstack([width, height, width, height])
-    return boxes + offsets * scale
+    regressed: np.ndarray = boxes + offsets * scale
+    return regressed
 
 
 def squared(boxes: np.ndarray) -> np.ndarray:
@@ -227,7 +229,9 @@ class MtcnnDetector:
         boxes = squared(regress(merged[:, :4], merged[:, 5:9]))
         return np.hstack([boxes, merged[:, 4:5]])
 
-    def _refine(self, net: Net, image: np.ndarray, boxes: np.ndarray, size: int, stage: int):
+    def _refine(
+        self, net: Net, image: np.ndarray, boxes: np.ndarray, size: int, stage: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         patches = crop_patches(image, boxes[:, :4], size)
         out = net(patches)
         scores = out["face_prob"].reshape(len(boxes), -1)[:, -1]
@@ -254,6 +258,8 @@ class MtcnnDetector:
         boxes, scores, offsets, marks = self._refine(self.onet, image, boxes, 48, 2)
         if len(boxes) == 0:
             return []
+        if marks is None:
+            raise ModelError(f"{self.onet.manifest.file}: the O-Net has no landmarks output")
         # Landmarks come as five x's then five y's, as fractions of the O-Net input box.
         w = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
         h = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,10 @@ class FaceResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+# Which of the faces found to use, given the image's shape.
+ChooseFace = Callable[[list[Face], tuple[int, ...]], Face]
+
+
 def choose_largest(faces: list[Face], image_shape: tuple[int, ...]) -> Face:
     return faces[0]
 
@@ -54,11 +59,11 @@ class FacePipeline:
     @classmethod
     def from_settings(cls, settings: Settings) -> "FacePipeline":
         models = settings.models
-        nets = [
+        pnet, rnet, onet = (
             Net.from_manifest(settings.model_manifest(name), models.num_threads, models.verify_hashes)
             for name in (models.pnet, models.rnet, models.onet)
-        ]
-        detector = MtcnnDetector(*nets, settings=settings.detector)
+        )
+        detector = MtcnnDetector(pnet, rnet, onet, settings=settings.detector)
         embedder = Embedder.from_manifest(
             settings.model_manifest(models.embedder), models.num_threads, models.flip_tta, models.verify_hashes
         )
@@ -82,9 +87,9 @@ class FacePipeline:
         """The embedder's chip for a face with these five landmarks."""
         return align_face(image_rgb, landmarks, self.template, self.embedder.chip_size)
 
-    def analyze(self, image_rgb: np.ndarray, choose=choose_largest) -> FaceResult:
+    def analyze(self, image_rgb: np.ndarray, choose: ChooseFace = choose_largest) -> FaceResult:
         """Detect, choose one face, align, assess and embed it. No face: ImageError."""
-        timings = {}
+        timings: dict[str, float] = {}
         start = time.perf_counter()
         faces = self.detector.detect(image_rgb)
         timings["detect"] = (time.perf_counter() - start) * 1e3

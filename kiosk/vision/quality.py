@@ -67,7 +67,7 @@ def estimate_pose(landmarks: np.ndarray) -> Pose:
     mouth_mid = (left_mouth + right_mouth) / 2
     nose_rel = rot @ (nose - eyes_mid)
     mouth_rel = rot @ (mouth_mid - eyes_mid)
-    half_iod = max(np.linalg.norm(eye_vec) / 2, 1e-6)
+    half_iod = max(float(np.linalg.norm(eye_vec)) / 2, 1e-6)
     yaw = math.degrees(math.asin(float(np.clip(nose_rel[0] / (2 * half_iod), -1, 1))))
     height = max(mouth_rel[1], 1e-6)
     pitch = math.degrees(math.asin(float(np.clip((nose_rel[1] / height - FRONTAL_NOSE_RATIO) * 2, -1, 1))))
