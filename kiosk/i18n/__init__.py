@@ -4,7 +4,8 @@ The flows never hold finished sentences: they hold :class:`Text` values (a messa
 and its parameters), made with ``N_()`` / ``NP_()``, and the screen translates them when
 it draws. So a language change takes effect on the next frame, and the journeys are
 tested independently of the language. ``python -m kiosk.i18n`` extracts the message ids
-from the source and compiles the catalogs (see :mod:`kiosk.i18n.catalogs`).
+from the source and updates and compiles the catalogs with Babel, a development tool (see
+:mod:`kiosk.i18n.catalogs`); at run time only the standard ``gettext`` module reads them.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def load_catalog(language: str, locale_dir: Path = LOCALE_DIR) -> Catalog:
             translations = gettext.GNUTranslations(handle)
     except FileNotFoundError:
         raise CatalogError(
-            f"no compiled catalog for language {language!r} at {path} (run: python -m kiosk.i18n compile)"
+            f"no compiled catalog for language {language!r} at {path} (run: python -m kiosk.i18n)"
         ) from None
     except (OSError, ValueError, struct.error) as err:  # a truncated or foreign file
         raise CatalogError(f"cannot read the catalog {path}: {err}") from None

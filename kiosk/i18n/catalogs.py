@@ -1,255 +1,58 @@
-"""Catalog tooling without GNU gettext: extract message ids, read .po, write .mo.
+"""Catalog tooling on Babel: extract the messages, update each language's .po, compile the .mo.
 
-``msgfmt`` is not needed on the build machine: the compiled ``.mo`` files are committed,
-and :func:`compile_po` writes byte-for-byte what the tests compare them against. (GNU
-``msgfmt`` reads the same ``.po`` files; the tests run ``msgfmt --check`` when it is
-installed.)
+Babel is a development tool here (setup.py's "dev" extra): the kiosk reads the compiled
+``.mo`` files with the standard ``gettext`` module (:func:`kiosk.i18n.load_catalog`) and
+never imports this module. Usage::
 
-Usage::
+    python -m kiosk.i18n          # after changing a message: extract, update, compile
+    python -m kiosk.i18n check    # exit 1 if a catalog is stale or untranslated
 
-    python -m kiosk.i18n extract   # rewrite facekiosk.pot from N_()/NP_() calls
-    python -m kiosk.i18n merge     # add new ids to each language's .po (untranslated)
-    python -m kiosk.i18n compile   # write each language's .mo
-    python -m kiosk.i18n check     # exit 1 if anything is stale or untranslated
+``babel.cfg`` at the repository root names the files scanned. The keywords are the kiosk's
+own markers, ``N_(msgid, **params)`` and ``NP_(singular, plural, n, **params)``; a comment
+starting with ``TRANSLATORS:`` on the line above a message reaches the translators. The
+same extraction with the CLI, from the repository root::
+
+    pybabel extract -F babel.cfg --no-default-keywords -k N_ -k NP_:1,2 -c TRANSLATORS: .
+
+English is the source language, so its catalog is filled from the message ids. In the
+other languages a new message arrives untranslated (or "fuzzy", guessed from a similar
+old one), and the check fails until someone translates it in the ``.po`` file.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
+import contextlib
+import copy
+import io
 import re
-import struct
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
-from typing import Iterable
+from typing import IO
+
+from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
 
 from kiosk.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # kiosk/
-SOURCE_DIRS = ("flows", "ui")
+REPO = Path(__file__).resolve().parents[2]
 POT_PATH = Path(__file__).resolve().parent / f"{DOMAIN}.pot"
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-PLURAL_FORMS = {"en": "nplurals=2; plural=(n != 1);", "de": "nplurals=2; plural=(n != 1);"}
+KEYWORDS = {"N_": None, "NP_": (1, 2)}
+COMMENT_TAGS = ("TRANSLATORS:",)
+SOURCE_LANGUAGE = "en"
 LANGUAGE_NAMES = {"en": "English", "de": "German"}
+COMMAND = "python -m kiosk.i18n"
+# Only these header lines change on a run with no message change: such a run writes nothing.
+_DATES = re.compile(rb'^"(POT-Creation-Date|PO-Revision-Date): .*\n', re.MULTILINE)
+# Babel leaves this one unannotated: its documented types, for the type checker.
+_parse_mapping: Callable[[IO[str], str], tuple[list[tuple[str, str]], dict[str, dict[str, str]]]] = parse_mapping_cfg
 
-
-@dataclass
-class Entry:
-    msgid: str
-    plural: str | None = None
-    msgstr: list[str] = field(default_factory=lambda: [""])
-    references: list[str] = field(default_factory=list)
-    fuzzy: bool = False
-
-    @property
-    def translated(self) -> bool:
-        return not self.fuzzy and all(self.msgstr) and len(self.msgstr) == (2 if self.plural else 1)
-
-
-# -- extraction -------------------------------------------------------------------------
-
-def extract(package_dir: Path = PACKAGE_DIR, source_dirs: Iterable[str] = SOURCE_DIRS) -> list[Entry]:
-    """Every N_("...") and NP_("...", "...") in the source, in order of first use."""
-    entries: dict[tuple[str, str | None], Entry] = {}
-    for folder in source_dirs:
-        for path in sorted((package_dir / folder).rglob("*.py")):
-            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-            for node in ast.walk(tree):
-                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("N_", "NP_")):
-                    continue
-                count = 1 if node.func.id == "N_" else 2
-                args = node.args[:count]
-                if len(args) < count or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args):
-                    raise ValueError(f"{path}:{node.lineno}: {node.func.id}() needs literal strings to be extracted")
-                msgid = args[0].value
-                plural = args[1].value if count == 2 else None
-                entry = entries.setdefault((msgid, plural), Entry(msgid, plural, ["", ""] if plural else [""]))
-                entry.references.append(f"{path.relative_to(package_dir.parent)}:{node.lineno}")
-    # ast.walk is breadth-first: order by where each id is first used, for stable diffs.
-    return sorted(entries.values(), key=lambda e: _ref_key(e.references[0]))
-
-
-def _ref_key(reference: str) -> tuple[str, int]:
-    name, _, line = reference.rpartition(":")
-    return name, int(line)
-
-
-# -- .po reading and writing ------------------------------------------------------------
-
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-
-
-def _unquote(token: str) -> str:
-    body = token.strip()
-    if len(body) < 2 or not (body.startswith('"') and body.endswith('"')):
-        raise ValueError(f"expected a quoted string, got {token!r}")
-    out, chars = [], iter(body[1:-1])
-    for char in chars:
-        if char == "\\":
-            code = next(chars, "")
-            if code not in _ESCAPES:
-                raise ValueError(f"unknown escape \\{code} in {token!r}")
-            out.append(_ESCAPES[code])
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def _quote(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t").replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def parse_po(text: str) -> tuple[dict[str, str], list[Entry]]:
-    """The header fields and the entries (the header entry itself excluded)."""
-    entries: list[Entry] = []
-    header: dict[str, str] = {}
-    current: Entry | None = None
-    target: tuple[str, int] | None = None
-    flags: set[str] = set()
-    refs: list[str] = []
-
-    def finish() -> None:
-        nonlocal current
-        if current is None:
-            return
-        if current.msgid == "" and current.plural is None:
-            for line in current.msgstr[0].splitlines():
-                name, _, value = line.partition(":")
-                if name:
-                    header[name.strip()] = value.strip()
-        else:
-            entries.append(current)
-        current = None
-
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        try:
-            if not line:
-                continue
-            if line.startswith("#,"):
-                finish()
-                flags |= {flag.strip() for flag in line[2:].split(",")}
-            elif line.startswith("#:"):
-                finish()
-                refs.extend(line[2:].split())
-            elif line.startswith("#"):
-                finish()
-            elif line.startswith("msgid_plural "):
-                assert current is not None
-                current.plural = _unquote(line[len("msgid_plural "):])
-                current.msgstr = ["", ""]
-                target = ("plural", 0)
-            elif line.startswith("msgid "):
-                finish()
-                current = Entry(_unquote(line[len("msgid "):]), references=refs, fuzzy="fuzzy" in flags)
-                flags, refs = set(), []
-                target = ("msgid", 0)
-            elif line.startswith("msgstr["):
-                assert current is not None
-                index = int(line[len("msgstr["):line.index("]")])
-                while len(current.msgstr) <= index:
-                    current.msgstr.append("")
-                current.msgstr[index] = _unquote(line[line.index("]") + 1:])
-                target = ("msgstr", index)
-            elif line.startswith("msgstr "):
-                assert current is not None
-                current.msgstr = [_unquote(line[len("msgstr "):])]
-                target = ("msgstr", 0)
-            elif line.startswith('"'):
-                assert current is not None and target is not None
-                piece = _unquote(line)
-                kind, index = target
-                if kind == "msgid":
-                    current.msgid += piece
-                elif kind == "plural":
-                    current.plural = (current.plural or "") + piece
-                else:
-                    current.msgstr[index] += piece
-            else:
-                raise ValueError(f"cannot read {line!r}")
-        except (AssertionError, ValueError) as err:
-            raise ValueError(f"line {number}: {err or 'a string outside an entry'}") from None
-    finish()
-    return header, entries
-
-
-def format_po(header: dict[str, str], entries: Iterable[Entry], comment: str) -> str:
-    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
-    lines += ['msgid ""', 'msgstr ""']
-    lines += [_quote(f"{name}: {value}\n") for name, value in header.items()]
-    for entry in entries:
-        lines.append("")
-        if entry.references:
-            lines.append("#: " + " ".join(entry.references))
-        flags = (["fuzzy"] if entry.fuzzy else []) + (["python-brace-format"] if PLACEHOLDER.search(entry.msgid) else [])
-        if flags:
-            lines.append("#, " + ", ".join(flags))
-        lines.append(f"msgid {_quote(entry.msgid)}")
-        if entry.plural is not None:
-            lines.append(f"msgid_plural {_quote(entry.plural)}")
-            for index, text in enumerate(entry.msgstr):
-                lines.append(f"msgstr[{index}] {_quote(text)}")
-        else:
-            lines.append(f"msgstr {_quote(entry.msgstr[0])}")
-    return "\n".join(lines) + "\n"
-
-
-def base_header(language: str | None) -> dict[str, str]:
-    header = {
-        "Project-Id-Version": "facekiosk",
-        "Language": language or "",
-        "MIME-Version": "1.0",
-        "Content-Type": "text/plain; charset=UTF-8",
-        "Content-Transfer-Encoding": "8bit",
-    }
-    if language:
-        header["Plural-Forms"] = PLURAL_FORMS[language]
-        header["Language-Team"] = f"FaceKiosk {LANGUAGE_NAMES[language]}"
-        header["Last-Translator"] = "FaceKiosk developers"
-    return header
-
-
-def merge(template: list[Entry], existing: list[Entry]) -> list[Entry]:
-    """The template's ids in its order, with the translations ``existing`` has for them."""
-    known = {(e.msgid, e.plural): e for e in existing}
-    merged = []
-    for entry in template:
-        old = known.get((entry.msgid, entry.plural))
-        msgstr = list(old.msgstr) if old else list(entry.msgstr)
-        merged.append(Entry(entry.msgid, entry.plural, msgstr, list(entry.references), old.fuzzy if old else False))
-    return merged
-
-
-# -- .mo -------------------------------------------------------------------------------
-
-def compile_po(header: dict[str, str], entries: Iterable[Entry]) -> bytes:
-    """A GNU .mo file (little-endian, no hash table) of the translated, non-fuzzy entries."""
-    pairs = {b"": "".join(f"{name}: {value}\n" for name, value in header.items()).encode("utf-8")}
-    for entry in entries:
-        if not entry.translated:
-            continue
-        key = entry.msgid if entry.plural is None else f"{entry.msgid}\0{entry.plural}"
-        pairs[key.encode("utf-8")] = "\0".join(entry.msgstr).encode("utf-8")
-    keys = sorted(pairs)
-    count = len(keys)
-    originals_at = 7 * 4
-    translations_at = originals_at + 8 * count
-    data_at = translations_at + 8 * count
-    table_o, table_t, blob = [], [], bytearray()
-    for key in keys:
-        table_o.append((len(key), data_at + len(blob)))
-        blob += key + b"\0"
-    for key in keys:
-        table_t.append((len(pairs[key]), data_at + len(blob)))
-        blob += pairs[key] + b"\0"
-    out = bytearray(struct.pack("<7I", 0x950412DE, 0, count, originals_at, translations_at, 0, data_at))
-    for length, offset in table_o + table_t:
-        out += struct.pack("<2I", length, offset)
-    return bytes(out + blob)
-
-
-# -- the project's catalogs ---------------------------------------------------------------
 
 def po_path(language: str, locale_dir: Path = LOCALE_DIR) -> Path:
     return locale_dir / language / "LC_MESSAGES" / f"{DOMAIN}.po"
@@ -259,50 +62,159 @@ def mo_path(language: str, locale_dir: Path = LOCALE_DIR) -> Path:
     return locale_dir / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
 
 
-def pot_text() -> str:
-    return format_po(base_header(None), extract(), "FaceKiosk messages shown on screen (generated: python -m kiosk.i18n extract).")
+def extract(root: Path = REPO) -> Catalog:
+    """The template: every message babel.cfg's files mark, ordered by where it is first used."""
+    return _extract(root)[0]
 
 
-def po_comment(language: str) -> str:
-    return f"FaceKiosk messages in {LANGUAGE_NAMES[language]}.\nEdit msgstr lines, then run: python -m kiosk.i18n compile"
+def _extract(root: Path) -> tuple[Catalog, list[str]]:
+    mapping = root / "babel.cfg"
+    with open(mapping, encoding="utf-8") as handle:
+        method_map, options_map = _parse_mapping(handle, str(mapping))
+    files: list[str] = []
+    # Babel warns about every f-string in a call, a parameter's value included; _lint() is
+    # the check that matters: a message id that is not a literal string.
+    with contextlib.redirect_stderr(io.StringIO()):
+        found = sorted(
+            extract_from_dir(root, method_map, options_map, KEYWORDS, COMMENT_TAGS,
+                             callback=lambda name, method, options: files.append(name), strip_comment_tags=True),
+            key=lambda item: (item[0], item[1]),
+        )
+    template = Catalog(
+        domain=DOMAIN,
+        project="facekiosk",
+        version=metadata.version("facekiosk"),
+        header_comment=f"# FaceKiosk messages shown on screen (generated: {COMMAND}).",
+        msgid_bugs_address="",
+    )
+    for filename, lineno, message, comments, context in found:
+        template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    return template, files
 
 
-def compiled(language: str, locale_dir: Path = LOCALE_DIR) -> bytes:
-    header, entries = parse_po(po_path(language, locale_dir).read_text(encoding="utf-8"))
-    return compile_po(header, entries)
+def _lint(root: Path, files: list[str]) -> list[str]:
+    """Calls Babel cannot extract (it skips them): a message id that is not a literal string."""
+    found = []
+    for name in files:
+        for node in ast.walk(ast.parse((root / name).read_text(encoding="utf-8"), name)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in KEYWORDS:
+                count = max(KEYWORDS[node.func.id] or (1,))
+                args = node.args[:count]
+                if len(args) < count or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value for a in args):
+                    found.append(f"{name}:{node.lineno}: {node.func.id}() needs non-empty literal strings to be extracted")
+    return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+def read(path: Path, language: str | None = None) -> Catalog:
+    with open(path, "rb") as handle:
+        return read_po(handle, locale=language, domain=DOMAIN)
 
-    parser = argparse.ArgumentParser(prog="python -m kiosk.i18n", description="FaceKiosk message catalogs")
-    parser.add_argument("command", choices=("extract", "merge", "compile", "check"))
+
+def compiled(catalog: Catalog) -> bytes:
+    out = io.BytesIO()
+    write_mo(out, catalog)  # fuzzy entries left out, as msgfmt does
+    return out.getvalue()
+
+
+def update(root: Path = REPO, locale_dir: Path = LOCALE_DIR, pot_path: Path = POT_PATH) -> list[Path]:
+    """Extract, update every language's .po from the template, compile; the files written."""
+    template = extract(root)
+    written = [path for path in [pot_path] if _save(path, template)]
+    for language in LANGUAGES:
+        path = po_path(language, locale_dir)
+        catalog = read(path, language) if path.exists() else Catalog(locale=language, domain=DOMAIN)
+        # Keeps the translations; a new message may get a fuzzy guess from a similar old one.
+        # A copy: update() adopts the template's new Message objects, filled below for English.
+        catalog.update(copy.deepcopy(template))
+        catalog.project, catalog.version = template.project, template.version
+        catalog.header_comment = f"# FaceKiosk messages in {LANGUAGE_NAMES[language]}.\n# Translate the msgstr lines, then run: {COMMAND}"
+        catalog.language_team = f"FaceKiosk {LANGUAGE_NAMES[language]}"
+        catalog.last_translator = "FaceKiosk developers"
+        if language == SOURCE_LANGUAGE:
+            for message in catalog:
+                if message.id:
+                    message.string = message.id
+                    message.flags.discard("fuzzy")
+        if _save(path, catalog):
+            written.append(path)
+        mo = mo_path(language, locale_dir)
+        if not mo.exists() or mo.read_bytes() != compiled(read(path, language)):
+            mo.write_bytes(compiled(read(path, language)))
+            written.append(mo)
+    return written
+
+
+def _save(path: Path, catalog: Catalog) -> bool:
+    """Writes the catalog unless the file differs from it only in its dates."""
+    old = path.read_bytes() if path.exists() else b""
+    new = _po_bytes(catalog)
+    if _DATES.sub(b"", new) == _DATES.sub(b"", old):
+        return False
+    if catalog.locale is not None:  # a translation: this run is its revision
+        catalog.revision_date = datetime.now(timezone.utc)
+        new = _po_bytes(catalog)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(new)
+    return True
+
+
+def _po_bytes(catalog: Catalog) -> bytes:
+    out = io.BytesIO()
+    write_po(out, catalog, width=0, ignore_obsolete=True)  # one line per string; removed messages go
+    return out.getvalue()
+
+
+def _ids(catalog: Catalog) -> set[tuple[str, str | None, str | None]]:
+    """(singular, plural or None, context or None) of every message, the header left out."""
+    ids = set()
+    for message in catalog:
+        if message.id:
+            singular, plural = (message.id, None) if isinstance(message.id, str) else (message.id[0], message.id[1])
+            ids.add((singular, plural, message.context))
+    return ids
+
+
+def translated(message: Message, catalog: Catalog) -> bool:
+    forms = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+    plural = not isinstance(message.id, str)
+    return not message.fuzzy and all(forms) and len(forms) == (catalog.num_plurals if plural else 1)
+
+
+def problems(root: Path = REPO, locale_dir: Path = LOCALE_DIR, pot_path: Path = POT_PATH) -> list[str]:
+    """What is stale or untranslated; empty when the committed catalogs match the source.
+
+    The line numbers in the references are not compared: moving a message does not make a
+    catalog stale.
+    """
+    template, files = _extract(root)
+    wanted = _ids(template)
+    found = _lint(root, files)
+    if _ids(read(pot_path)) != wanted:
+        found.append(f"{pot_path.name}: the messages differ from the source: run {COMMAND}")
+    for language in LANGUAGES:
+        catalog = read(po_path(language, locale_dir), language)
+        ids = _ids(catalog)
+        if ids != wanted:
+            missing, gone = sorted(repr(key[0]) for key in wanted - ids), sorted(repr(key[0]) for key in ids - wanted)
+            found.append(f"{language}: the messages differ from the source (new: {', '.join(missing[:3]) or '-'}; gone: {', '.join(gone[:3]) or '-'}): run {COMMAND}")
+        untranslated = [message.id for message in catalog if message.id and not translated(message, catalog)]
+        if untranslated:
+            found.append(f"{language}: {len(untranslated)} untranslated or fuzzy, e.g. {untranslated[0]!r}: translate them in {po_path(language, locale_dir)}")
+        mo = mo_path(language, locale_dir)
+        if not mo.exists() or mo.read_bytes() != compiled(catalog):
+            found.append(f"{mo} is not compiled from its .po: run {COMMAND}")
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description="FaceKiosk message catalogs (Babel)")
+    parser.add_argument("command", nargs="?", choices=("update", "check"), default="update",
+                        help="update (default): extract, update the .po files, compile the .mo files; check: report what is stale")
     args = parser.parse_args(argv)
-    problems = []
-    if args.command == "extract":
-        POT_PATH.write_text(pot_text(), encoding="utf-8")
-    elif args.command == "merge":
-        _, template = parse_po(pot_text())
-        for language in LANGUAGES:
-            path = po_path(language)
-            old_header, old = parse_po(path.read_text(encoding="utf-8")) if path.exists() else ({}, [])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            header = {**base_header(language), **{k: v for k, v in old_header.items() if k not in base_header(language)}}
-            path.write_text(format_po(header, merge(template, old), po_comment(language)), encoding="utf-8")
-    elif args.command == "compile":
-        for language in LANGUAGES:
-            mo_path(language).write_bytes(compiled(language))
-    else:
-        wanted = {(e.msgid, e.plural) for e in extract()}
-        for language in LANGUAGES:
-            _, entries = parse_po(po_path(language).read_text(encoding="utf-8"))
-            if {(e.msgid, e.plural) for e in entries} != wanted:
-                problems.append(f"{language}: the messages differ from the source: run extract, merge, compile")
-            missing = [e.msgid for e in entries if not e.translated]
-            if missing:
-                problems.append(f"{language}: {len(missing)} untranslated, e.g. {missing[0]!r}")
-            if not mo_path(language).exists() or mo_path(language).read_bytes() != compiled(language):
-                problems.append(f"{mo_path(language)} is stale: run compile")
-        for problem in problems:
-            print(problem)
-    return 1 if problems else 0
+    if args.command == "update":
+        for path in update():
+            print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    found = problems()
+    for problem in found:
+        print(problem)
+    return 1 if found else 0
