@@ -240,3 +240,21 @@ def transaction(conn: sqlite3.Connection, durable: bool = False) -> Iterator[sql
     finally:
         if durable:
             conn.execute("PRAGMA synchronous = NORMAL")
+
+
+@contextlib.contextmanager
+def read_snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Several reads that see one state of the database, whatever other connections commit
+    meanwhile (a deferred BEGIN: WAL readers take no lock that blocks the writer).
+
+    Inside a transaction already open on ``conn`` the reads simply join it. The snapshot is
+    released (COMMIT: nothing was written) when the block ends, also by an exception.
+    """
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if own:
+            conn.execute("COMMIT")

@@ -14,16 +14,14 @@ import sqlite3
 import numpy as np
 
 from kiosk.errors import StoreError
+from kiosk.store.db import read_snapshot
 from kiosk.store.templates import TemplateCodec
 from kiosk.vision.matcher import Gallery, Match
 
 
 def load_gallery(conn: sqlite3.Connection, codec: TemplateCodec, model_id: str, metric: str = "euclidean") -> Gallery:
     """Every template of ``model_id`` (tombstones have none: deletion erases them)."""
-    own_snapshot = not conn.in_transaction
-    if own_snapshot:
-        conn.execute("BEGIN")  # count and rows from one snapshot
-    try:
+    with read_snapshot(conn):  # count and rows from one snapshot
         dims = [row[0] for row in conn.execute("SELECT DISTINCT dim FROM templates WHERE model_id = ?", (model_id,))]
         if not dims:
             return Gallery(np.zeros((0, 0), dtype=np.float32), np.empty(0, dtype=object), metric, model_id)
@@ -33,9 +31,6 @@ def load_gallery(conn: sqlite3.Connection, codec: TemplateCodec, model_id: str, 
         # A plain table scan beats the index when (as usual) nearly every row matches.
         rows = conn.execute("SELECT CAST(user_id AS BLOB), blob FROM templates NOT INDEXED WHERE model_id = ?", (model_id,))
         matrix, owners = codec.decode_into(rows, model_id, count, dims[0])
-    finally:
-        if own_snapshot:
-            conn.execute("COMMIT")
     shared: dict[bytes, str] = {}
     user_ids = np.empty(count, dtype=object)
     for i, owner in enumerate(owners):

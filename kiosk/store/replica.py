@@ -35,6 +35,7 @@ import numpy as np
 
 from kiosk.errors import KioskError, StoreError, ValidationError
 from kiosk.store import audit as audit_mod
+from kiosk.store import db
 from kiosk.store import outbox
 from kiosk.store.audit import AuditLog
 from kiosk.store.emails import normalize_email
@@ -138,10 +139,7 @@ class ApplyReport:
 
 def next_push(conn: sqlite3.Connection) -> PushItem | None:
     """The user of the oldest pending outbox row, as it is now (one consistent snapshot)."""
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
+    with db.read_snapshot(conn):
         head = conn.execute("SELECT user_id FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1").fetchone()
         if head is None:
             return None
@@ -159,9 +157,6 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
         templates = conn.execute(
             "SELECT id, model_id, blob FROM templates WHERE user_id = ? ORDER BY created_at, rowid", (user_id,)
         ).fetchall()
-    finally:
-        if own:
-            conn.execute("COMMIT")
     email, email_key, password_hash, origin, created_at, revision, deleted_at, remote_change = user
     payloads = [(kind, json.loads(payload)) for _, kind, payload in rows]
     released = tuple(p["email"] for kind, p in payloads if kind == outbox.DELETE and p.get("email"))
