@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     with Store.open(settings, require_key=False, create=False) as store:
         user_id = None
         if address is not None:
-            row = store.conn.execute("SELECT id FROM users WHERE email_key = ?", (address.key,)).fetchone()
-            user_id = row[0] if row else None
+            user = store.find_user(address.address)
+            user_id = user.id if user is not None else None
             if settings.audit.hash_emails and store.audit.email_hash(address.key) is None:
                 print("facekiosk: note: without the template key, entries are matched by user id only", file=sys.stderr)
         entries = store.audit.entries(

@@ -75,26 +75,21 @@ def check_template_key(settings: Settings) -> Check:
 
 
 def check_store(settings: Settings) -> Check:
-    from kiosk.store.db import connect, db_path, schema_version
+    from kiosk.store.db import db_path
+    from kiosk.store.health import check_file
 
     path = db_path(settings.store, settings.resolve)
     if not path.exists():
         return Check("store", False, f"no user database at {path}", "start the kiosk once ('facekiosk run') to create it")
     try:
-        conn = connect(path, create=False)
-        try:
-            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-            users = conn.execute("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL").fetchone()[0]
-            version = schema_version(conn)
-        finally:
-            conn.close()
+        health = check_file(path)
     except (KioskError, OSError) as err:
         return Check("store", False, f"{path}: {err}", "check the file's owner and permissions (the service's StateDirectory)")
     except Exception as err:  # sqlite3.DatabaseError and kin: a damaged file
         return Check("store", False, f"{path}: {err}", "restore the database from a backup; the fleet copy re-syncs on start")
-    if integrity != "ok":
-        return Check("store", False, f"{path}: integrity check says {integrity}", "restore the database from a backup")
-    return Check("store", True, f"{path}: schema {version}, {users} users, integrity ok")
+    if health.integrity != "ok":
+        return Check("store", False, f"{path}: integrity check says {health.integrity}", "restore the database from a backup")
+    return Check("store", True, f"{path}: schema {health.schema_version}, {health.users} users, integrity ok")
 
 
 def check_camera(settings: Settings) -> Check:

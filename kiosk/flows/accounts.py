@@ -121,6 +121,6 @@ def change_password(user_id: str, password: str) -> Job:
 
 def count_users() -> Job:
     def job(store) -> int:
-        return len(store.list_users())
+        return store.count_users()
 
     return job

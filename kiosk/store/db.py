@@ -200,6 +200,16 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def data_version(conn: sqlite3.Connection) -> int:
+    """Changes whenever another connection commits to the file (not on ``conn``'s own commits)."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def integrity_check(conn: sqlite3.Connection) -> str:
+    """SQLite's full check of the file: "ok", or its first findings."""
+    return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
 def migrate(conn: sqlite3.Connection, origin: str = "database", migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Bring the schema to ``len(migrations)``; returns the version it was at."""
     start = schema_version(conn)

@@ -146,8 +146,22 @@ class Store:
     def get_user(self, email: str) -> User:
         return users.require_user(self.conn, normalize_email(email))
 
+    def find_user(self, email: str) -> User | None:
+        """The live user with this email, or None (``get_user`` raises UnknownUserError)."""
+        return users.find_user(self.conn, normalize_email(email))
+
     def list_users(self, include_deleted: bool = False) -> list[User]:
         return users.list_users(self.conn, include_deleted)
+
+    def count_users(self) -> int:
+        """Live accounts (tombstones not counted), without loading them."""
+        return users.count_users(self.conn)
+
+    def data_version(self) -> int:
+        """A number that changes when another connection commits to the database, and only
+        then (SQLite's ``PRAGMA data_version``): a cheap "anything new?" to poll. This
+        store's own commits do not change it."""
+        return db.data_version(self.conn)
 
     def gallery(self, model_id: str, metric: str = "euclidean") -> Gallery:
         """All live templates of ``model_id`` as one matrix, for the 1:N matcher."""

@@ -86,6 +86,11 @@ def require_user(conn: sqlite3.Connection, email: Email) -> User:
     return user
 
 
+def count_users(conn: sqlite3.Connection) -> int:
+    """Live users (tombstones are not counted)."""
+    return int(conn.execute("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL").fetchone()[0])
+
+
 def list_users(conn: sqlite3.Connection, include_deleted: bool = False) -> list[User]:
     sql = f"SELECT {_USER_COLUMNS} FROM users" + ("" if include_deleted else " WHERE deleted_at IS NULL") + " ORDER BY created_at, id"
     templates: dict[str, list[TemplateInfo]] = {}

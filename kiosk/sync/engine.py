@@ -426,7 +426,7 @@ class SyncEngine:
                 self._wake.clear()
                 return
             if self._store is not None:
-                version = self._store.conn.execute("PRAGMA data_version").fetchone()[0]
+                version = self._store.data_version()
                 changed = version != self._data_version
                 self._data_version = version
                 if changed:
