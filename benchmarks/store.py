@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,7 +39,8 @@ import numpy as np  # noqa: E402
 from kiosk.config import parse_config  # noqa: E402
 from kiosk.config.store import PasswordSettings  # noqa: E402
 from kiosk.store import Store  # noqa: E402
-from kiosk.store.db import transaction  # noqa: E402
+from kiosk.store.bulk import NewUser, add_users, count_templates  # noqa: E402
+from kiosk.store.emails import Email  # noqa: E402
 from kiosk.store.passwords import make_hasher  # noqa: E402
 
 MODEL = "dlib_resnet_v1/fp32@benchmark000000"
@@ -48,21 +50,6 @@ def settings_for(workdir: Path):
     return parse_config({"store": {"path": "facekiosk.db", "key_file": "template-key"}}, base_dir=workdir)
 
 
-def count_templates(workdir: Path) -> int:
-    """Templates in an earlier run's database (-1 if there is none usable)."""
-    import sqlite3
-
-    if not (workdir / "facekiosk.db").exists():
-        return -1
-    conn = sqlite3.connect(workdir / "facekiosk.db")
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM templates WHERE model_id = ?", (MODEL,)).fetchone()[0])
-    except sqlite3.Error:
-        return -1
-    finally:
-        conn.close()
-
-
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -70,41 +57,30 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def synthetic_users(users: int, per_user: int, dim: int, seed: int, batch: int = 10_000) -> Iterator[list[NewUser]]:
+    """Batches of users with random unit-vector templates, made as they are written."""
+    rng = np.random.default_rng(seed)
+    for first in range(0, users, batch):
+        ids = [str(uuid.uuid4()) for _ in range(first, min(users, first + batch))]
+        vectors = rng.standard_normal((len(ids) * per_user, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        # Lower-case ASCII addresses are already normal: each is its own key.
+        emails = [f"user{n}@example.org" for n in range(first, first + len(ids))]
+        yield [NewUser(uid, Email(email, email), vectors[i * per_user : (i + 1) * per_user]) for i, (uid, email) in enumerate(zip(ids, emails))]
+
+
 def build(workdir: Path, users: int, per_user: int, dim: int, seed: int) -> dict:
-    """Write the synthetic database in batches inside one transaction."""
+    """Write the synthetic database in batches inside one transaction (kiosk.store.bulk:
+    one shared argon2 hash, not one per user as enrollment would make)."""
     workdir.mkdir(parents=True, exist_ok=True)
     key = workdir / "template-key"
     if not key.exists():
         key.write_bytes(os.urandom(32))
         key.chmod(0o600)
     start = time.perf_counter()
-    rng = np.random.default_rng(seed)
     password_hash = make_hasher(PasswordSettings()).hash("one shared benchmark password")
     with Store.open(settings_for(workdir)) as store:
-        conn, codec, now = store.conn, store.codec, time.time()
-        with transaction(conn, durable=True):
-            batch = 10_000
-            for first in range(0, users, batch):
-                ids = [str(uuid.uuid4()) for _ in range(first, min(users, first + batch))]
-                vectors = rng.standard_normal((len(ids) * per_user, dim)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                conn.executemany(
-                    "INSERT INTO users (id, email, email_key, password_hash, origin_kiosk, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(uid, f"user{first + i}@example.org", f"user{first + i}@example.org", password_hash, store.kiosk_id, now, now) for i, uid in enumerate(ids)],
-                )
-                conn.executemany(
-                    "INSERT INTO templates (id, user_id, model_id, dim, blob, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (str(uuid.uuid4()), uid, MODEL, dim, codec.encode(uid, MODEL, vectors[i * per_user + j]), now)
-                        for i, uid in enumerate(ids)
-                        for j in range(per_user)
-                    ],
-                )
-                conn.executemany(
-                    "INSERT INTO outbox (user_id, kind, revision, created_at, sent_at) VALUES (?, 'enroll', 1, ?, ?)",
-                    [(uid, now, now) for uid in ids],
-                )
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        add_users(store, synthetic_users(users, per_user, dim, seed), password_hash, MODEL)
     return {"build_s": round(time.perf_counter() - start, 2)}
 
 
@@ -173,7 +149,7 @@ def measure(workdir: Path, searches: int, argon2_runs: int, seed: int) -> dict:
         t0 = time.perf_counter()
         hasher.verify(stored, "correct horse battery staple")
         verify.append((time.perf_counter() - t0) * 1e3)
-    users = store.conn.execute("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL").fetchone()[0]
+    users = store.count_users()
     db_mb = sum(p.stat().st_size for p in workdir.glob("facekiosk.db*")) / 2**20
     store.close()
     return {
@@ -228,7 +204,7 @@ def main() -> int:
         return 0
     built = {}
     expected = args.users * args.templates_per_user
-    if args.rebuild or count_templates(workdir) != expected:
+    if args.rebuild or count_templates(workdir / "facekiosk.db", MODEL) != expected:
         for path in workdir.glob("facekiosk.db*"):
             path.unlink()
         # In a child process, so the measuring process's memory holds only what loading needs.

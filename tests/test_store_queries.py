@@ -1,16 +1,21 @@
-"""The store's read-side API for callers outside kiosk/store: counting users, finding one,
-noticing other writers, consistent snapshots, and the file check behind ``doctor``."""
+"""The store's API for callers outside kiosk/store that once ran their own SQL: counting
+users, finding one, noticing other writers, consistent snapshots, the file check behind
+``doctor`` and the benchmark's bulk loading."""
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 from kiosk.commands.doctor import check_store
 from kiosk.store import Store, db
+from kiosk.store.bulk import NewUser, add_users, count_templates
+from kiosk.store.emails import normalize_email
 from kiosk.store.health import check_file
 from store_support import MODEL, execute, make_settings, unit_vectors
 
@@ -94,3 +99,19 @@ def test_doctor_reports_a_damaged_file(tmp_path: Path) -> None:
         check_file(path)
     check = check_store(settings)
     assert check.ok is False and "restore the database from a backup" in (check.fix or "")
+
+
+def test_bulk_added_users_are_whole_accounts(store: Store, tmp_path: Path) -> None:
+    password_hash = store.passwords.hash("one shared password", normalize_email("x@example.org"))
+    batches = [
+        [NewUser(str(uuid.uuid4()), normalize_email(f"user{b}-{i}@example.org"), unit_vectors(2, seed=10 * b + i)) for i in range(3)]
+        for b in range(2)
+    ]
+    assert count_templates(store.path, MODEL) == 0
+    assert add_users(store, iter(batches), password_hash, MODEL) == 6
+    assert store.count_users() == 6 and store.pending_count() == 0
+    assert len(store.gallery(MODEL)) == 12 and count_templates(store.path, MODEL) == 12
+    assert store.sign_in_password("user1-2@example.org", "one shared password").id == batches[1][2].id
+    _, matrix = store.face_templates("user0-1@example.org", MODEL)
+    assert np.array_equal(matrix, batches[0][1].vectors)
+    assert count_templates(tmp_path / "nothing.db", MODEL) == -1
