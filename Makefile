@@ -27,6 +27,7 @@ models: $(VENV)/.test-installed
 	$(PY) -m converters mtcnn --out models
 	$(PY) -m converters dlib --out models
 	$(PY) -m converters face-mesh --out models
+	$(PY) -m converters sface --out models
 
 apt-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

