@@ -23,23 +23,22 @@ def main(config: str, seed: int) -> None:
     rng = random.Random(seed)
     vectors = np.random.default_rng(seed)
     with Store.open(load_config(config)) as store:
-        live = [u.id for u in store.list_users()]
+        live = [(u.id, u.email) for u in store.list_users()]
         print("READY", flush=True)
         for i in range(1_000_000):
             roll = rng.random()
             if roll < 0.5 or len(live) < 3:
                 templates = vectors.standard_normal((3, 128)).astype(np.float32)
                 user = store.enroll(f"w{seed}-{i}@example.org", f"first password {i}", templates, "crash/fp32@0")
-                live.append(user.id)
+                live.append((user.id, user.email))
                 print(f"E {user.id} {user.email} 3", flush=True)
             elif roll < 0.9:
-                user_id = rng.choice(live)
+                user_id, _ = rng.choice(live)
                 password = f"password {seed}-{i}"
                 user = store.change_password(user_id, password)
                 print(f"P {user.id} {user.revision} {password}", flush=True)
             else:
-                user_id = live.pop(rng.randrange(len(live)))
-                email = store.conn.execute("SELECT email FROM users WHERE id = ?", (user_id,)).fetchone()[0]
+                _, email = live.pop(rng.randrange(len(live)))
                 user = store.delete_user(email)
                 print(f"D {user.id} {user.revision}", flush=True)
 

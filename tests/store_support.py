@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from kiosk.config import Settings, parse_config
+
+if TYPE_CHECKING:
+    from kiosk.store import Store
 
 # argon2id parameters that cost about a millisecond: for tests that are not about argon2.
 TINY_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
@@ -57,3 +61,32 @@ def unit_vectors(count: int, dim: int = 128, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((count, dim)).astype(np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _file_of(database: "Store | Path") -> Path:
+    return database if isinstance(database, Path) else database.path
+
+
+def query(database: "Store | Path", sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """The rows of ``sql``, read from the store's file through a connection of the test's own.
+
+    The store's connection belongs to the store (one thread, its own transactions); a test
+    that looks under the API opens the file like any other reader. With WAL it sees every
+    change the store has committed.
+    """
+    conn = sqlite3.connect(_file_of(database), isolation_level=None, timeout=5.0)
+    try:
+        return conn.execute(sql, tuple(params)).fetchall()
+    finally:
+        conn.close()
+
+
+def query_one(database: "Store | Path", sql: str, params: Sequence[Any] = ()) -> Any:
+    """The single value of a one-row, one-column ``sql`` (a count, a PRAGMA, a field)."""
+    [(value,)] = query(database, sql, params)
+    return value
+
+
+def execute(database: "Store | Path", sql: str, params: Sequence[Any] = ()) -> None:
+    """Change the file behind the store's back (planted damage, a checkpoint), committed at once."""
+    query(database, sql, params)

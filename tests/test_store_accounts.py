@@ -19,7 +19,7 @@ from kiosk.store.errors import (
     ReenrollRequiredError,
     UnknownUserError,
 )
-from store_support import MODEL, OTHER_MODEL, FakeClock, make_settings, store_config, unit_vectors
+from store_support import MODEL, OTHER_MODEL, FakeClock, execute, make_settings, query_one, store_config, unit_vectors
 
 
 @pytest.fixture
@@ -54,9 +54,14 @@ def test_files_are_private(store: Store, tmp_path: Path) -> None:
 
 
 def test_database_settings(store: Store) -> None:
-    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+    assert query_one(store, "PRAGMA journal_mode") == "wal"
+    assert query_one(store, "PRAGMA user_version") == db.SCHEMA_VERSION
+    # Foreign keys are a setting of each connection: db.connect makes the store's.
+    conn = db.connect(store.path, create=False)
+    try:
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    finally:
+        conn.close()
 
 
 def test_email_is_unique_whatever_the_case(store: Store) -> None:
@@ -131,11 +136,11 @@ def test_nfkc_password_typed_differently_still_matches(store: Store) -> None:
 def test_hash_is_upgraded_at_sign_in_when_parameters_change(tmp_path: Path) -> None:
     with Store.open(make_settings(tmp_path)) as store:
         user = store.enroll("ann@example.org", "correct horse", unit_vectors(1), MODEL)
-        old_hash = store.conn.execute("SELECT password_hash FROM users").fetchone()[0]
+        old_hash = query_one(store, "SELECT password_hash FROM users")
     assert old_hash.startswith("$argon2id$") and ",t=1," in old_hash
     with Store.open(make_settings(tmp_path, passwords={"argon2_time_cost": 2, "argon2_memory_kib": 16})) as store:
         assert store.sign_in_password("ann@example.org", "correct horse").revision == 2
-        new_hash = store.conn.execute("SELECT password_hash FROM users").fetchone()[0]
+        new_hash = query_one(store, "SELECT password_hash FROM users")
         assert "m=16,t=2," in new_hash
         assert store.pending_outbox()[-1].payload == {"reason": "rehash"}
         assert store.sign_in_password("ann@example.org", "correct horse").revision == 2  # no second upgrade
@@ -159,14 +164,17 @@ def test_delete_leaves_a_tombstone_and_erases_the_rest(store: Store, tmp_path: P
     tomb = store.delete_user("Erase.Me@example.org", reason="asked at the desk")
     assert tomb.deleted and tomb.email is None and not tomb.has_password and tomb.templates == ()
     assert tomb.id == user.id and tomb.revision == 2
-    assert store.conn.execute("SELECT COUNT(*) FROM templates").fetchone()[0] == 0
+    assert query_one(store, "SELECT COUNT(*) FROM templates") == 0
     with pytest.raises(UnknownUserError):
         store.get_user("erase.me@example.org")
     delete = store.pending_outbox()[-1]
     assert (delete.kind, delete.revision, delete.payload) == ("delete", 2, {"email": "erase.me@example.org"})
     # Once the deletion has reached the cloud the address is gone from the file too.
-    outbox.mark_sent(store.conn, delete.seq, 0.0)
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    item = store.next_push()
+    assert item is not None and item.user_id == user.id
+    store.mark_pushed(item, "change-1")
+    assert store.pending_count() == 0
+    execute(store, "PRAGMA wal_checkpoint(TRUNCATE)")
     data = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("facekiosk.db*"))
     assert b"erase.me@example.org" not in data
     # The email is free again, for a new person with a new id.
@@ -182,7 +190,7 @@ def test_export_has_the_persons_data_and_no_secrets(store: Store) -> None:
     assert data["id"] == user.id and data["email"] == "ann@example.org"
     assert len(data["face_templates"]) == 2 and [e["action"] for e in data["audit"]] == ["enroll", "sign_in_password"]
     assert "$argon2" not in text
-    blob = store.conn.execute("SELECT blob FROM templates LIMIT 1").fetchone()[0]
+    blob = query_one(store, "SELECT blob FROM templates LIMIT 1")
     assert blob.hex() not in text
 
 

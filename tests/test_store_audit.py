@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.store import Store
 from kiosk.store.templates import derive_key
-from store_support import MODEL, FakeClock, make_settings, unit_vectors
+from store_support import MODEL, FakeClock, execute, make_settings, unit_vectors
 
 JPEG = b"\xff\xd8\xff\xe0fake jpeg bytes"
 
@@ -61,7 +61,7 @@ def test_images_are_kept_for_the_retention_period_only(tmp_path: Path) -> None:
     # Turning images off erases the ones kept so far, at the next start.
     with Store.open(make_settings(tmp_path, audit={"store_images": False}), clock=clock) as store:
         assert store.audit.image(second) is None
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        execute(store, "PRAGMA wal_checkpoint(TRUNCATE)")
     assert JPEG not in b"".join(p.read_bytes() for p in (tmp_path / "state").glob("facekiosk.db*"))
 
 

@@ -12,7 +12,7 @@ import pytest
 from kiosk.errors import StoreError
 from kiosk.store import Store
 from kiosk.store.templates import KEY_CREDENTIAL
-from store_support import MODEL, make_settings, unit_vectors
+from store_support import MODEL, execute, make_settings, unit_vectors
 
 
 def _files(tmp_path: Path) -> dict[str, bytes]:
@@ -35,7 +35,7 @@ def test_database_and_wal_hold_no_raw_template_bytes(tmp_path: Path) -> None:
         assert set(files) >= {"facekiosk.db", "facekiosk.db-wal"} and len(files["facekiosk.db-wal"]) > 0
         for name, data in files.items():
             assert _leaks(data, known) == [], name
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        execute(store, "PRAGMA wal_checkpoint(TRUNCATE)")
         assert _leaks(_files(tmp_path)["facekiosk.db"], known) == []
         # ...and the template still comes back exactly.
         _, matrix = store.face_templates("ann@example.org", MODEL)
@@ -95,15 +95,13 @@ def test_template_moved_to_another_user_does_not_open(tmp_path: Path) -> None:
     with Store.open(make_settings(tmp_path)) as store:
         ann = store.enroll("ann@example.org", "correct horse", unit_vectors(1, seed=1), MODEL)
         bob = store.enroll("bob@example.org", "correct horse", unit_vectors(1, seed=2), MODEL)
-        store.conn.execute(
-            "UPDATE templates SET blob = (SELECT blob FROM templates WHERE user_id = ?) WHERE user_id = ?", (ann.id, bob.id)
-        )
+        execute(store, "UPDATE templates SET blob = (SELECT blob FROM templates WHERE user_id = ?) WHERE user_id = ?", (ann.id, bob.id))
         with pytest.raises(StoreError, match="does not open"):
             store.face_templates("bob@example.org", MODEL)
         with pytest.raises(StoreError, match="does not open"):
             store.gallery(MODEL)  # the bulk loading path checks the same
         # Relabelling a template as another model is caught the same way.
-        store.conn.execute("UPDATE templates SET model_id = 'x/y@z' WHERE user_id = ?", (ann.id,))
+        execute(store, "UPDATE templates SET model_id = 'x/y@z' WHERE user_id = ?", (ann.id,))
         with pytest.raises(StoreError, match="does not open"):
             store.face_templates("ann@example.org", "x/y@z")
 
@@ -112,7 +110,7 @@ def test_planted_plain_template_is_refused_when_encryption_is_on(tmp_path: Path)
     with Store.open(make_settings(tmp_path)) as store:
         ann = store.enroll("ann@example.org", "correct horse", unit_vectors(1), MODEL)
         planted = b"\x00" + unit_vectors(1, seed=9)[0].astype("<f4").tobytes()
-        store.conn.execute("UPDATE templates SET blob = ? WHERE user_id = ?", (planted, ann.id))
+        execute(store, "UPDATE templates SET blob = ? WHERE user_id = ?", (planted, ann.id))
         with pytest.raises(StoreError, match="unencrypted"):
             store.face_templates("ann@example.org", MODEL)
         with pytest.raises(StoreError, match="unencrypted"):

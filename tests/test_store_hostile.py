@@ -19,7 +19,7 @@ from kiosk.errors import ValidationError
 from kiosk.store import Store
 from kiosk.store.emails import normalize_email
 from kiosk.store.errors import AuthenticationError, EmailTakenError
-from store_support import MODEL, make_settings, unit_vectors
+from store_support import MODEL, make_settings, query, query_one, unit_vectors
 
 SQL = ["'", '"', ";", "--", "/*", "*/", "%", "_", "\\", "`", "' OR '1'='1", "'); DROP TABLE users;--", "\0"]
 
@@ -78,9 +78,8 @@ def test_hostile_emails(store: Store, raw: str) -> None:
     assert user.email == expected.address
     assert store.get_user(raw).id == user.id
     assert store.get_user(expected.address).email == expected.address
-    row = store.conn.execute("SELECT email, email_key FROM users WHERE id = ?", (user.id,)).fetchone()
-    assert row == (expected.address, expected.key)
-    assert store.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    assert query(store, "SELECT email, email_key FROM users WHERE id = ?", (user.id,)) == [(expected.address, expected.key)]
+    assert query_one(store, "PRAGMA quick_check") == "ok"
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

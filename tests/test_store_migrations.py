@@ -12,7 +12,7 @@ from kiosk.errors import StoreError
 from kiosk.store import Store, db
 from kiosk.store.passwords import Passwords
 from kiosk.store.templates import TemplateCodec
-from store_support import MODEL, make_settings, unit_vectors
+from store_support import MODEL, execute, make_settings, query_one, unit_vectors
 
 
 def _make_v1_database(tmp_path: Path) -> tuple[str, list]:
@@ -46,17 +46,17 @@ def _make_v1_database(tmp_path: Path) -> tuple[str, list]:
 def test_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     user_id, vectors = _make_v1_database(tmp_path)
     with Store.open(make_settings(tmp_path)) as store:
-        assert db.schema_version(store.conn) == db.SCHEMA_VERSION == 3
+        assert query_one(store, "PRAGMA user_version") == db.SCHEMA_VERSION == 3
         user, matrix = store.face_templates("ANN@example.org", MODEL)
         assert user.id == user_id and (matrix == vectors).all()
         assert store.sign_in_password("ann@example.org", "correct horse").id == user_id  # audit table exists now
         assert [e.kind for e in store.pending_outbox()] == ["enroll"]
-        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert query_one(store, "PRAGMA integrity_check") == "ok"
 
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:
     with Store.open(make_settings(tmp_path)) as store:
-        store.conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
+        execute(store, f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer than this FaceKiosk understands"):
         Store.open(make_settings(tmp_path))
 

@@ -145,7 +145,7 @@ def _worker(kiosk: Kiosk, rng: random.Random, emails: list[str], ops: int, log: 
     try:
         with Store.open(kiosk.settings) as store:
             for n in range(ops):
-                live = [row for row in store.conn.execute("SELECT id, email FROM users WHERE deleted_at IS NULL")]
+                live = [(user.id, user.email) for user in store.list_users()]
                 choice = rng.random()
                 try:
                     if choice < 0.5 or not live:

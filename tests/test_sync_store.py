@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.store import Store, db, outbox
+from kiosk.store import Store, db
 from kiosk.store import audit as audit_mod
 from kiosk.store.replica import (
     CONFLICT,
@@ -24,7 +24,7 @@ from kiosk.store.replica import (
     RemoteUser,
     SyncState,
 )
-from store_support import MODEL, make_settings, unit_vectors, write_key
+from store_support import MODEL, make_settings, query, query_one, unit_vectors, write_key
 
 PASSWORD = "correct horse battery"
 
@@ -78,9 +78,8 @@ def test_push_item_covers_all_pending_rows_of_the_user(pair) -> None:
     assert item.remote_change is None and not item.deleted
     a.mark_pushed(item, f"{a.kiosk_id}:{item.upto_seq}")
     assert a.next_push() is None and a.pending_count() == 0
-    results = [e for e in outbox.for_user(a.conn, user.id)]
-    assert all(e.sent_at is not None for e in results)
-    assert {r[0] for r in a.conn.execute("SELECT result FROM outbox")} == {"sent"}
+    assert all(sent_at is not None for (sent_at,) in query(a, "SELECT sent_at FROM outbox WHERE user_id = ?", (user.id,)))
+    assert {r[0] for r in query(a, "SELECT result FROM outbox")} == {"sent"}
 
 
 def test_a_change_made_after_the_snapshot_stays_pending(pair) -> None:
@@ -130,11 +129,11 @@ def test_a_cloud_deletion_wins_over_pending_changes_and_erases(pair) -> None:
     tombstone = remote_of(a, user.id, 2000, "a:3", base="a:1")
     assert tombstone.deleted and tombstone.email is None
     assert b.apply_remote([tombstone]).outcomes == {user.id: DELETED}
-    row = b.conn.execute("SELECT email, password_hash, deleted_at FROM users WHERE id = ?", (user.id,)).fetchone()
+    [row] = query(b, "SELECT email, password_hash, deleted_at FROM users WHERE id = ?", (user.id,))
     assert row[0] is None and row[1] is None and row[2] == 2.0
-    assert b.conn.execute("SELECT COUNT(*) FROM templates WHERE user_id = ?", (user.id,)).fetchone()[0] == 0
+    assert query_one(b, "SELECT COUNT(*) FROM templates WHERE user_id = ?", (user.id,)) == 0
     assert b.pending_count() == 0
-    assert {r[0] for r in b.conn.execute("SELECT result FROM outbox WHERE user_id = ?", (user.id,))} == {"superseded"}
+    assert {r[0] for r in query(b, "SELECT result FROM outbox WHERE user_id = ?", (user.id,))} == {"superseded"}
     entries = b.audit.entries(user_id=user.id)
     assert any(e.action == audit_mod.DELETE and "discarded" in e.reason for e in entries)
 
@@ -146,7 +145,7 @@ def test_a_local_tombstone_is_never_resurrected(pair) -> None:
     b.apply_remote([live])
     b.delete_user("ann@example.org")
     assert b.apply_remote([replace(live, updated_at_ms=5000, change_id="a:9")]).outcomes == {user.id: SKIPPED_TOMBSTONE}
-    assert b.conn.execute("SELECT deleted_at IS NOT NULL FROM users WHERE id = ?", (user.id,)).fetchone()[0] == 1
+    assert query_one(b, "SELECT deleted_at IS NOT NULL FROM users WHERE id = ?", (user.id,)) == 1
 
 
 def test_a_tombstone_of_an_unknown_user_is_kept(pair) -> None:
@@ -168,7 +167,7 @@ def test_pulled_user_with_the_email_of_an_unsynced_local_user_wins(pair) -> None
     notice = b.sync_notice("Ann@example.org")
     assert notice.kind == "email_taken" and notice.other_kiosk == "kiosk-a" and notice.user_id == loser.id
     # The loser's unsent rows are dropped and replaced by its withdrawal (a tombstone push).
-    results = [(r[0], r[1]) for r in b.conn.execute("SELECT kind, result FROM outbox WHERE user_id = ? ORDER BY seq", (loser.id,))]
+    results = query(b, "SELECT kind, result FROM outbox WHERE user_id = ? ORDER BY seq", (loser.id,))
     assert results == [("enroll", "dropped"), ("password", "dropped"), ("delete", None)]
     item = b.next_push()
     assert item.user_id == loser.id and item.deleted and item.lost_to == winner.id and item.released_emails == ()
@@ -245,7 +244,7 @@ def test_version_2_database_gets_the_sync_columns(tmp_path: Path) -> None:
     conn.execute("INSERT INTO outbox (user_id, kind, revision, created_at) VALUES (?, 'password', 2, 1)", (user_id,))
     conn.close()
     with Store.open(settings) as store:
-        assert db.schema_version(store.conn) == 3
-        assert [r[0] for r in store.conn.execute("SELECT result FROM outbox ORDER BY seq")] == ["sent", None]
-        assert store.conn.execute("SELECT remote_change FROM users").fetchone() == (None,)
+        assert query_one(store, "PRAGMA user_version") == 3
+        assert [r[0] for r in query(store, "SELECT result FROM outbox ORDER BY seq")] == ["sent", None]
+        assert query(store, "SELECT remote_change FROM users") == [(None,)]
         assert store.pending_count() == 1
