@@ -65,21 +65,22 @@ def make_settings(workdir: Path, threads: int | None = None):
 
 
 def build_app(workdir: Path, size: tuple[int, int], frames_dir: Path, threads: int | None = None):
+    """The kiosk wired by kiosk.assembly.build_kiosk, with a picture folder as camera."""
     import pygame
 
+    from kiosk.assembly import Overrides, build_kiosk
     from kiosk.camera import ImageFolderSource
-    from kiosk.config.ui import UiSettings
-    from kiosk.store import Store
-    from kiosk.ui.app import create_app
-    from kiosk.vision.pipeline import FacePipeline
 
     settings = make_settings(workdir, threads)
-    pipeline = FacePipeline.from_settings(settings)
-    ui = UiSettings(fullscreen=False, width=size[0], height=size[1], verify_timeout_s=3600.0, verify_good_frames=10**9)
+    ui = settings.ui.model_copy(update={"fullscreen": False, "width": size[0], "height": size[1],
+                                        "verify_timeout_s": 3600.0, "verify_good_frames": 10**9})
+    settings = settings.model_copy(update={"ui": ui})
     pygame.display.init()
     surface = pygame.display.set_mode(size)
-    source = ImageFolderSource(frames_dir, fps=30.0)
-    return create_app(settings, ui, pipeline, lambda: Store.open(settings), source=source, surface=surface), settings
+    kiosk = build_kiosk(settings, Overrides(surface=surface, sync=False,
+                                            open_camera=lambda: ImageFolderSource(frames_dir, fps=30.0)))
+    kiosk.close_store()
+    return kiosk.app, settings
 
 
 def preview_phase(app, seconds: float) -> dict:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from kiosk.daemon.logs import configure_logging, log_event
+from kiosk.flows.events import EventName
 from kiosk.daemon.notify import Notifier, _send_raw, watchdog_interval_s
 from kiosk.daemon.watchdog import Heartbeats, WatchdogPinger
 
@@ -79,7 +80,7 @@ def test_logs_carry_structured_fields_on_stderr(monkeypatch):
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     stream = io.StringIO()
     logger = configure_logging(stream=stream)
-    log_event(logger, "reset_refused", "face did not match", email_hash="ab12", score=0.61)
+    log_event(logger, EventName.RESET_REFUSED, "face did not match", email_hash="ab12", score=0.61)
     line = stream.getvalue().strip()
     assert "face did not match" in line and "event=reset_refused" in line
     assert "email_hash=ab12" in line and "score=0.61" in line

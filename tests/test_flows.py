@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from kiosk.flows import FaceRules, Flow, FlowConfig, InlineJobs, Step
+from kiosk.flows import EventName, FaceRules, Flow, FlowConfig, FlowEvent, InlineJobs, Step
 from kiosk.flows.faces import GUIDANCE, FaceObservation
 from kiosk.flows.status import SyncStatus
 from kiosk.i18n import Text
@@ -63,7 +63,12 @@ class Kiosk:
             capture_timeout_s=20.0,
             admin_pin="2468",
         )
-        self.flow = Flow(FlowConfig(**{**defaults, **config}), rules, self.jobs, clock=self.clock, liveness=liveness)
+        self.events: list[FlowEvent] = []
+        self.flow = Flow(FlowConfig(**{**defaults, **config}), rules, self.jobs, clock=self.clock, liveness=liveness,
+                         events=self.events.append)
+
+    def event_names(self) -> list[str]:
+        return [event.name.value for event in self.events]
 
     def type(self, text: str) -> None:
         for char in text:
@@ -471,3 +476,43 @@ def test_texts_are_message_ids_not_sentences(kiosk):
     flow.act("signup")
     assert isinstance(flow.email_feedback().text, Text)
     assert isinstance(flow.consent_text(), Text)
+
+
+def test_every_journey_event_is_recorded_where_it_is_decided(kiosk, faces_a, faces_b):
+    """Each decision gives its event once, with the fields the journal needs; together the
+    journeys below emit every EventName (so the README's list is exercised)."""
+    flow = kiosk.flow
+    kiosk.sign_up("ann@example.org", faces_a)
+    assert kiosk.event_names() == ["enroll_saving", "enrolled"]
+    assert kiosk.events[-1].email.address == "ann@example.org"
+    flow.act("finish")
+    kiosk.sign_up("ann@example.org", faces_b)  # the same email again: refused
+    assert kiosk.event_names()[-2:] == ["enroll_saving", "enroll_refused"]
+    assert kiosk.events[-1].reason == "This email is already registered"
+    flow.act("start_over")
+
+    flow.act("signin")
+    kiosk.enter("ann@example.org")
+    kiosk.enter("wrong password 1")
+    assert kiosk.event_names()[-1] == "sign_in_refused"
+    kiosk.enter(PASSWORD)
+    assert kiosk.event_names()[-1] == "signed_in"
+    flow.act("finish")
+
+    kiosk.start_reset("ann@example.org")
+    kiosk.show(faces_a)
+    accepted = kiosk.events[-1]
+    assert accepted.name is EventName.RESET_ACCEPTED and accepted.score is not None and accepted.reason == "match"
+    kiosk.enter("A new password 77")
+    kiosk.enter("A new password 77")
+    assert kiosk.event_names()[-1] == "password_reset"
+    flow.act("finish")
+
+    for _ in range(MAX_FAILURES):
+        kiosk.start_reset("ann@example.org")
+        kiosk.show(faces_b)
+        flow.act("finish")
+    names = kiosk.event_names()
+    assert names[-MAX_FAILURES:-1] == ["reset_refused"] * (MAX_FAILURES - 1) and names[-1] == "locked"
+    assert kiosk.events[-1].reason == "email" and kiosk.events[-2].score > flow.rules.verify_threshold
+    assert {event.name for event in kiosk.events} == set(EventName)

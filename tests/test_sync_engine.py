@@ -11,7 +11,7 @@ import pytest
 from firebase_admin import exceptions
 
 from kiosk.flows import FaceRules, Flow, FlowConfig, InlineJobs, Step
-from kiosk.flows.machine import REGISTERED_ELSEWHERE
+from kiosk.flows.journeys.signin import REGISTERED_ELSEWHERE
 from kiosk.store import audit as audit_mod
 from kiosk.store.errors import UnknownUserError
 from kiosk.store.replica import EMAIL_TAKEN_MESSAGE

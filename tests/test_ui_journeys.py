@@ -14,6 +14,7 @@ import pytest
 
 from kiosk.camera.scripted import blank_frames, person_frames, write_folder
 from kiosk.flows import Step
+from kiosk.flows.scripts import Mark, reset_attempt
 from ui_support import (
     PERSON_A,
     PERSON_B,
@@ -28,6 +29,18 @@ from ui_support import (
 )
 
 PASSWORD = "Correct horse 9!"
+
+
+def shots(ui: Driver):
+    """Screenshots at a scripted reset's milestones: the email typed, a face analysed."""
+
+    def at(mark: Mark) -> None:
+        if mark is Mark.EMAIL_TYPED:
+            ui.shot()
+        elif mark is Mark.FACE_SEEN:
+            ui.shot("checking")
+
+    return at
 
 
 @pytest.fixture
@@ -122,13 +135,7 @@ def test_reset_with_the_right_face_is_accepted(tmp_path, pipeline, frames_a, dri
     enroll_directly(settings, pipeline, "ann@example.org", PASSWORD, PERSON_A)
     ui = driven(make_app(tmp_path, pipeline, frames_dir=frames_a, store=settings))
     flow = ui.flow
-    ui.press("forgot password")
-    ui.type("ann@example.org")
-    ui.shot()
-    ui.submit()
-    ui.wait_for(lambda: flow.step == Step.RESET_FACE, what="the face check")
-    ui.wait_for(lambda: ui.app._fresh_observation() is not None or flow.step != Step.RESET_FACE, what="a face result")
-    ui.shot("checking")
+    ui.run(reset_attempt(flow, ui, "ann@example.org"), on_mark=shots(ui))
     ui.wait_step(Step.RESET_PASSWORD)
     ui.shot()
     ui.type("A new pass 123")
@@ -151,12 +158,7 @@ def test_reset_with_another_persons_face_is_refused(tmp_path, pipeline, frames_b
     # matcher, which is what this test is about (with the default gates see below).
     ui = driven(make_app(tmp_path, lenient_pipeline(pipeline, **WIDE_YAW), frames_dir=frames_b, store=settings))
     flow = ui.flow
-    ui.press("forgot password")
-    ui.type("ann@example.org")
-    ui.submit()
-    ui.wait_for(lambda: flow.step == Step.RESET_FACE, what="the face check")
-    ui.wait_for(lambda: ui.app._fresh_observation() is not None or flow.step != Step.RESET_FACE, what="a face result")
-    ui.shot("impostor")
+    ui.run(reset_attempt(flow, ui, "ann@example.org"), on_mark=shots(ui))
     ui.wait_step(Step.RESET_REFUSED)
     ui.shot()
     assert flow.session.message.msgid == "We could not verify you."
@@ -236,11 +238,11 @@ def test_idle_timeout_wipes_entered_data(tmp_path, pipeline, driven):
 
 
 def test_start_over_is_on_every_screen_but_the_start(tmp_path, pipeline, frames_a, driven):
-    from kiosk.ui.screens import SCREEN_OF
+    from kiosk.ui.screens import SCREENS
 
     ui = driven(make_app(tmp_path, pipeline, frames_dir=frames_a), name=None)
     app = ui.app
-    for kind in set(SCREEN_OF.values()):
+    for kind in SCREENS.values():
         screen = kind(app.ctx)
         screen.enter()
         names = [getattr(w, "name", "") for w in screen.widgets]

@@ -20,7 +20,9 @@ from kiosk.store.emails import normalize_email
 from kiosk.store.errors import DuplicateFaceError, EmailTakenError
 from kiosk.errors import StoreError, ValidationError
 from kiosk.ui.text import Painter
-from kiosk.flows.machine import REGISTERED_ELSEWHERE
+from kiosk.flows.journeys import admin, signin, signup
+from kiosk.flows.session import Pending
+from kiosk.flows.steps import JobKind
 from ui_support import SCREENS_DIR, Driver, FakeClock, make_app, observe_person, text_problems
 
 LONG_EMAIL = "maximiliane.mustermann-schmidt@verwaltung.example-universitaet.de"
@@ -35,10 +37,10 @@ def tour(driver: Driver, faces_a):
     app, flow = driver.app, driver.flow
     session = lambda: flow.session  # noqa: E731 - the session changes on wipe
 
-    def go(step: Step) -> None:
-        flow._go(step)  # straight to the state: this test is about drawing it
+    def go(step) -> None:
+        flow.go(step)  # straight to the state: this test is about drawing it
 
-    def fill(step: Step, text: str = "") -> None:
+    def fill(step, text: str = "") -> None:
         go(step)
         flow.session.fields[flow.field] = text
 
@@ -57,41 +59,40 @@ def tour(driver: Driver, faces_a):
     fill(Step.SIGNUP_PASSWORD, "x" * 300)
     yield "password-long"
     fill(Step.SIGNIN_PASSWORD, "")
-    flow._say(NP_("Wrong email or password. {n} try left before a pause.", "Wrong email or password. {n} tries left before a pause.", 2))
+    flow.say(NP_("Wrong email or password. {n} try left before a pause.", "Wrong email or password. {n} tries left before a pause.", 2))
     yield "signin-wrong"
     fill(Step.SIGNUP_CONFIRM, "abc")
     session().fields["password"] = "abd-something"
     yield "confirm-mismatch"
     fill(Step.RESET_CONFIRM, "same")
     session().fields["password"] = "same"
-    session().pending, session().busy = "change_password", N_("Saving your new password...")
+    session().job = Pending(JobKind.CHANGE_PASSWORD, lambda flow, done: None, N_("Saving your new password..."))
     yield "busy"
-    session().pending = None
+    session().job = None
     go(Step.SIGNUP_CONSENT)
     yield "consent"
     flow.config = dataclasses.replace(flow.config, store_images=True, image_retention_days=30)
     app.sync_screen()
     yield "consent-images"
-    flow._start_capture()
+    signup.start_capture(flow)
     for face in faces_a[:2]:
-        flow.observe(face)
-    app._observation, app._observation_at = faces_a[0], app.clock()
+        app.observe(face)
+    app.observe(faces_a[0])
     yield "capture"
     for code in ("too_small", "too_large", "blurry", "too_dark", "too_bright", "pose", "multiple_faces"):
         observation = dataclasses.replace(faces_a[0], findings=(code,))
-        flow.observe(observation)
-        app._observation = observation
+        app.observe(observation)
         yield f"capture-{code}"
     session().verifier = FaceVerifier(None, flow.rules, 3, app.clock(), 15.0)
     go(Step.RESET_FACE)
     flow.observe(dataclasses.replace(faces_a[0], findings=("pose",)))
     yield "verify"
     session().message, session().attempts_left = None, 1
-    flow._say(N_("We could not verify you."))
-    flow._go_keep_message(Step.RESET_REFUSED)
+    flow.say(N_("We could not verify you."))
+    flow.go_keep_message(Step.RESET_REFUSED)
     yield "refused"
     session().attempts_left = None
-    flow._say(N_("We could not get a clear picture of your face."))
+    flow.say(N_("We could not get a clear picture of your face."))
     yield "refused-unclear"
     session().email = normalize_email(LONG_EMAIL)
     go(Step.SIGNUP_DONE)
@@ -111,16 +112,14 @@ def tour(driver: Driver, faces_a):
         ("not-accepted", ValidationError("x")),
         ("not-saved", StoreError("x")),
     ):
-        session().pending = "enroll"
-        flow._finished(Done((session().id, "enroll"), error=error))
+        signup.saved(flow, Done((session().id, JobKind.ENROLL), error=error))
         yield f"problem-{name}"
-    flow._show_problem(REGISTERED_ELSEWHERE)
+    flow.show_problem(signin.REGISTERED_ELSEWHERE)
     yield "problem-registered-elsewhere"
-    session().pending = "count_users"
-    flow._finished(Done((session().id, "count_users"), error=StoreError("x")))
+    admin.counted(flow, Done((session().id, JobKind.COUNT_USERS), error=StoreError("x")))
     go(Step.ADMIN_PIN)
     session().fields["pin"] = "12345678"
-    flow._say(N_("Wrong PIN"))
+    flow.say(N_("Wrong PIN"))
     yield "admin-pin"
     go(Step.ADMIN)
     session().user_count = 123456

@@ -71,23 +71,34 @@ def make_app(
     clock=None,
     sync_status=None,
     camera_loop: bool = True,
+    events=None,
     **ui_values: Any,
 ):
-    """A KioskApp on the dummy video driver, its store in tmp_path, camera from a folder.
+    """A KioskApp built by the kiosk's own wiring (kiosk.assembly.build_kiosk) on the
+    dummy video driver, its store in tmp_path, its camera a folder of pictures.
 
-    ``store``: Settings from :func:`store_settings` (made here if None)."""
+    ``store``: Settings from :func:`store_settings` (made here if None); ``ui_values``
+    override the ui section (admin PIN 2468 unless given)."""
+    from kiosk.assembly import Overrides, build_kiosk
     from kiosk.camera import ImageFolderSource
-    from kiosk.config.ui import UiSettings
-    from kiosk.store import Store
-    from kiosk.ui.app import create_app
 
     settings = store if store is not None else store_settings(tmp_path)
-    ui = UiSettings(**{"fullscreen": False, "width": size[0], "height": size[1], "admin_pin": "2468", **ui_values})
+    ui = settings.ui.model_copy(update={"fullscreen": False, "width": size[0], "height": size[1], "admin_pin": "2468", **ui_values})
+    settings = settings.model_copy(update={"ui": ui})
     pygame.display.init()
     surface = pygame.display.set_mode(size)
-    source = ImageFolderSource(frames_dir, fps=30, loop=camera_loop) if frames_dir is not None else None
-    kwargs = {"clock": clock} if clock is not None else {}
-    return create_app(settings, ui, pipeline, lambda: Store.open(settings), source=source, surface=surface, sync_status=sync_status, **kwargs)
+    overrides: dict[str, Any] = {"surface": surface, "pipeline": pipeline, "sync": False, "sync_status": sync_status}
+    if frames_dir is not None:
+        overrides["open_camera"] = lambda: ImageFolderSource(frames_dir, fps=30, loop=camera_loop)
+    else:
+        overrides["camera"] = False
+    if clock is not None:
+        overrides["clock"] = clock
+    if events is not None:
+        overrides["events"] = events
+    kiosk = build_kiosk(settings, Overrides(**overrides))
+    kiosk.close_store()  # the tests read the store through their own connections
+    return kiosk.app
 
 
 def enroll_directly(settings, pipeline: FacePipeline, email: str, password: str, person: Person) -> None:

@@ -30,12 +30,18 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from kiosk.camera.sources import Pacer
 from kiosk.config import Settings, parse_config
+from kiosk.flows.journeys import reset, signin, signup
+from kiosk.flows.scripts import Mark, reset_attempt, sign_up
+from kiosk.flows.steps import Action
+
+if TYPE_CHECKING:
+    from kiosk.daemon.service import KioskService
 
 EMAIL = "ann.demo@example.org"
 PASSWORD = "Demo password 1!"
@@ -159,16 +165,18 @@ def run_demo(settings: Settings, screens: Path, log_level: str = "INFO") -> int:
 
 
 class Journeys:
-    def __init__(self, service, camera: SwitchableCamera, screens: Path, linger_s: float = 0.0) -> None:
+    def __init__(self, service: "KioskService", camera: SwitchableCamera, screens: Path, linger_s: float = 0.0) -> None:
         from kiosk.ui.driver import Driver
 
+        assert service.kiosk is not None
         self.service = service
+        self.kiosk = service.kiosk
         self.camera = camera
         self.linger_s = linger_s
-        self.ui = Driver(service.app, screens, step=self._step)
-        self.flow = service.app.flow
+        self.ui = Driver(self.kiosk.app, screens, step=self._step)
+        self.flow = self.kiosk.flow
         self.results: list[StepResult] = []
-        self.liveness(False)
+        self.flow.require_liveness(False)
 
     def _step(self, paced: bool = False) -> None:
         if not self.service.step(paced=paced) and self.service.requests.stop:
@@ -205,97 +213,83 @@ class Journeys:
             _print(f"   warning: {len(self.ui.problems)} text overflow(s), first: {self.ui.problems[0]}")
         return self.results
 
-    def liveness(self, on: bool) -> None:
-        """Switch the reset's liveness challenge (its models are loaded either way)."""
-        import dataclasses
-
-        self.flow.config = dataclasses.replace(self.flow.config, liveness_for_reset=on)
-
     def go_home(self) -> None:
-        from kiosk.flows import Step
-
         self.camera.show("empty")
-        if self.flow.step != Step.ATTRACT:
-            self.flow.act("start_over")
+        if self.flow.step is not self.flow.home:
+            self.flow.act(Action.START_OVER)
         self.ui.step(2)
 
     # -- the journeys -----------------------------------------------------------------------
 
     def enroll(self) -> tuple[bool, str]:
-        from kiosk.flows import Step
-
         ui, flow = self.ui, self.flow
         self.shot("start")
-        ui.press("sign up")
-        ui.type(EMAIL)
-        self.shot()
-        ui.submit()
-        ui.type(PASSWORD)
-        ui.submit()
-        ui.type(PASSWORD)
-        ui.submit()
-        self.shot()
-        ui.press("agree")
-        self.camera.show("A")
-        capture_started = time.monotonic()
-        ui.wait_for(lambda: flow.capture_progress()[0] >= 2 or flow.step != Step.SIGNUP_FACE, STEP_TIMEOUT_S, "two face samples")
-        self.shot("capturing")
-        ui.wait_for(lambda: flow.step != Step.SIGNUP_FACE or flow.busy is not None, STEP_TIMEOUT_S, "the face capture")
-        captured = time.monotonic() - capture_started
-        ui.wait_for(lambda: flow.step != Step.SIGNUP_FACE and flow.busy is None, STEP_TIMEOUT_S, "the account to be saved")
+        started: dict[str, float] = {}
+
+        def at(mark: Mark) -> None:
+            if mark in (Mark.EMAIL_TYPED, Mark.CONSENT):
+                self.shot()
+            elif mark is Mark.CAPTURING:
+                self.camera.show("A")
+                started["capture"] = time.monotonic()
+                ui.wait_for(lambda: flow.capture_progress()[0] >= 2 or flow.step is not signup.FACE, STEP_TIMEOUT_S, "two face samples")
+                self.shot("capturing")
+                ui.wait_for(lambda: flow.step is not signup.FACE or flow.busy is not None, STEP_TIMEOUT_S, "the face capture")
+                started["captured"] = time.monotonic()
+
+        ui.run(sign_up(flow, ui, EMAIL, PASSWORD), at, STEP_TIMEOUT_S)
         ui.step()
         self.shot()
-        if flow.step != Step.SIGNUP_DONE:
-            return False, f"ended on {flow.step.value}"
+        if flow.step is not signup.DONE:
+            return False, f"ended on {flow.step.name}"
         user, pending = self._stored()
         if user is None:
             return False, "the kiosk said done, but the store has no such user"
+        captured = started.get("captured", 0.0) - started.get("capture", 0.0)
         return True, (f"enrolled: {len(user.templates)} encrypted face template(s), {pending} outbox row(s) "
                       f"(face capture {captured:.1f} s)")
 
-    def _stored(self):
+    def _stored(self) -> tuple[Any, int]:
         from kiosk.store import Store
 
-        with Store.open(self.service.settings) as store:
+        with Store.open(self.kiosk.settings) as store:
             user = store.get_user(EMAIL)
             return user, sum(1 for entry in store.pending_outbox(1000) if entry.user_id == user.id)
 
     def sign_in(self, password: str) -> tuple[bool, str]:
-        from kiosk.flows import Step
-
         ui, flow = self.ui, self.flow
-        ui.press("sign in")
+        ui.press(Action.SIGNIN)
         ui.type(EMAIL)
         ui.submit()
         ui.type(password)
         self.shot()
         asked = time.monotonic()
         ui.submit()
-        ui.wait_for(lambda: flow.busy is None and (flow.step != Step.SIGNIN_PASSWORD or flow.session.message is not None),
+        ui.wait_for(lambda: flow.busy is None and (flow.step is not signin.PASSWORD or flow.session.message is not None),
                     STEP_TIMEOUT_S, "the password check")
         took = time.monotonic() - asked
         self.shot()
-        if flow.step != Step.WELCOME:
-            return False, f"not signed in (screen {flow.step.value})"
+        if flow.step is not signin.WELCOME:
+            return False, f"not signed in (screen {flow.step.name})"
         return True, f"welcome screen (password check {took:.2f} s, argon2id)"
 
-    def _reset_until_verdict(self, person: str) -> float:
-        from kiosk.flows import Step
+    def _reset_until_verdict(self, scene: str, label: Callable[[], str] = lambda: "checking") -> float:
+        """A reset for A's email through the screens (kiosk.flows.scripts.reset_attempt),
+        with ``scene`` in front of the camera from the face check on."""
+        shown: dict[str, float] = {}
 
-        ui, flow = self.ui, self.flow
-        ui.press("forgot password")
-        ui.type(EMAIL)
-        self.shot()
-        ui.submit()
-        ui.wait_for(lambda: flow.step != Step.RESET_EMAIL and flow.busy is None, STEP_TIMEOUT_S, "the face check")
-        self.camera.show(person)
-        shown = time.monotonic()
-        ui.wait_for(lambda: self.service.app._fresh_observation() is not None or flow.step != Step.RESET_FACE,
-                    STEP_TIMEOUT_S, "a face result")
-        self.shot("checking")
-        ui.wait_for(lambda: flow.step != Step.RESET_FACE and flow.busy is None, STEP_TIMEOUT_S, "the verdict")
-        took = time.monotonic() - shown
-        ui.step()
+        def at(mark: Mark) -> None:
+            if mark is Mark.EMAIL_TYPED:
+                self.shot()
+            elif mark is Mark.FACE_CHECK:
+                self.camera.show(scene)
+                shown["at"] = time.monotonic()
+            elif mark is Mark.FACE_SEEN:
+                self.shot(label())
+
+        self.ui.run(reset_attempt(self.flow, self.ui, EMAIL), at, STEP_TIMEOUT_S)
+        took = time.monotonic() - shown.get("at", time.monotonic())
+        self.ui.step()
         self.shot()
         return took
 
@@ -307,12 +301,10 @@ class Journeys:
         return f"distance {outcome.score:.3f} vs threshold {threshold:.3f}"
 
     def reset_accepted(self) -> tuple[bool, str]:
-        from kiosk.flows import Step
-
         ui, flow = self.ui, self.flow
         took = self._reset_until_verdict("A")
-        if flow.step != Step.RESET_PASSWORD:
-            return False, f"face not accepted (screen {flow.step.value}; {self._score()})"
+        if flow.step is not reset.PASSWORD:
+            return False, f"face not accepted (screen {flow.step.name}; {self._score()})"
         score = self._score()
         self.camera.show("empty")
         ui.type(NEW_PASSWORD)
@@ -320,46 +312,38 @@ class Journeys:
         ui.type(NEW_PASSWORD)
         self.shot()
         ui.submit()
-        ui.wait_step(Step.RESET_DONE, STEP_TIMEOUT_S)
+        ui.wait_step(reset.DONE, STEP_TIMEOUT_S)
         self.shot()
         return True, f"face accepted in {took:.1f} s ({score}), new password set"
 
     def impostor_refused(self) -> tuple[bool, str]:
-        from kiosk.flows import Step
-
         flow = self.flow
         took = self._reset_until_verdict("B")
         message = flow.session.message.msgid if flow.session.message is not None else ""
         outcome = flow.session.outcome
         compared = outcome is not None and outcome.score is not None and outcome.score > flow.rules.verify_threshold
-        if flow.step == Step.RESET_REFUSED and message == "We could not verify you." and compared:
+        if flow.step is reset.REFUSED and message == "We could not verify you." and compared:
             return True, f"refused in {took:.1f} s: \"{message}\" ({self._score()})"
-        return False, f"expected a refusal after a comparison; got screen {flow.step.value}, \"{message}\" ({self._score()})"
+        return False, f"expected a refusal after a comparison; got screen {flow.step.name}, \"{message}\" ({self._score()})"
 
     def photo_refused_by_liveness(self) -> tuple[bool, str]:
-        from kiosk.flows import Step
-
         ui, flow = self.ui, self.flow
-        self.liveness(True)
+        prompts: list[str] = []
+
+        def prompt_shown() -> str:
+            ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step is not reset.FACE, STEP_TIMEOUT_S, "a prompt")
+            prompts.append(flow.liveness_prompt() or "")
+            return prompts[-1] or "no-prompt"
+
+        flow.require_liveness(True)
         try:
-            ui.press("forgot password")
-            ui.type(EMAIL)
-            ui.submit()
-            ui.wait_for(lambda: flow.step != Step.RESET_EMAIL and flow.busy is None, STEP_TIMEOUT_S, "the face check")
-            self.camera.show("A-photo")
-            shown = time.monotonic()
-            ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step != Step.RESET_FACE, STEP_TIMEOUT_S, "a prompt")
-            prompt = flow.liveness_prompt()
-            self.shot(prompt or "no-prompt")
-            ui.wait_for(lambda: flow.step != Step.RESET_FACE and flow.busy is None, STEP_TIMEOUT_S, "the verdict")
-            took = time.monotonic() - shown
-            ui.step()
-            self.shot()
+            took = self._reset_until_verdict("A-photo", label=prompt_shown)
         finally:
-            self.liveness(False)
+            flow.require_liveness(False)
         outcome = flow.session.outcome
         message = flow.session.message.msgid if flow.session.message is not None else ""
         evidence = outcome.liveness if outcome is not None else None
-        if flow.step == Step.RESET_REFUSED and evidence is not None and not evidence["passed"]:
+        prompt = prompts[0] if prompts else ""
+        if flow.step is reset.REFUSED and evidence is not None and not evidence["passed"]:
             return True, f"prompt \"{prompt}\" unanswered, refused in {took:.1f} s ({evidence['reason']}): \"{message}\""
-        return False, f"expected a liveness refusal; got screen {flow.step.value}, \"{message}\""
+        return False, f"expected a liveness refusal; got screen {flow.step.name}, \"{message}\""

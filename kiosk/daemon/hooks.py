@@ -13,15 +13,17 @@ things a person would, with no touch screen:
   - ``reset-loop``: forgot password with the camera's face, over and over; each verdict
     (accepted or refused) starts the next attempt. Never ends.
 
-A journey is a generator: the service advances it once per loop iteration, so the loop
-keeps drawing, beating and answering signals while the journey waits for the flow.
+A journey is a generator (kiosk.flows.scripts): the service advances it once per loop
+iteration, so the loop keeps drawing, beating and answering signals while it waits.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
-from kiosk.flows.machine import Flow, Step
+from kiosk.flows.machine import Flow
+from kiosk.flows.scripts import FlowActor, Mark, reset_attempt, sign_up
+from kiosk.flows.steps import Action
 
 HOOKS_ENV = "FACEKIOSK_TEST_HOOKS"
 JOURNEY_ENV = "FACEKIOSK_TEST_JOURNEY"
@@ -30,43 +32,27 @@ PASSWORD_ENV = "FACEKIOSK_TEST_PASSWORD"
 DEFAULT_EMAIL = "hook@example.org"
 DEFAULT_PASSWORD = "Hook password 1!"
 
-ENROLL_ENDS = (Step.SIGNUP_DONE, Step.PROBLEM)
-RESET_ENDS = (Step.RESET_PASSWORD, Step.RESET_REFUSED, Step.LOCKED, Step.PROBLEM)
-
 
 def hooks_enabled(environ: Mapping[str, str]) -> bool:
     return environ.get(HOOKS_ENV) == "1"
 
 
-def enroll(flow: Flow, email: str, password: str) -> Iterator[None]:
-    flow.act("start_over")
-    flow.act("signup")
-    flow.set_text(email)
-    flow.submit()
-    for _ in range(2):  # the password, then its confirmation
-        flow.set_text(password)
-        flow.submit()
-    flow.act("agree")
-    while flow.step not in ENROLL_ENDS and flow.step != Step.ATTRACT:  # ATTRACT: wiped (timeout)
-        yield
+def enroll(flow: Flow, email: str, password: str) -> Iterator[Mark | None]:
+    flow.act(Action.START_OVER)
+    yield from sign_up(flow, FlowActor(flow), email, password)
 
 
-def reset_loop(flow: Flow, email: str, password: str) -> Iterator[None]:
+def reset_loop(flow: Flow, email: str, password: str) -> Iterator[Mark | None]:
     while True:
-        flow.act("start_over")
-        flow.act("reset")
-        flow.set_text(email)
-        flow.submit()
-        yield
-        while (flow.step not in RESET_ENDS and flow.step != Step.ATTRACT) or flow.busy:
-            flow.activity()  # a person standing there: no idle timeout
-            yield
+        flow.act(Action.START_OVER)
+        yield from reset_attempt(flow, FlowActor(flow), email, stay=True)
+        yield None
 
 
-JOURNEYS = {"enroll": enroll, "reset-loop": reset_loop}
+JOURNEYS: dict[str, Callable[[Flow, str, str], Iterator[Mark | None]]] = {"enroll": enroll, "reset-loop": reset_loop}
 
 
-def journeys_from_env(flow: Flow, environ: Mapping[str, str]) -> Iterator[None]:
+def journeys_from_env(flow: Flow, environ: Mapping[str, str]) -> Iterator[Mark | None]:
     """The journeys ``$FACEKIOSK_TEST_JOURNEY`` names, chained. ValueError for an unknown name."""
     names = [name.strip() for name in environ.get(JOURNEY_ENV, "enroll").split(",") if name.strip()]
     unknown = [name for name in names if name not in JOURNEYS]
@@ -75,7 +61,7 @@ def journeys_from_env(flow: Flow, environ: Mapping[str, str]) -> Iterator[None]:
     email = environ.get(EMAIL_ENV, DEFAULT_EMAIL)
     password = environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
 
-    def chained() -> Iterator[None]:
+    def chained() -> Iterator[Mark | None]:
         for name in names:
             yield from JOURNEYS[name](flow, email, password)
 

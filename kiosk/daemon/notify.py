@@ -26,10 +26,11 @@ def _send_raw(message: str) -> bool:
 
 def _default_sender() -> Callable[[str], bool]:
     try:
-        from systemd import daemon
+        from systemd import daemon  # type: ignore[attr-defined]  # a C extension without stubs
     except ImportError:
         return _send_raw
-    return daemon.notify
+    notify: Callable[[str], bool] = daemon.notify
+    return notify
 
 
 class Notifier:

@@ -8,13 +8,16 @@ store's own exceptions, which the flow explains.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from kiosk.flows.jobs import Job
 from kiosk.store.emails import Email
 from kiosk.store.errors import AuthenticationError, LockedOutError, ReenrollRequiredError, UnknownUserError
+
+if TYPE_CHECKING:
+    from kiosk.store import Store
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class FaceRecorded:
     attempts_left: int
 
 
-def _notice_shown(store, email: Email) -> bool:
+def _notice_shown(store: Store, email: Email) -> bool:
     """Take the sync notice waiting for this email, if any (it is shown once)."""
     if store.sync_notice(email.address) is None:
         return False
@@ -65,7 +68,7 @@ def _notice_shown(store, email: Email) -> bool:
 
 
 def sign_in(email: Email, password: str) -> Job:
-    def job(store) -> SignedIn | WrongPassword | Locked | RegisteredElsewhere:
+    def job(store: Store) -> SignedIn | WrongPassword | Locked | RegisteredElsewhere:
         if _notice_shown(store, email):
             return RegisteredElsewhere()
         try:
@@ -80,7 +83,7 @@ def sign_in(email: Email, password: str) -> Job:
 
 
 def find_reset_subject(email: Email, model_id: str) -> Job:
-    def job(store) -> ResetSubject | Locked:
+    def job(store: Store) -> ResetSubject | Locked:
         try:
             user, templates = store.face_templates(email.address, model_id)
         except LockedOutError as err:
@@ -95,7 +98,7 @@ def find_reset_subject(email: Email, model_id: str) -> Job:
 
 
 def record_face(email: Email, accepted: bool, score: float | None, reason: str) -> Job:
-    def job(store) -> FaceRecorded:
+    def job(store: Store) -> FaceRecorded:
         status = store.record_face_attempt(email.address, accepted, score, reason)
         locked = Locked(status.scope or "email", status.remaining_s) if status.locked else None
         return FaceRecorded(locked, status.attempts_left)
@@ -106,21 +109,21 @@ def record_face(email: Email, accepted: bool, score: float | None, reason: str) 
 def enroll(email: Email, password: str, samples: Sequence[np.ndarray], model_id: str, duplicate_threshold: float) -> Job:
     samples = [np.asarray(s, dtype=np.float32) for s in samples]
 
-    def job(store) -> str:
-        return store.enroll(email.address, password, samples, model_id, duplicate_threshold=duplicate_threshold).id
+    def job(store: Store) -> str:
+        return str(store.enroll(email.address, password, samples, model_id, duplicate_threshold=duplicate_threshold).id)
 
     return job
 
 
 def change_password(user_id: str, password: str) -> Job:
-    def job(store) -> None:
+    def job(store: Store) -> None:
         store.change_password(user_id, password, reason="reset by face")
 
     return job
 
 
 def count_users() -> Job:
-    def job(store) -> int:
-        return store.count_users()
+    def job(store: Store) -> int:
+        return int(store.count_users())
 
     return job

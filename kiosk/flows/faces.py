@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from kiosk.i18n import N_, Text
 from kiosk.liveness.challenge import Status
+
+if TYPE_CHECKING:
+    from kiosk.config import Settings
+    from kiosk.vision.pipeline import FacePipeline, FaceResult
 
 # One line per quality finding code (kiosk.vision.quality.GUIDANCE), said to the person.
 GUIDANCE = {
@@ -79,7 +83,7 @@ class FaceRules:
         return self.score(probe, templates) <= self.verify_threshold
 
     @classmethod
-    def from_pipeline(cls, pipeline, settings) -> "FaceRules":
+    def from_pipeline(cls, pipeline: FacePipeline, settings: Settings) -> "FaceRules":
         """``pipeline``: a kiosk.vision.pipeline.FacePipeline; ``settings``: the Settings."""
         verification = settings.verification
         duplicate = pipeline.threshold(verification.duplicate_security_level)
@@ -106,7 +110,7 @@ def euclidean_threshold(threshold: float, metric: str) -> float:
     raise ValueError(f"unknown distance metric {metric!r}")
 
 
-def observation_from(result, frame_seq: int, frame_shape: tuple[int, ...], analysis_ms: float = 0.0) -> FaceObservation:
+def observation_from(result: FaceResult | None, frame_seq: int, frame_shape: tuple[int, ...], analysis_ms: float = 0.0) -> FaceObservation:
     """A FaceObservation from a pipeline FaceResult (``result`` None: no face found)."""
     height, width = frame_shape[:2]
     if result is None:
@@ -114,11 +118,12 @@ def observation_from(result, frame_seq: int, frame_shape: tuple[int, ...], analy
     from kiosk.vision.quality import estimate_pose
 
     face = result.face
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(face.box, dtype=np.float64)[:4])
     landmarks = np.asarray(face.landmarks, dtype=np.float32).reshape(5, 2)
     return FaceObservation(
         frame_seq=frame_seq,
         frame_size=(width, height),
-        box=tuple(float(v) for v in np.asarray(face.box, dtype=np.float64)[:4]),
+        box=(x1, y1, x2, y2),
         landmarks=landmarks,
         findings=tuple(finding.code for finding in result.findings),
         embedding=np.asarray(result.embedding, dtype=np.float32),

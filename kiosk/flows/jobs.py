@@ -32,7 +32,14 @@ class Jobs(Protocol):
 
     def poll(self) -> list[Done]: ...
 
-    def close(self) -> None: ...
+    @property
+    def busy_since(self) -> float | None:
+        """``time.monotonic()`` when the job under way started; None while idle (the
+        daemon's watchdog stops when a job runs far longer than any should)."""
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Finish what was submitted and close the store; False if that took longer
+        than ``timeout`` seconds."""
 
 
 class InlineJobs:
@@ -51,8 +58,13 @@ class InlineJobs:
         self._done.clear()
         return done
 
-    def close(self) -> None:
+    @property
+    def busy_since(self) -> float | None:
+        return None  # a job runs inside ``submit``
+
+    def close(self, timeout: float = 10.0) -> bool:
         self.store.close()
+        return True
 
 
 class ThreadJobs:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -111,7 +111,8 @@ class LivenessVerifier:
             box = self.check.tracked_box()
         if box is None:
             return FaceObservation(seq, (width, height), liveness=status)
-        return FaceObservation(seq, (width, height), box=tuple(float(v) for v in box[:4]), faces=1, liveness=status)
+        x1, y1, x2, y2 = (float(v) for v in box[:4])
+        return FaceObservation(seq, (width, height), box=(x1, y1, x2, y2), faces=1, liveness=status)
 
     # -- the flow's side (UI thread) --------------------------------------------------
 
@@ -126,6 +127,9 @@ class LivenessVerifier:
         """The flow's "left before the decision" rule records the best distance so far:
         none is known before the challenge ends."""
         return None
+
+    def frame_analyzer(self) -> Callable[[np.ndarray, float, int], FaceObservation]:
+        return self.analyze_frame
 
     def feed(self, observation: FaceObservation, now: float) -> Outcome | None:
         if self._decided:

@@ -1,8 +1,8 @@
 """What the admin screen shows about the rest of the kiosk, behind small interfaces.
 
-The sync engine does not exist yet: it will implement :class:`SyncStatusProvider` (any
-callable returning a :class:`SyncStatus`). Until then :func:`sync_not_configured` is
-used and the admin screen says "sync not configured".
+The sync engine's ``status`` is a :class:`SyncStatusProvider` (its snapshots have the
+fields of :class:`SyncState`); without sync :func:`sync_not_configured` is used and the
+admin screen says "sync not configured".
 """
 
 from __future__ import annotations
@@ -20,8 +20,27 @@ class SyncStatus:
     detail: str = ""  # one line for the admin (an error, the server's name)
 
 
+class SyncState(Protocol):
+    """What the admin screen reads of a sync status snapshot."""
+
+    @property
+    def configured(self) -> bool: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def pending_changes(self) -> int: ...
+
+    @property
+    def last_success_at(self) -> float | None: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
 class SyncStatusProvider(Protocol):
-    def __call__(self) -> SyncStatus: ...
+    def __call__(self) -> SyncState: ...
 
 
 def sync_not_configured() -> SyncStatus:

@@ -18,6 +18,7 @@ import numpy as np
 
 from kiosk.flows.faces import FaceObservation, FaceRules, guidance_for
 from kiosk.i18n import N_, Text
+from kiosk.liveness.challenge import Status
 
 MATCH = "match"
 NO_MATCH = "no match"
@@ -41,17 +42,40 @@ class Outcome:
         return f"{self.reason}; liveness={json.dumps(self.liveness, separators=(',', ':'), sort_keys=True)}"
 
 
+FrameAnalyzer = Callable[[np.ndarray, float, int], FaceObservation]
+
+
 class Verifier(Protocol):
+    """What the journeys use of a face check (plain comparison or liveness challenge)."""
+
     deadline: float
     prompt: Text | None  # an instruction for the screen besides the quality guidance
     guidance: Text | None
-    # What the face worker runs on each camera frame (image, capture time, frame number)
-    # while this verifier decides; None: the face pipeline's usual analysis.
-    analyze_frame: Callable[[np.ndarray, float, int], FaceObservation] | None
+    status: Status | None  # the liveness challenge's last status; None without one
+    failure: str  # the challenge's failure code when it failed; "" otherwise
+    embedding: np.ndarray | None  # the face a passed liveness check vouched for
+
+    @property
+    def compared(self) -> int:
+        """Comparisons (or a challenge with a face in it) made so far: an attempt that
+        counts if the person leaves before the decision."""
+
+    @property
+    def best(self) -> float | None:
+        """The best (smallest) distance so far, if any comparison was made."""
+
+    def frame_analyzer(self) -> FrameAnalyzer | None:
+        """What the face worker runs on each camera frame (image, capture time, frame
+        number) while this verifier decides; None: the face pipeline's usual analysis."""
+
+    def failure_text(self) -> Text:
+        """What to tell the person after a failure that was not the face's."""
 
     def feed(self, observation: FaceObservation, now: float) -> Outcome | None: ...
 
     def expire(self, now: float) -> Outcome | None: ...
+
+    def wipe(self) -> None: ...
 
 
 class FaceVerifier:
@@ -70,10 +94,22 @@ class FaceVerifier:
         self.deadline = started_at + timeout_s
         self.prompt: Text | None = None
         self.guidance: Text | None = N_("Look at the camera")
-        self.analyze_frame = None
+        self.status: Status | None = None
+        self.failure = ""
+        self.embedding: np.ndarray | None = None
         self.compared = 0
-        self.best = math.inf
+        self._best = math.inf
         self.saw_face = False
+
+    @property
+    def best(self) -> float | None:
+        return self._best if math.isfinite(self._best) else None
+
+    def frame_analyzer(self) -> FrameAnalyzer | None:
+        return None
+
+    def failure_text(self) -> Text:
+        return N_("We could not verify you.")
 
     def feed(self, observation: FaceObservation, now: float) -> Outcome | None:
         if now >= self.deadline:
@@ -84,24 +120,21 @@ class FaceVerifier:
             return None
         assert observation.embedding is not None
         score = self.rules.score(observation.embedding, self.templates)
-        self.best = min(self.best, score)
+        self._best = min(self._best, score)
         if score <= self.rules.verify_threshold:
             return Outcome(True, score, MATCH, counts=False)
         self.compared += 1
         self.guidance = N_("Checking...")
         if self.compared >= self.refuse_after:
-            return Outcome(False, self._best(), NO_MATCH, counts=True)
+            return Outcome(False, self.best, NO_MATCH, counts=True)
         return None
 
     def expire(self, now: float) -> Outcome | None:
         if now < self.deadline:
             return None
         if self.compared:
-            return Outcome(False, self._best(), TIMEOUT, counts=True)
+            return Outcome(False, self.best, TIMEOUT, counts=True)
         return Outcome(False, None, NO_CLEAR_PICTURE if self.saw_face else NO_FACE, counts=False)
-
-    def _best(self) -> float | None:
-        return self.best if math.isfinite(self.best) else None
 
     def wipe(self) -> None:
         self.templates = None

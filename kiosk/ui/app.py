@@ -1,4 +1,4 @@
-"""The UI loop: input, camera, face worker, flow, drawing; and wiring it all up.
+"""The UI loop: input, camera, face worker, flow, drawing (kiosk.assembly wires it up).
 
 One ``step()`` is one frame: pointer events go to the current screen (a screen change
 mid-batch sends the rest to the new screen, whose widgets hold no press from the old
@@ -21,19 +21,43 @@ import pygame
 
 from kiosk.camera.grabber import FrameGrabber
 from kiosk.flows.faces import FaceObservation
-from kiosk.flows.machine import CAMERA_STEPS, Flow, Step
+from kiosk.config.ui import UiSettings
+from kiosk.errors import KioskError
+from kiosk.flows.machine import Flow
+from kiosk.flows.steps import StepSpec
 from kiosk.i18n import Catalog
 from kiosk.ui.events import to_pointer
 from kiosk.ui.face_worker import FaceWorker
 from kiosk.ui.layout import Layout
 from kiosk.ui.preview import STALE_S
-from kiosk.ui.screens import SCREEN_OF, Context, Screen
+from kiosk.ui.screens import Context, Screen, screen_class
 from kiosk.ui.text import Painter
 
 
-def open_display(ui) -> pygame.Surface:
+class DisplayError(KioskError):
+    """The screen cannot be opened (SDL video driver, permissions)."""
+
+
+def open_display(ui: UiSettings, video_driver: str = "") -> pygame.Surface:
     """The kiosk window: fullscreen (or not) at the configured or the display's size,
-    with the mouse cursor hidden. ``ui``: the UiSettings section."""
+    with the mouse cursor hidden. DisplayError (one line, with the fix) if it cannot open."""
+    try:
+        return _open_display(ui)
+    except pygame.error as err:
+        raise DisplayError(
+            f"cannot open the display{f' (SDL_VIDEODRIVER={video_driver})' if video_driver else ''}: {err}; "
+            "on a console-only kiosk set SDL_VIDEODRIVER=kmsdrm and add the user to the video and render groups"
+        ) from None
+
+
+def use_surface(surface: pygame.Surface) -> pygame.Surface:
+    """A surface the caller opened (tests, benchmarks): fonts ready, cursor hidden."""
+    pygame.font.init()
+    pygame.mouse.set_visible(False)
+    return surface
+
+
+def _open_display(ui: UiSettings) -> pygame.Surface:
     pygame.display.init()
     pygame.font.init()
     if ui.width and ui.height:
@@ -74,13 +98,13 @@ class KioskApp:
             flow=flow,
             mirror_preview=mirror_preview,
             frame=self._frame_image,
-            observation=self._fresh_observation,
+            observation=self.fresh_observation,
             camera_error=lambda: grabber.error if grabber is not None else None,
             clock=clock,
         )
         self._screens: dict[type[Screen], Screen] = {}
         self.screen: Screen | None = None
-        self._shown: tuple[Step, int] | None = None
+        self._shown: tuple[StepSpec, int] | None = None
         self._observation: FaceObservation | None = None
         self._observation_at = 0.0
         self._offered_seq = -1
@@ -97,12 +121,13 @@ class KioskApp:
     # -- what the screens see ---------------------------------------------------------------
 
     def _frame_image(self) -> np.ndarray | None:
-        if self.grabber is None or self.flow.step not in CAMERA_STEPS or self.grabber.error:
+        if self.grabber is None or not self.flow.step.camera or self.grabber.error:
             return None  # a stopped camera shows "unavailable", not its last picture
         frame = self.grabber.latest()
         return frame.image if frame is not None else None
 
-    def _fresh_observation(self) -> FaceObservation | None:
+    def fresh_observation(self) -> FaceObservation | None:
+        """The newest face result of this screen, unless older than the preview shows."""
         if self._observation is None or self.clock() - self._observation_at > STALE_S:
             return None
         return self._observation
@@ -115,12 +140,12 @@ class KioskApp:
         if current == self._shown:
             return
         person_changed = self._shown is None or current[1] != self._shown[1]
-        if self.worker is not None and (person_changed or current[0] not in CAMERA_STEPS or current[0] != self._shown[0]):
+        if self.worker is not None and (person_changed or not current[0].camera or self._shown is None or current[0] is not self._shown[0]):
             self.worker.reset()  # no face result of another screen or person carries over
             self._observation = None
         if person_changed:
             self.painter.forget()  # cached renderings of the last person's text
-        kind = SCREEN_OF[self.flow.step]
+        kind = screen_class(self.flow.step)
         screen = self._screens.get(kind)
         if screen is None:
             screen = self._screens[kind] = kind(self.ctx)
@@ -148,10 +173,7 @@ class KioskApp:
         if self.worker is None:
             return
         for observation in self.worker.take():
-            self._observation = observation
-            self._observation_at = self.clock()
-            self.flow.observe(observation)
-            self.sync_screen()
+            self.observe(observation)
         if self.grabber is not None and self.flow.wants_camera:
             frame = self.grabber.latest()
             if frame is None or frame.seq == self._offered_seq:
@@ -159,11 +181,18 @@ class KioskApp:
             if self.worker.offer(frame.seq, frame.image, frame.at, self.flow.frame_analyzer()):
                 self._offered_seq = frame.seq
 
+    def observe(self, observation: FaceObservation) -> None:
+        """A face result: shown on the preview while fresh, and given to the flow."""
+        self._observation = observation
+        self._observation_at = self.clock()
+        self.flow.observe(observation)
+        self.sync_screen()
+
     def render(self) -> None:
         self.painter.records.clear()
         assert self.screen is not None
         self.screen.draw()
-        if self.grabber is not None and self.flow.step in CAMERA_STEPS:
+        if self.grabber is not None and self.flow.step.camera:
             frame = self.grabber.latest()
             if frame is not None and frame.seq != self._drawn_seq:
                 self._drawn_seq = frame.seq
@@ -192,8 +221,14 @@ class KioskApp:
         while self.step():
             pass
 
+    def apply(self, ui: UiSettings, catalog: Catalog) -> None:
+        """A reloaded configuration: language (from the next frame), frame rate, mirror."""
+        self.max_fps = ui.max_fps
+        self.ctx.mirror_preview = ui.mirror_preview
+        self.set_catalog(catalog)
+
     def set_catalog(self, catalog: Catalog) -> None:
-        """Switch the language (e.g. on a config reload); takes effect on the next frame."""
+        """Switch the language; takes effect on the next frame."""
         self.painter.catalog = catalog
         self.painter.forget()
         if self.screen is not None:
@@ -211,8 +246,6 @@ class KioskApp:
         ``timeout``: seconds for all of it (the daemon must exit soon after SIGTERM); the
         jobs thread, which may be writing, gets whatever the others left. Returns False
         if a thread was still running when the time ran out."""
-        from kiosk.flows.jobs import ThreadJobs
-
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def left(default: float) -> float:
@@ -223,65 +256,4 @@ class KioskApp:
             finished = self.worker.close(min(left(10.0), 10.0 if deadline is None else 1.0)) and finished
         if self.grabber is not None:
             self.grabber.close()
-        jobs = self.flow.jobs
-        if isinstance(jobs, ThreadJobs):
-            finished = jobs.close(left(10.0)) and finished
-        else:
-            jobs.close()
-        return finished
-
-
-def liveness_checks(settings, pipeline) -> Callable[[], object]:
-    """A factory of liveness checks: the landmark models load once, here; each call
-    starts a new challenge with a fresh random schedule."""
-    import random
-
-    from kiosk.liveness.session import LivenessModels, LivenessSession
-
-    models = LivenessModels.from_settings(settings)
-    rng = random.SystemRandom()
-    return lambda: LivenessSession(settings.liveness, models.landmarker, pipeline, rng)
-
-
-def create_app(
-    settings,
-    ui,
-    pipeline,
-    open_store: Callable[[], object],
-    source=None,
-    surface: pygame.Surface | None = None,
-    sync_status=None,
-    clock: Callable[[], float] = time.monotonic,
-) -> KioskApp:
-    """Wire a kiosk: ``settings`` (Settings), ``ui`` (UiSettings), a FacePipeline, a store
-    factory (called on the jobs thread), a frame source (or None: no camera)."""
-    from kiosk import __version__
-    from kiosk.flows.faces import FaceRules
-    from kiosk.flows.jobs import ThreadJobs
-    from kiosk.flows.machine import FlowConfig
-    from kiosk.flows.status import KioskInfo, sync_not_configured
-    from kiosk.i18n import load_catalog
-
-    catalog = load_catalog(ui.language)
-    rules = FaceRules.from_pipeline(pipeline, settings)
-    grabber = FrameGrabber(source).start() if source is not None else None
-    jobs = ThreadJobs(open_store)
-    config = FlowConfig.from_settings(ui, settings)
-    flow = Flow(
-        config,
-        rules,
-        jobs,
-        clock=clock,
-        sync_status=sync_status or sync_not_configured,
-        info=KioskInfo(version=__version__, model_id=rules.model_id, language=ui.language),
-        camera_fps=(lambda: grabber.fps) if grabber is not None else (lambda: 0.0),
-        liveness=liveness_checks(settings, pipeline) if config.liveness_for_reset or config.liveness_for_enrollment else None,
-    )
-    if surface is None:
-        surface = open_display(ui)
-    else:
-        pygame.font.init()
-        pygame.mouse.set_visible(False)
-    worker = FaceWorker(pipeline.analyze)
-    font = settings.resolve(ui.font) if ui.font else None
-    return KioskApp(flow, surface, catalog, grabber, worker, ui.mirror_preview, ui.max_fps, font, clock)
+        return self.flow.jobs.close(left(10.0)) and finished

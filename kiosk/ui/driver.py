@@ -10,9 +10,24 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pygame
+
+from kiosk.flows.scripts import Mark
+from kiosk.flows.steps import Action
+
+# The button that stands for an action, on the screens the scripts go through.
+BUTTON_OF = {
+    Action.SIGNUP: "sign up",
+    Action.SIGNIN: "sign in",
+    Action.RESET: "forgot password",
+    Action.AGREE: "agree",
+    Action.DECLINE: "decline",
+    Action.BACK: "back",
+    Action.START_OVER: "start over",
+    Action.RETRY: "try again",
+}
 
 
 def text_problems(records, screen: "pygame.Rect") -> list[str]:
@@ -29,7 +44,10 @@ def text_problems(records, screen: "pygame.Rect") -> list[str]:
 
 
 class Driver:
-    """Posts touch and mouse events to a KioskApp, steps it, and saves its screens."""
+    """Posts touch and mouse events to a KioskApp, steps it, and saves its screens.
+
+    It is also an :class:`~kiosk.flows.scripts.Actor`: the scripted journeys of
+    kiosk.flows.scripts run through the real screens with :meth:`run`."""
 
     def __init__(self, app, folder: Path | None = None, synthetic_mouse: bool = True, step: Callable[..., object] | None = None) -> None:
         """``step``: what runs one frame (default ``app.step``; the demo passes the
@@ -92,7 +110,10 @@ class Driver:
         names = [getattr(w, "name", "?") for w in self.screen.widgets]
         raise AssertionError(f"no button {name!r} on {self.screen.name} (has {names})")
 
-    def press(self, name: str) -> None:
+    def press(self, name: str | Action) -> None:
+        """Tap the button called ``name`` (or the one standing for an Action)."""
+        if isinstance(name, Action):
+            name = BUTTON_OF[name]
         self.tap(self.button(name).rect.center)
 
     def key(self, code: str):
@@ -129,6 +150,23 @@ class Driver:
             self.step(paced=False)
             time.sleep(0.01)
 
+    def face_seen(self) -> bool:
+        return self.app.fresh_observation() is not None
+
+    def run(self, script: Iterator[Mark | None], on_mark: Callable[[Mark], None] | None = None, timeout: float = 60.0) -> None:
+        """Play a scripted journey to its end, stepping the kiosk while it waits;
+        ``on_mark`` is told where the journey is (show a face, take a screenshot)."""
+        deadline = time.monotonic() + timeout
+        for mark in script:
+            if mark is not None:
+                if on_mark is not None:
+                    on_mark(mark)
+                continue
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out in a scripted journey (step {self.flow.step}, busy {self.flow.busy})")
+            self.step(paced=False)
+            time.sleep(0.01)
+
     def wait_step(self, step, timeout: float = 30.0) -> None:
         self.wait_for(lambda: self.flow.step == step and not self.flow.busy, timeout, what=f"step {step}")
         self.step()
@@ -137,7 +175,7 @@ class Driver:
         if self.folder is None:
             return None
         self.step()
-        name = f"{len(self.shots) + 1:02d}-{self.flow.step.value}{'-' + label if label else ''}.png"
+        name = f"{len(self.shots) + 1:02d}-{self.flow.step.name}{'-' + label if label else ''}.png"
         path = self.app.save_screenshot(self.folder / name)
         self.shots.append(path)
         return path

@@ -1,8 +1,8 @@
-"""One module per screen; ``screen_for`` maps each step of the flow to its screen."""
+"""One module per screen; a step names its screen (``StepSpec.screen``), found here."""
 
 from __future__ import annotations
 
-from kiosk.flows.machine import Step
+from kiosk.flows.steps import StepSpec
 from kiosk.ui.screens.admin import AdminScreen
 from kiosk.ui.screens.admin_pin import AdminPinScreen
 from kiosk.ui.screens.attract import AttractScreen
@@ -12,38 +12,28 @@ from kiosk.ui.screens.consent import ConsentScreen
 from kiosk.ui.screens.email import EmailScreen
 from kiosk.ui.screens.enroll_face import EnrollFaceScreen
 from kiosk.ui.screens.locked import LockedScreen
+from kiosk.ui.screens.new_password import NewPasswordScreen
 from kiosk.ui.screens.password import PasswordScreen
 from kiosk.ui.screens.problem import ProblemScreen
 from kiosk.ui.screens.refused import RefusedScreen
 from kiosk.ui.screens.result import ResultScreen
 from kiosk.ui.screens.verify_face import VerifyFaceScreen
 
-SCREEN_OF: dict[Step, type[Screen]] = {
-    Step.ATTRACT: AttractScreen,
-    Step.SIGNUP_EMAIL: EmailScreen,
-    Step.SIGNIN_EMAIL: EmailScreen,
-    Step.RESET_EMAIL: EmailScreen,
-    Step.SIGNUP_PASSWORD: PasswordScreen,
-    Step.SIGNIN_PASSWORD: PasswordScreen,
-    Step.RESET_PASSWORD: PasswordScreen,
-    Step.SIGNUP_CONFIRM: ConfirmScreen,
-    Step.RESET_CONFIRM: ConfirmScreen,
-    Step.SIGNUP_CONSENT: ConsentScreen,
-    Step.SIGNUP_FACE: EnrollFaceScreen,
-    Step.RESET_FACE: VerifyFaceScreen,
-    Step.RESET_REFUSED: RefusedScreen,
-    Step.SIGNUP_DONE: ResultScreen,
-    Step.RESET_DONE: ResultScreen,
-    Step.WELCOME: ResultScreen,
-    Step.LOCKED: LockedScreen,
-    Step.PROBLEM: ProblemScreen,
-    Step.ADMIN_PIN: AdminPinScreen,
-    Step.ADMIN: AdminScreen,
+SCREENS: dict[str, type[Screen]] = {
+    screen.name: screen
+    for screen in (
+        AdminScreen, AdminPinScreen, AttractScreen, ConfirmScreen, ConsentScreen, EmailScreen, EnrollFaceScreen,
+        LockedScreen, NewPasswordScreen, PasswordScreen, ProblemScreen, RefusedScreen, ResultScreen, VerifyFaceScreen,
+    )
 }
 
 
-def screen_for(step: Step, ctx: Context) -> Screen:
-    return SCREEN_OF[step](ctx)
+def screen_class(step: StepSpec) -> type[Screen]:
+    """The screen that draws ``step``; KeyError naming the step if there is none."""
+    try:
+        return SCREENS[step.screen]
+    except KeyError:
+        raise KeyError(f"step {step.name} names screen {step.screen!r}, which does not exist") from None
 
 
-__all__ = ["Context", "SCREEN_OF", "Screen", "screen_for"]
+__all__ = ["Context", "SCREENS", "Screen", "screen_class"]

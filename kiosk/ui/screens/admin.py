@@ -13,11 +13,8 @@ from kiosk.ui.screens.base import MessageScreen
 
 class AdminScreen(MessageScreen):
     name = "admin"
-    title = N_("Admin")
     mark = None
-
-    def actions(self):
-        return [(N_("Close"), lambda: self.flow.act("finish"), "primary", "close")]
+    button_name = "close"
 
     def rows(self) -> list[tuple[Message, Message]]:
         flow = self.flow

@@ -11,5 +11,3 @@ class AdminPinScreen(EntryScreen):
     keyboard_kind = "pin"
     masked = True
     placeholder = N_("PIN")
-    title = N_("Admin: enter the PIN")
-    submit_label = N_("OK")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pygame
 
+from kiosk.flows.steps import Action
 from kiosk.i18n import N_
 from kiosk.ui import theme
-from kiosk.ui.screens.base import Screen
+from kiosk.ui.screens.base import ButtonSpec, Screen
 from kiosk.ui.widgets import Button, Pressable
 
 
@@ -27,10 +28,10 @@ class AttractScreen(Screen):
     def build(self) -> list[Pressable]:
         _, _, area = self._rects()
         flow = self.flow
-        specs = [
-            (N_("Sign up"), lambda: flow.act("signup"), "primary", "sign up"),
-            (N_("Sign in"), lambda: flow.act("signin"), "secondary", "sign in"),
-            (N_("Forgot password"), lambda: flow.act("reset"), "secondary", "forgot password"),
+        specs: list[ButtonSpec] = [
+            (N_("Sign up"), lambda: flow.act(Action.SIGNUP), "primary", "sign up"),
+            (N_("Sign in"), lambda: flow.act(Action.SIGNIN), "secondary", "sign in"),
+            (N_("Forgot password"), lambda: flow.act(Action.RESET), "secondary", "forgot password"),
         ]
         widgets: list[Pressable] = []
         for button in self.buttons_row(specs, area):
@@ -39,7 +40,7 @@ class AttractScreen(Screen):
         if flow.admin_available:
             layout = self.layout
             rect = pygame.Rect(layout.margin, layout.height - layout.margin - layout.px(44), layout.px(110), layout.px(44))
-            widgets.append(Button(rect, N_("Admin"), lambda: flow.act("admin"), "quiet", name="admin"))
+            widgets.append(Button(rect, N_("Admin"), lambda: flow.act(Action.ADMIN), "quiet", name="admin"))
         return widgets
 
     def draw_content(self) -> None:

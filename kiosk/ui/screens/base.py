@@ -10,7 +10,9 @@ import numpy as np
 import pygame
 
 from kiosk.flows.faces import FaceObservation
-from kiosk.flows.machine import START_OVER, Flow
+from kiosk.flows.machine import Flow
+from kiosk.flows.session import START_OVER
+from kiosk.flows.steps import Action
 from kiosk.flows.validation import Check
 from kiosk.i18n import N_, Message, Text
 from kiosk.ui import theme
@@ -20,6 +22,10 @@ from kiosk.ui.layout import Layout
 from kiosk.ui.preview import draw_preview
 from kiosk.ui.text import Painter
 from kiosk.ui.widgets import Button, Pressable, TextField, draw_mark, draw_prompt_icon, draw_wait, rounded
+
+
+# A button to build: its label, what it does, its style and its name (tests, the demo).
+ButtonSpec = tuple[Message, Callable[[], None], str, str]
 
 
 @dataclass
@@ -35,8 +41,9 @@ class Context:
 
 
 class Screen:
+    """Draws the steps whose ``screen`` is this class's ``name``; the title is the step's."""
+
     name = "screen"
-    title: Message | None = None
     top_bar = True
 
     def __init__(self, ctx: Context) -> None:
@@ -62,10 +69,10 @@ class Screen:
         if not self.top_bar:
             return []
         widgets: list[Pressable] = [
-            Button(self.layout.start_over_button(), START_OVER, lambda: self.flow.act("start_over"), "secondary", name="start over")
+            Button(self.layout.start_over_button(), START_OVER, lambda: self.flow.act(Action.START_OVER), "secondary", name="start over")
         ]
         if self.flow.can_go_back:
-            widgets.append(Button(self.layout.back_button(), N_("Back"), lambda: self.flow.act("back"), "secondary", name="back"))
+            widgets.append(Button(self.layout.back_button(), N_("Back"), lambda: self.flow.act(Action.BACK), "secondary", name="back"))
         return widgets
 
     def pointer(self, pointer: Pointer, now: float) -> None:
@@ -77,7 +84,7 @@ class Screen:
         """Per-frame work besides drawing (key repeat)."""
 
     def heading(self) -> Message | None:
-        return self.title
+        return self.flow.step.title
 
     def draw(self) -> None:
         painter = self.ctx.painter
@@ -123,7 +130,7 @@ class Screen:
         color = theme.TEXT if check.ok else (theme.MUTED if hint else theme.ERROR)
         painter.text(check.text, text_box, size, color, max_lines=2, owner="feedback")
 
-    def buttons_row(self, specs: list[tuple[Message, Callable[[], None], str, str]], area: pygame.Rect) -> list[Button]:
+    def buttons_row(self, specs: list[ButtonSpec], area: pygame.Rect) -> list[Button]:
         """Buttons side by side across ``area`` (label, action, style, name)."""
         gap = self.layout.px(12)
         width = (area.width - gap * (len(specs) - 1)) // max(1, len(specs))
@@ -139,7 +146,10 @@ class EntryScreen(Screen):
     keyboard_kind = "text"
     masked = False
     placeholder: Message = ""
-    submit_label: Message = N_("Next")
+
+    @property
+    def submit_label(self) -> Message:
+        return self.flow.step.submit_label or N_("Next")
 
     def enter(self) -> None:
         self.field = TextField(self.layout.field(), self.masked, self.placeholder, with_eye=self.masked)
@@ -218,15 +228,18 @@ class MessageScreen(Screen):
     """A result: a coloured mark, a heading, an explanation and buttons."""
 
     mark: str | None = "good"  # "good", "bad", "wait" or None
+    button_name = "done"  # the main button's name, for tests and the demo
 
     def headline(self) -> Message | None:
-        return None
+        return self.flow.message()[0]
 
     def body(self) -> Message | None:
-        return None
+        return self.flow.message()[1]
 
-    def actions(self) -> list[tuple[Message, Callable[[], None], str, str]]:
-        return [(N_("Done"), lambda: self.flow.act("finish"), "primary", "done")]
+    def actions(self) -> list[ButtonSpec]:
+        """One button that ends the journey, labelled as the step says (Done, Sign out...)."""
+        label = self.flow.step.submit_label or N_("Done")
+        return [(label, lambda: self.flow.act(Action.FINISH), "primary", self.button_name)]
 
     def button_area(self) -> pygame.Rect:
         content = self.layout.content()
@@ -251,7 +264,7 @@ class MessageScreen(Screen):
                 draw_mark(surface, center, radius, ok=self.mark == "good")
             text_left = center[0] + radius + self.layout.px(20)
         box = pygame.Rect(text_left, area.top + self.layout.px(16), area.right - text_left - self.layout.px(8), area.height - self.layout.px(16))
-        items = []
+        items: list[tuple[Message, float, theme.Color]] = []
         headline, body = self.headline(), self.body()
         if headline is not None:
             items.append((headline, theme.HUGE - 8, theme.TEXT))

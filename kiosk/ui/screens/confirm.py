@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pygame
 
-from kiosk.flows.machine import Step
 from kiosk.flows.validation import Check
 from kiosk.i18n import N_
 from kiosk.ui.screens.base import EntryScreen
@@ -14,11 +13,6 @@ class ConfirmScreen(EntryScreen):
     name = "confirm"
     masked = True
     placeholder = N_("The same password again")
-    title = N_("Type the password again")
-
-    @property
-    def submit_label(self):  # type: ignore[override]
-        return N_("Save") if self.flow.step == Step.RESET_CONFIRM else N_("Next")
 
     def feedback(self, box: pygame.Rect) -> None:
         session = self.flow.session

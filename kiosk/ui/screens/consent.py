@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pygame
 
-from kiosk.i18n import N_
+from kiosk.flows.steps import Action
+from kiosk.i18n import N_, Message
 from kiosk.ui import theme
 from kiosk.ui.screens.base import Screen
 from kiosk.ui.widgets import Pressable
@@ -24,7 +25,6 @@ PURPOSE = N_(
 
 class ConsentScreen(Screen):
     name = "consent"
-    title = N_("Sign up: before we take your picture")
 
     def _areas(self) -> tuple[pygame.Rect, pygame.Rect]:
         content = self.layout.content()
@@ -38,8 +38,8 @@ class ConsentScreen(Screen):
         return list(
             self.buttons_row(
                 [
-                    (N_("No, thanks"), lambda: self.flow.act("decline"), "secondary", "decline"),
-                    (N_("I agree: take my picture"), lambda: self.flow.act("agree"), "primary", "agree"),
+                    (N_("No, thanks"), lambda: self.flow.act(Action.DECLINE), "secondary", "decline"),
+                    (N_("I agree: take my picture"), lambda: self.flow.act(Action.AGREE), "primary", "agree"),
                 ],
                 buttons,
             )
@@ -47,7 +47,7 @@ class ConsentScreen(Screen):
 
     def draw_content(self) -> None:
         text, _ = self._areas()
-        items = [(WHAT, theme.BODY + 2, theme.TEXT)]
+        items: list[tuple[Message, float, theme.Color]] = [(WHAT, theme.BODY + 2, theme.TEXT)]
         items += [(N_("• {item}", item=item), theme.BODY, theme.TEXT) for item in STORED]
         items += [(WHY, theme.BODY + 2, theme.TEXT), (PURPOSE, theme.BODY, theme.TEXT), (self.flow.consent_text(), theme.BODY, theme.TEXT)]
         self.ctx.painter.paragraphs(items, text, self.layout.px(8), owner="consent")

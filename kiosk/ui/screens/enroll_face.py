@@ -13,7 +13,6 @@ from kiosk.ui.widgets import draw_progress
 
 class EnrollFaceScreen(FaceScreen):
     name = "enroll_face"
-    title = N_("Sign up: your face")
 
     def draw_content(self) -> None:
         preview, side = self.panels()

@@ -3,13 +3,13 @@ has an account."""
 
 from __future__ import annotations
 
+from kiosk.flows.steps import Action
 from kiosk.i18n import N_, NP_, Text
-from kiosk.ui.screens.base import MessageScreen
+from kiosk.ui.screens.base import ButtonSpec, MessageScreen
 
 
 class RefusedScreen(MessageScreen):
     name = "refused"
-    title = N_("Forgot password: not verified")
     mark = "bad"
 
     def headline(self) -> Text | None:
@@ -24,8 +24,8 @@ class RefusedScreen(MessageScreen):
     def body(self) -> Text:
         return N_("Make sure only your face is in the picture, in good light, and look at the camera.")
 
-    def actions(self):
+    def actions(self) -> list[ButtonSpec]:
         return [
-            (N_("Cancel"), lambda: self.flow.act("finish"), "secondary", "cancel"),
-            (N_("Try again"), lambda: self.flow.act("retry"), "primary", "try again"),
+            (N_("Cancel"), lambda: self.flow.act(Action.FINISH), "secondary", "cancel"),
+            (N_("Try again"), lambda: self.flow.act(Action.RETRY), "primary", "try again"),
         ]

@@ -10,6 +10,7 @@ import math
 
 import pygame
 
+from kiosk.flows.machine import Flow
 from kiosk.i18n import N_, NP_, Text
 from kiosk.ui import theme
 from kiosk.ui.screens.base import FaceScreen
@@ -18,7 +19,6 @@ from kiosk.ui.widgets import draw_progress
 
 class VerifyFaceScreen(FaceScreen):
     name = "verify_face"
-    title = N_("Forgot password: show your face")
 
     def draw_content(self) -> None:
         preview, side = self.panels()
@@ -40,7 +40,7 @@ class VerifyFaceScreen(FaceScreen):
         painter.text(hint_text(self.flow), hint, theme.SMALL, theme.MUTED, owner="hint")
 
 
-def hint_text(flow) -> Text:
+def hint_text(flow: Flow) -> Text:
     if flow.liveness_progress() is not None:
         return N_("Do what the screen asks, as soon as it asks: turn your head or blink. Only your face should be in the picture.")
     return N_("Look at the camera until we recognise you. Only your face should be in the picture.")
