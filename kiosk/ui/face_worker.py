@@ -17,12 +17,15 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from kiosk.errors import ImageError
 from kiosk.flows.faces import FaceObservation, observation_from
+
+if TYPE_CHECKING:
+    from kiosk.vision.pipeline import FaceResult
 
 FrameAnalysis = Callable[[np.ndarray, float, int], FaceObservation]  # image, capture time, seq
 
@@ -30,7 +33,7 @@ log = logging.getLogger("kiosk.ui.face_worker")
 
 
 class FaceWorker:
-    def __init__(self, analyze: Callable[[np.ndarray], object], clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, analyze: Callable[[np.ndarray], FaceResult | None], clock: Callable[[], float] = time.perf_counter) -> None:
         """``analyze``: FacePipeline.analyze (raises ImageError when there is no face)."""
         self._analyze = analyze
         self._clock = clock

@@ -41,8 +41,8 @@ class Painter:
         self.records: list[TextRecord] = []
         self.owner = ""
         self._fonts: dict[int, pygame.font.Font] = {}
-        self._fits: dict[tuple, tuple[int, list[str], bool]] = {}
-        self._surfaces: dict[tuple, pygame.Surface] = {}
+        self._fits: dict[tuple[str, int, int, float, bool, int | None], tuple[int, list[str], bool]] = {}
+        self._surfaces: dict[tuple[str, int, theme.Color], pygame.Surface] = {}
 
     # -- fonts --------------------------------------------------------------------------------
 
@@ -58,7 +58,7 @@ class Painter:
     def translate(self, message: Message) -> str:
         return self.catalog(message)
 
-    def _render(self, text: str, size_px: int, color: tuple) -> pygame.Surface:
+    def _render(self, text: str, size_px: int, color: theme.Color) -> pygame.Surface:
         key = (text, size_px, color)
         surface = self._surfaces.get(key)
         if surface is None:
@@ -129,7 +129,7 @@ class Painter:
         message: Message,
         box: pygame.Rect,
         design_size: float = theme.BODY,
-        color: tuple = theme.TEXT,
+        color: theme.Color = theme.TEXT,
         align: str = "left",
         valign: str = "top",
         wrap: bool = True,
@@ -167,7 +167,7 @@ class Painter:
 
     def paragraphs(
         self,
-        items: list[tuple[Message, float, tuple]],
+        items: list[tuple[Message, float, theme.Color]],
         box: pygame.Rect,
         gap: int,
         owner: str = "",
@@ -202,7 +202,7 @@ class Painter:
             y += gap
         return covered
 
-    def tail(self, text: str, box: pygame.Rect, design_size: float, color: tuple, owner: str = "") -> pygame.Rect:
+    def tail(self, text: str, box: pygame.Rect, design_size: float, color: theme.Color, owner: str = "") -> pygame.Rect:
         """One line, showing the end of ``text`` when it is wider than ``box`` (typed input)."""
         size = self.size_px(design_size)
         font = self.font(size)

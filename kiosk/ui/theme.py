@@ -1,5 +1,8 @@
 """Colours and type sizes (type sizes in design pixels at 800x480; see layout.Layout)."""
 
+# What every drawing function takes as a colour: (r, g, b) or (r, g, b, alpha).
+Color = tuple[int, ...]
+
 BACKGROUND = (18, 28, 41)
 PANEL = (30, 45, 64)
 PANEL_LIGHT = (44, 63, 88)

@@ -69,7 +69,7 @@ class Pressable:
         self.pressed_by.clear()
 
 
-def rounded(surface: pygame.Surface, rect: pygame.Rect, color: tuple, radius: int, width: int = 0) -> None:
+def rounded(surface: pygame.Surface, rect: pygame.Rect, color: theme.Color, radius: int, width: int = 0) -> None:
     pygame.draw.rect(surface, color, rect, width=width, border_radius=radius)
 
 
@@ -135,7 +135,7 @@ class TextField:
 
 # -- icons, drawn so that no font needs the symbols -------------------------------------------
 
-def draw_eye(surface: pygame.Surface, rect: pygame.Rect, color: tuple, opened: bool) -> None:
+def draw_eye(surface: pygame.Surface, rect: pygame.Rect, color: theme.Color, opened: bool) -> None:
     width = max(2, rect.height // 10)
     pygame.draw.ellipse(surface, color, rect, width)
     pygame.draw.circle(surface, color, rect.center, max(3, rect.height // 4))
@@ -143,7 +143,7 @@ def draw_eye(surface: pygame.Surface, rect: pygame.Rect, color: tuple, opened: b
         pygame.draw.line(surface, color, rect.bottomleft, rect.topright, width)
 
 
-def draw_backspace(surface: pygame.Surface, rect: pygame.Rect, color: tuple) -> None:
+def draw_backspace(surface: pygame.Surface, rect: pygame.Rect, color: theme.Color) -> None:
     h = rect.height
     w = min(rect.width, int(h * 1.6))
     box = pygame.Rect(0, 0, w, h)
@@ -157,7 +157,7 @@ def draw_backspace(surface: pygame.Surface, rect: pygame.Rect, color: tuple) -> 
     pygame.draw.line(surface, color, (cx - r, cy + r), (cx + r, cy - r), line)
 
 
-def draw_shift(surface: pygame.Surface, rect: pygame.Rect, color: tuple, filled: bool, underline: bool = False) -> None:
+def draw_shift(surface: pygame.Surface, rect: pygame.Rect, color: theme.Color, filled: bool, underline: bool = False) -> None:
     h = rect.height
     cx, top = rect.centerx, rect.top
     half = h // 2
@@ -169,7 +169,7 @@ def draw_shift(surface: pygame.Surface, rect: pygame.Rect, color: tuple, filled:
         pygame.draw.line(surface, color, (cx - half, rect.bottom), (cx + half, rect.bottom), max(2, h // 10))
 
 
-def draw_arrow(surface: pygame.Surface, rect: pygame.Rect, color: tuple, direction: str) -> None:
+def draw_arrow(surface: pygame.Surface, rect: pygame.Rect, color: theme.Color, direction: str) -> None:
     """A bold arrow filling ``rect``, pointing "left", "right" or "up"."""
     size = min(rect.width, rect.height)
     box = pygame.Rect(0, 0, size, size)
@@ -177,13 +177,13 @@ def draw_arrow(surface: pygame.Surface, rect: pygame.Rect, color: tuple, directi
     head, stem = size // 2, size // 6
     # Pointing right, then turned.
     points = [(0, -stem), (size - head, -stem), (size - head, -head), (size, 0), (size - head, head), (size - head, stem), (0, stem)]
-    turn = {"right": lambda x, y: (x, y), "left": lambda x, y: (size - x, y), "up": lambda x, y: (y + size // 2, size - x)}[direction]
+    turn: Callable[[int, int], tuple[int, int]] = {"right": lambda x, y: (x, y), "left": lambda x, y: (size - x, y), "up": lambda x, y: (y + size // 2, size - x)}[direction]
     offset_y = 0 if direction == "up" else size // 2
     placed = [(box.left + px, box.top + py + offset_y) for px, py in (turn(x, y) for x, y in points)]
     pygame.draw.polygon(surface, color, placed)
 
 
-def draw_prompt_icon(surface: pygame.Surface, rect: pygame.Rect, prompt: str, color: tuple) -> None:
+def draw_prompt_icon(surface: pygame.Surface, rect: pygame.Rect, prompt: str, color: theme.Color) -> None:
     """The picture of a liveness prompt: an arrow for a head move, an eye for blinks."""
     if prompt == "turn_left":
         draw_arrow(surface, rect, color, "left")
@@ -230,7 +230,7 @@ def draw_wait(surface: pygame.Surface, center: tuple[int, int], radius: int) -> 
     pygame.draw.line(surface, theme.WARN, (x, y), (x + int(radius * 0.45), y), width)
 
 
-def draw_progress(surface: pygame.Surface, rect: pygame.Rect, fraction: float, color: tuple = theme.GOOD) -> None:
+def draw_progress(surface: pygame.Surface, rect: pygame.Rect, fraction: float, color: theme.Color = theme.GOOD) -> None:
     radius = rect.height // 2
     rounded(surface, rect, theme.PANEL_LIGHT, radius)
     filled = rect.copy()
