@@ -15,7 +15,7 @@ def _interpreter_class() -> Any:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+            from tflite_runtime.interpreter import Interpreter
         except ImportError:
             raise ModelError(
                 "no LiteRT runtime: install 'ai-edge-litert' (or 'tflite-runtime' on numpy<2)"

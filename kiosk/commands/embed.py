@@ -11,7 +11,7 @@ from kiosk.commands.common import analyze_file, describe, face_line, load_settin
 from kiosk.vision.pipeline import FacePipeline
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("embed", help="print the face embedding of an image")
     parser.add_argument("image")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

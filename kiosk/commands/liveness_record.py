@@ -25,13 +25,17 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import cv2
 import numpy as np
 
 from kiosk.commands.common import load_settings
 from kiosk.errors import KioskError
+
+if TYPE_CHECKING:
+    from kiosk.camera import FrameSource
+    from kiosk.config import Settings
 
 FOURCC = "MJPG"
 BANNER = {
@@ -49,7 +53,7 @@ class RecordError(KioskError):
     """The recording cannot start or continue (camera, output folder, consent)."""
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "liveness-record",
         help="record consented liveness sessions (video + prompt log) for measuring bona fide acceptance",
@@ -65,7 +69,7 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _open_camera(settings) -> Any:
+def _open_camera(settings: Settings) -> FrameSource:
     """The configured frame source. Falls back to OpenCV directly if kiosk.camera is absent."""
     try:
         from kiosk.camera import open_source
@@ -91,7 +95,7 @@ class _CvCapture:
 
 
 def record_session(
-    source,
+    source: FrameSource,
     session_factory: Callable[[random.Random], Any],
     out_dir: Path,
     consent: str,
@@ -124,7 +128,7 @@ def record_session(
             if writer is None:
                 height, width = image.shape[:2]
                 fps = float(getattr(source, "fps", 30.0) or 30.0)
-                writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*FOURCC), fps, (width, height))
+                writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter.fourcc(*FOURCC), fps, (width, height))
                 if not writer.isOpened():
                     raise RecordError(f"cannot write {video_path}")
             writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from kiosk.config import Settings, config_path, load_config
 from kiosk.errors import KioskError, ValidationError
@@ -22,7 +23,7 @@ from kiosk.store.service import iso_time
 from kiosk.store.users import User
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("users", help="list, show, delete or export local users")
     actions = parser.add_subparsers(dest="users_action", metavar="ACTION")
     actions.required = True
@@ -55,7 +56,7 @@ def _current_model(settings: Settings) -> str | None:
         return None
 
 
-def _user_dict(user: User, current_model: str | None) -> dict:
+def _user_dict(user: User, current_model: str | None) -> dict[str, Any]:
     return {
         "id": user.id,
         "email": user.email,

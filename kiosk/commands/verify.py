@@ -14,7 +14,7 @@ from kiosk.config.vision import SECURITY_LEVEL_FAR
 from kiosk.vision.pipeline import FacePipeline
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("verify", help="compare the faces in two images")
     parser.add_argument("image_a")
     parser.add_argument("image_b")

@@ -34,7 +34,7 @@ APPLIED = "applied"
 REMOTE_DELETED = "remote-deleted"
 
 
-class ContentionError(exceptions.AbortedError):
+class ContentionError(exceptions.AbortedError):  # type: ignore[misc]  # firebase_admin is untyped (Any)
     """A conditional write kept losing to other writers; retried later with backoff."""
 
     def __init__(self, message: str) -> None:
@@ -66,7 +66,7 @@ def _stream_socket(registration: db.ListenerRegistration) -> socket.socket | Non
     # requests Response -> urllib3 HTTPResponse -> http.client HTTPResponse -> its buffered
     # socket file -> SocketIO -> the socket (urllib3 has already let go of the connection).
     try:
-        sock = registration._sse.resp.raw._fp.fp.raw._sock  # type: ignore[attr-defined]
+        sock = registration._sse.resp.raw._fp.fp.raw._sock
     except AttributeError:
         return None
     return sock if isinstance(sock, socket.socket) else None
