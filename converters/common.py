@@ -1,4 +1,5 @@
-"""Shared steps of every converter: Keras -> TFLite bytes, writing model + manifest."""
+"""Shared steps of every converter: Keras -> TFLite bytes, writing model + manifest, and
+running what was written the way the kiosk runs it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from kiosk.manifest import Manifest, load_manifest, sha256_file, write_manifest
+from kiosk.vision.embedder import Embedder
 
 VARIANTS = ("fp32", "fp16", "dynamic-int8", "int8")
 
@@ -92,6 +94,24 @@ def write_model(out_dir: Path, manifest: Manifest, tflite_bytes: bytes) -> Path:
     write_manifest(manifest_path, manifest)
     progress(f"wrote {model_file} ({len(tflite_bytes) / 1e6:.2f} MB) and {manifest_path.name}")
     return manifest_path
+
+
+def runtime_embedder(manifest_path: Path, num_threads: int = 2) -> Embedder:
+    """The kiosk's own :class:`Embedder` for a manifest just written (its hash checked).
+
+    Parity and latency go through it, so they see the kiosk's preprocessing (colour order,
+    mean, scale, layout, all read from the manifest) and its interpreter set-up
+    (:func:`kiosk.litert.load_interpreter`): a manifest that misstates the input fails the
+    converter's parity check instead of passing it and failing on the kiosk.
+    """
+    return Embedder.from_manifest(manifest_path, num_threads=num_threads, check_hash=True)
+
+
+def raw_embeddings(embedder: Embedder, chips_rgb: np.ndarray) -> np.ndarray:
+    """(n, d) float64: the model's own output for each RGB uint8 chip, one invoke per
+    chip, without the kiosk's mirror averaging and normalisation (parity compares the
+    model with its source, not the matching that follows)."""
+    return np.stack([embedder.embed_single(np.ascontiguousarray(chip)).astype(np.float64) for chip in chips_rgb])
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -44,8 +42,11 @@ from converters.common import (
     converter_versions,
     cosine,
     keras_to_tflite,
+    median_ms,
     package_version,
     progress,
+    raw_embeddings,
+    runtime_embedder,
     write_model,
 )
 from converters.dlib_format import (
@@ -390,23 +391,10 @@ def dlib_descriptors(chips: np.ndarray) -> np.ndarray:
 
 
 def tflite_descriptors(model_path: Path, chips: np.ndarray, num_threads: int = 2) -> np.ndarray:
-    """Descriptors from a converted model, normalising as its manifest says."""
-    from kiosk.litert import load_interpreter
-    from kiosk.manifest import load_manifest
-
-    spec = load_manifest(Path(model_path).with_suffix(".json")).input
-    interpreter = load_interpreter(model_path, num_threads=num_threads)
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    scale = np.asarray(spec.scale, dtype=np.float32)
-    result = []
-    for chip in chips:
-        x = ((chip.astype(np.float32) - mean) * scale)[None]
-        interpreter.set_tensor(inp["index"], x)
-        interpreter.invoke()
-        result.append(interpreter.get_tensor(out["index"])[0].astype(np.float64))
-    return np.stack(result)
+    """Descriptors from a converted model, fed by the kiosk's :class:`Embedder` as its
+    manifest (``<model>.json``) says: the raw 128-d output, as dlib's."""
+    embedder = runtime_embedder(Path(model_path).with_suffix(".json"), num_threads)
+    return raw_embeddings(embedder, chips)
 
 
 def compare_descriptors(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
@@ -451,20 +439,11 @@ def parity_report(
 
 
 def latency_ms(model_path: Path | str, runs: int = 20, num_threads: int = 2) -> float:
-    """Median wall time of one invoke on a random chip (after one warm-up run)."""
-    from kiosk.litert import load_interpreter
-
-    interpreter = load_interpreter(model_path, num_threads=num_threads)
-    inp = interpreter.get_input_details()[0]
-    x = np.random.default_rng(0).uniform(-0.5, 0.5, inp["shape"]).astype(np.float32)
-    interpreter.set_tensor(inp["index"], x)
-    interpreter.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    """Median wall time of one chip through the kiosk's Embedder (preprocessing and
+    invoke, no mirror averaging), after a few warm-up runs."""
+    embedder = runtime_embedder(Path(model_path).with_suffix(".json"), num_threads)
+    chip = np.random.default_rng(0).integers(0, 256, (CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
+    return median_ms(lambda: embedder.embed_single(chip), repeats=runs)
 
 
 # --------------------------------------------------------------------------- CLI

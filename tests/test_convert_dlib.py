@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ pytest.importorskip("dlib", reason="dlib-bin is a build-time dependency (pip ins
 
 from converters import dlib_format, dlib_resnet  # noqa: E402
 from converters.common import cosine  # noqa: E402
-from kiosk.manifest import load_manifest  # noqa: E402
+from kiosk.manifest import load_manifest, write_manifest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
@@ -119,3 +120,22 @@ def test_parity_with_dlib(parity: dict, variant: str) -> None:
     stats = parity["models"][f"dlib_resnet_v1_{variant}.tflite"]
     assert stats["mean_cosine"] >= dlib_resnet.TARGET_MEAN_COSINE, stats
     assert stats["max_euclidean"] <= dlib_resnet.TARGET_MAX_EUCLIDEAN, stats
+
+
+# The manifest, not the converter, tells the kiosk how to feed the model: a manifest that
+# misstates the colour order or the layout must fail the parity check, as it would fail
+# on the kiosk (issue 11, item 5).
+WRONG_INPUTS = [("color_order", "BGR"), ("layout", "NWHC")]
+
+
+@pytest.mark.parametrize("field,value", WRONG_INPUTS)
+def test_parity_check_fails_on_a_manifest_that_misstates_the_input(tmp_path: Path, field: str, value: str) -> None:
+    if not dlib_resnet.lfw_images_dir(DATA_DIR).is_dir():
+        pytest.skip(f"shared LFW data not found at {DATA_DIR} (expected ../shared/data beside the repo)")
+    model = tmp_path / committed_model("fp32").name
+    model.write_bytes(committed_model("fp32").read_bytes())
+    manifest = load_manifest(committed_model("fp32").with_suffix(".json"))
+    write_manifest(model.with_suffix(".json"), dataclasses.replace(manifest, input=dataclasses.replace(manifest.input, **{field: value})))
+    report = dlib_resnet.parity_report([model], 5, DATA_DIR)
+    stats = report["models"][model.name]
+    assert not report["passed"] and not stats["passed"], stats
