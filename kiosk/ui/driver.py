@@ -10,12 +10,22 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import pygame
 
 from kiosk.flows.scripts import Mark
 from kiosk.flows.steps import Action
+from kiosk.ui.screens.base import EntryScreen
+
+if TYPE_CHECKING:
+    from kiosk.flows.machine import Flow
+    from kiosk.flows.steps import StepSpec
+    from kiosk.ui.app import KioskApp
+    from kiosk.ui.keyboard import Key, Keyboard
+    from kiosk.ui.screens import Screen
+    from kiosk.ui.text import TextRecord
+    from kiosk.ui.widgets import Pressable
 
 # The button that stands for an action, on the screens the scripts go through.
 BUTTON_OF = {
@@ -30,7 +40,7 @@ BUTTON_OF = {
 }
 
 
-def text_problems(records, screen: "pygame.Rect") -> list[str]:
+def text_problems(records: Iterable[TextRecord], screen: pygame.Rect) -> list[str]:
     """Every recorded text that overflowed its widget box or left the screen."""
     problems = []
     for record in records:
@@ -49,7 +59,7 @@ class Driver:
     It is also an :class:`~kiosk.flows.scripts.Actor`: the scripted journeys of
     kiosk.flows.scripts run through the real screens with :meth:`run`."""
 
-    def __init__(self, app, folder: Path | None = None, synthetic_mouse: bool = True, step: Callable[..., object] | None = None) -> None:
+    def __init__(self, app: KioskApp, folder: Path | None = None, synthetic_mouse: bool = True, step: Callable[..., object] | None = None) -> None:
         """``step``: what runs one frame (default ``app.step``; the demo passes the
         service's loop step, which also beats the watchdog and updates STATUS)."""
         self.app = app
@@ -63,12 +73,23 @@ class Driver:
             folder.mkdir(parents=True)
 
     @property
-    def flow(self):
+    def flow(self) -> Flow:
         return self.app.flow
 
     @property
-    def screen(self):
-        return self.app.screen
+    def screen(self) -> Screen:
+        screen = self.app.screen
+        if screen is None:
+            raise AssertionError("the kiosk shows no screen yet: step it first")
+        return screen
+
+    @property
+    def keyboard(self) -> Keyboard:
+        """The keyboard of the screen shown (an email, password or PIN screen)."""
+        screen = self.screen
+        if not isinstance(screen, EntryScreen):
+            raise AssertionError(f"{screen.name} has no keyboard")
+        return screen.keyboard
 
     def step(self, frames: int = 1, paced: bool = False) -> None:
         for _ in range(frames):
@@ -81,29 +102,29 @@ class Driver:
         width, height = self.app.surface.get_size()
         pygame.event.post(pygame.event.Event(kind, touch_id=1, finger_id=finger, x=(pos[0] + 0.5) / width, y=(pos[1] + 0.5) / height, dx=0.0, dy=0.0, pressure=1.0))
 
-    def touch_down(self, pos, finger: int = 0) -> None:
+    def touch_down(self, pos: tuple[int, int], finger: int = 0) -> None:
         self._finger(pygame.FINGERDOWN, pos, finger)
         if self.synthetic_mouse:
             pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1, touch=True))
 
-    def touch_up(self, pos, finger: int = 0) -> None:
+    def touch_up(self, pos: tuple[int, int], finger: int = 0) -> None:
         self._finger(pygame.FINGERUP, pos, finger)
         if self.synthetic_mouse:
             pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=pos, button=1, touch=True))
 
-    def tap(self, pos) -> None:
+    def tap(self, pos: tuple[int, int]) -> None:
         self.touch_down(pos)
         self.step()
         self.touch_up(pos)
         self.step()
 
-    def click(self, pos) -> None:
+    def click(self, pos: tuple[int, int]) -> None:
         pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1, touch=False))
         self.step()
         pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=pos, button=1, touch=False))
         self.step()
 
-    def button(self, name: str):
+    def button(self, name: str) -> Pressable:
         for widget in self.screen.widgets:
             if getattr(widget, "name", None) == name:
                 return widget
@@ -116,33 +137,33 @@ class Driver:
             name = BUTTON_OF[name]
         self.tap(self.button(name).rect.center)
 
-    def key(self, code: str):
-        return self.screen.keyboard.key(code)
+    def key(self, code: str) -> Key:
+        return self.keyboard.key(code)
 
     def type(self, text: str) -> None:
         from kiosk.ui import keyboard as kb
 
         for char in text:
-            board = self.screen.keyboard
+            board = self.keyboard
             if char.isalpha() and char.isupper() != board.upper and char.lower() in "abcdefghijklmnopqrstuvwxyz":
                 self.tap(board.key(kb.SHIFT).rect.center)
             codes = {board.label_of(key.code) for key in board.keys}
             if char not in codes and char != " ":
                 layer = kb.LETTERS if board.symbols else kb.SYMBOLS
                 self.tap(board.key(layer).rect.center)
-            self.tap(self.screen.keyboard.key(kb.SPACE if char == " " else char).rect.center)
-            board = self.screen.keyboard
+            self.tap(self.keyboard.key(kb.SPACE if char == " " else char).rect.center)
+            board = self.keyboard
             if board.symbols:
                 self.tap(board.key(kb.LETTERS).rect.center)
 
     def submit(self) -> None:
         from kiosk.ui import keyboard as kb
 
-        self.tap(self.screen.keyboard.key(kb.SUBMIT).rect.center)
+        self.tap(self.keyboard.key(kb.SUBMIT).rect.center)
 
     # -- waiting and screenshots --------------------------------------------------------------
 
-    def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> None:
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
@@ -167,7 +188,7 @@ class Driver:
             self.step(paced=False)
             time.sleep(0.01)
 
-    def wait_step(self, step, timeout: float = 30.0) -> None:
+    def wait_step(self, step: StepSpec, timeout: float = 30.0) -> None:
         self.wait_for(lambda: self.flow.step == step and not self.flow.busy, timeout, what=f"step {step}")
         self.step()
 
