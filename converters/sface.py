@@ -596,7 +596,7 @@ def add_parser(subparsers: Any) -> None:
         type=Path,
         default=DEFAULT_CHIPS,
         help=f"OpenCV's chips from sface_reference.py --chips-out (default: {DEFAULT_CHIPS}; without "
-        "it the kiosk's aligner cuts them from ../shared/data)",
+        "it the same chips are cut again from ../shared/data by the numpy replica of alignCrop)",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="shared data dir (default: ../shared/data)")
     parser.set_defaults(func=run)
