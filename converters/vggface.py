@@ -23,12 +23,24 @@ import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from converters.common import VARIANTS, converter_versions, cosine, keras_to_tflite, median_ms, package_version, progress, write_model
+from converters.common import (
+    VARIANTS,
+    converter_versions,
+    cosine,
+    keras_to_tflite,
+    median_ms,
+    package_version,
+    progress,
+    raw_embeddings,
+    runtime_embedder,
+    write_model,
+)
 from kiosk.manifest import InputSpec, Manifest, Source
+from kiosk.vision.embedder import preprocess
 
 ARCHS = ("resnet50", "vgg16", "senet50")
 CHIP_SIZE = 224
@@ -310,30 +322,15 @@ def input_spec(arch: str) -> InputSpec:
     )
 
 
-def preprocess(rgb_chips: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """What the manifest tells the runtime to do: colour order, then (x - mean) * scale."""
-    x = rgb_chips.astype(np.float32)
-    if spec.color_order == "BGR":
-        x = x[..., ::-1]
-    return ((x - np.asarray(spec.mean, np.float32)) * np.asarray(spec.scale, np.float32)).astype(np.float32)
+def keras_vggface_preprocess(rgb_chips: np.ndarray, arch: str) -> np.ndarray:
+    """keras-vggface's own ``utils.preprocess_input`` of RGB uint8 chips: what the weights
+    were trained on, so the Keras reference side of the parity check. The TFLite side is
+    fed by the kiosk from the manifest, so a manifest that misstates it fails parity."""
+    with keras_vggface_modules() as kv:
+        return np.asarray(kv.utils.preprocess_input(rgb_chips.astype(np.float32), version=PREPROCESS_VERSION[arch]), np.float32)
 
 
 # --- conversion and checks ---------------------------------------------------------------
-
-
-def run_tflite(interpreter, batch: np.ndarray) -> np.ndarray:
-    """Embeddings of ``batch`` (n, 224, 224, 3), one invoke per image."""
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    if tuple(inp["shape"]) != (1, *batch.shape[1:]):
-        interpreter.resize_tensor_input(inp["index"], [1, *batch.shape[1:]])
-        interpreter.allocate_tensors()
-    result = []
-    for item in batch:
-        interpreter.set_tensor(inp["index"], item[None].astype(np.float32))
-        interpreter.invoke()
-        result.append(interpreter.get_tensor(out["index"])[0].copy())
-    return np.stack(result)
 
 
 def make_manifest(arch: str, variant: str, weights: Path | None, representative: str = "") -> Manifest:
@@ -381,23 +378,24 @@ def convert(
     bench: bool = False,
     image_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Build, convert each variant, check it against Keras; return the report."""
-    from kiosk.litert import load_interpreter
+    """Build, convert each variant, check it against Keras; return the report.
 
+    Keras gets keras-vggface's own preprocessing; each ``.tflite`` runs in the kiosk's
+    Embedder with the manifest just written, as the kiosk would run it.
+    """
     model = build_model(arch, weights, seed=seed)
     progress(f"vggface: built {arch} ({'weights ' + str(weights) if weights else f'random weights, seed {seed}'})")
-    spec = input_spec(arch)
     parity_chips, parity_source = face_chips(parity_images, offset=1, image_dir=image_dir)
-    parity_batch = preprocess(parity_chips, spec)
-    reference = model.predict(parity_batch, batch_size=8, verbose=0)
+    reference = model.predict(keras_vggface_preprocess(parity_chips, arch), batch_size=8, verbose=0)
 
-    representative = None
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None = None
     calibration_source = ""
     if "int8" in variants:
         calib_chips, calibration_source = face_chips(calibration_images, offset=0, image_dir=image_dir)
-        calib_batch = preprocess(calib_chips, spec)
+        # Calibrate on what the int8 model will be fed: the kiosk's preprocessing of its manifest.
+        calib_batch = preprocess(calib_chips, make_manifest(arch, "int8", weights, calibration_source))
 
-        def representative():
+        def representative() -> Iterator[list[np.ndarray]]:
             for sample in calib_batch:
                 yield [sample[None]]
 
@@ -408,15 +406,15 @@ def convert(
         manifest_path = write_model(
             out_dir, make_manifest(arch, variant, weights, calibration_source if variant == "int8" else ""), tflite
         )
-        interpreter = load_interpreter(manifest_path.with_suffix(".tflite"), num_threads=2)
-        got = run_tflite(interpreter, parity_batch)
+        embedder = runtime_embedder(manifest_path)
+        got = raw_embeddings(embedder, parity_chips)
         cos = cosine(got, reference)
         centre = reference.mean(axis=0, keepdims=True)
         centred = cosine(got - centre, reference - centre)
         latency = None
         if bench:
-            one = parity_batch[:1]
-            latency = median_ms(lambda: run_tflite(interpreter, one))
+            chip = parity_chips[0]
+            latency = median_ms(lambda: embedder.embed_single(chip))
         result = VariantResult(variant, manifest_path.with_suffix(".tflite").name, len(tflite), float(cos.min()), float(cos.mean()), float(centred.min()), latency)
         progress(f"vggface: {variant}: cosine vs Keras min {result.cosine_min:.6f} mean {result.cosine_mean:.6f}"
                  f" (centred min {result.centred_cosine_min:.6f})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -18,8 +19,9 @@ if importlib.util.find_spec("keras_vggface") is None:  # importing it bare would
 
 from converters import vggface  # noqa: E402
 from converters.__main__ import main as converters_main  # noqa: E402
-from kiosk.litert import load_interpreter  # noqa: E402
+from converters.common import raw_embeddings, runtime_embedder  # noqa: E402
 from kiosk.manifest import load_manifest  # noqa: E402
+from kiosk.vision.embedder import preprocess  # noqa: E402
 
 
 def run_cli(argv: list[str]) -> int:
@@ -55,9 +57,12 @@ def test_manifest_preprocessing_equals_keras_vggface(arch, version):
     chips, _ = vggface.face_chips(3, offset=2)
     with vggface.keras_vggface_modules() as kv:
         expected = kv.utils.preprocess_input(chips.astype(np.float32), version=version)
-    spec = vggface.input_spec(arch)
-    assert (spec.color_order, spec.scale) == ("BGR", (1.0, 1.0, 1.0))
-    np.testing.assert_allclose(vggface.preprocess(chips, spec), expected, atol=1e-4)
+    manifest = vggface.make_manifest(arch, "fp32", None)
+    assert (manifest.input.color_order, manifest.input.scale) == ("BGR", (1.0, 1.0, 1.0))
+    # The kiosk's preprocessing of the manifest equals keras-vggface's, and so does the
+    # converter's Keras reference.
+    np.testing.assert_allclose(preprocess(chips, manifest), expected, atol=1e-4)
+    np.testing.assert_allclose(vggface.keras_vggface_preprocess(chips, arch), expected, atol=1e-4)
 
 
 def test_resnet50_fp32_matches_keras(tmp_path, capsys):
@@ -118,8 +123,7 @@ def test_all_variants_load_and_embed(tmp_path, capsys):
         assert 0.9 < variant["cosine_min"] <= 1.0 + 1e-9, variant
         manifest = load_manifest(tmp_path / f"vggface_resnet50_{variant['variant']}.json", check_hash=True)
         assert manifest.variant == variant["variant"]
-        interpreter = load_interpreter(tmp_path / manifest.file)
-        embeddings = vggface.run_tflite(interpreter, vggface.preprocess(chips, manifest.input))
+        embeddings = raw_embeddings(runtime_embedder(tmp_path / f"vggface_resnet50_{variant['variant']}.json"), chips)
         assert embeddings.shape == (2, 2048)
         assert np.isfinite(embeddings).all() and np.linalg.norm(embeddings, axis=1).min() > 0
 
@@ -130,7 +134,7 @@ def test_weights_file_is_loaded_by_topology(tmp_path):
     source.save_weights(str(weights))
     loaded = vggface.build_model("resnet50", weights, seed=12)
     unloaded = vggface.build_model("resnet50", None, seed=12)
-    batch = vggface.preprocess(vggface.face_chips(2, offset=3)[0], vggface.input_spec("resnet50"))
+    batch = vggface.keras_vggface_preprocess(vggface.face_chips(2, offset=3)[0], "resnet50")
     expected = source.predict(batch, verbose=0)
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), expected, rtol=1e-5, atol=1e-5)
     assert np.abs(unloaded.predict(batch, verbose=0) - expected).max() > 1e-2
@@ -161,3 +165,19 @@ def test_bad_weights_file_exits_2_with_one_line(tmp_path, capsys, content):
     assert len(lines) == 1, err
     assert str(weights) in lines[0] and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_converter_parity_fails_on_a_manifest_that_misstates_the_colour_order(tmp_path, monkeypatch, capsys):
+    """keras-vggface feeds BGR: a manifest saying RGB must fail the converter's parity
+    check, as it would fail on the kiosk (issue 11, item 5)."""
+    right = vggface.input_spec
+
+    def wrong(arch):
+        return dataclasses.replace(right(arch), color_order="RGB")
+
+    monkeypatch.setattr(vggface, "input_spec", wrong)
+    status = run_cli(["--random-weights", "--seed", "3", "--variants", "fp32", "--out", str(tmp_path), "--json"])
+    assert load_manifest(tmp_path / "vggface_resnet50_fp32.json").input.color_order == "RGB"
+    (fp32,) = json.loads(capsys.readouterr().out)["variants"]
+    assert status == 1, fp32
