@@ -13,6 +13,12 @@ weights already fold in the transposition of the original Caffe/Matlab training,
 the ``Permute((2, 1, 3))`` before the dense layers). P-Net runs on each pyramid level
 (``tf.image.resize(..., AREA)``); R-Net and O-Net on ``tf.image.crop_and_resize``
 (bilinear) patches of the normalised image.
+
+The parity check runs each converted net the way the kiosk does, in
+:class:`kiosk.vision.mtcnn.Net` with the manifest just written (normalisation, colour
+order, layout and output names all come from it), on RGB pixels; the package's Keras net
+gets the same pixels through the package's own ``normalize_images``. So a manifest that
+misstates the input fails here rather than on the kiosk.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from typing import Any, Callable
 import numpy as np
 
 from converters.common import converter_versions, median_ms, package_version, progress, write_model
+from kiosk.litert import load_interpreter
 from kiosk.manifest import InputSpec, Manifest, Source
+from kiosk.vision.mtcnn import Net
 
 MTCNN_VERSION = "1.0.0"
 SOURCE_URL = "https://github.com/ipazc/mtcnn"
@@ -244,17 +252,6 @@ def interpreter_output_order(interpreter) -> tuple[str, ...]:
     return tuple(order)
 
 
-def run_tflite(interpreter, batch: np.ndarray) -> list[np.ndarray]:
-    """Resize the input to ``batch``'s shape, run, return outputs in interpreter order."""
-    detail = interpreter.get_input_details()[0]
-    if tuple(detail["shape"]) != batch.shape:
-        interpreter.resize_tensor_input(detail["index"], list(batch.shape))
-        interpreter.allocate_tensors()
-    interpreter.set_tensor(detail["index"], batch.astype(np.float32))
-    interpreter.invoke()
-    return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
-
-
 def make_manifest(net: str, outputs: tuple[str, ...]) -> Manifest:
     size = NET_INPUT_SIZE[net]
     return Manifest(
@@ -294,18 +291,18 @@ def real_images(data_root: Path | None = None, count: int = 4) -> list[np.ndarra
     return images
 
 
-def normalise(rgb: np.ndarray) -> np.ndarray:
-    return ((rgb.astype(np.float32) - 127.5) / 128.0).astype(np.float32)
-
-
 def parity_inputs(net: str, seed: int = 0) -> list[np.ndarray]:
-    """Batches to compare Keras and TFLite on: random noise and real photos."""
+    """RGB pixel batches (float32, 0-255) to compare Keras and TFLite on: random noise and
+    real photos, cut as the package cuts them (P-Net: area-resized pyramid levels, R/O-Net:
+    bilinear crops at a few zooms). Each side normalises them its own way."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    photos = [normalise(img)[None] for img in real_images()]
+    photos = [img.astype(np.float32)[None] for img in real_images()]
+    # -0.5..255.5 is what the package's normalisation maps to -1..1.
+    low, high = -0.5, 255.5
     if net == "pnet":
-        batches = [rng.uniform(-1, 1, (1, h, w, 3)).astype(np.float32) for h, w in ((12, 12), (37, 51), (120, 90))]
+        batches = [rng.uniform(low, high, (1, h, w, 3)).astype(np.float32) for h, w in ((12, 12), (37, 51), (120, 90))]
         for photo in photos:
             h, w = photo.shape[1:3]
             for scale in (0.3, 0.15):
@@ -313,7 +310,7 @@ def parity_inputs(net: str, seed: int = 0) -> list[np.ndarray]:
                 batches.append(tf.image.resize(photo, size, method="area").numpy())
         return batches
     size = NET_INPUT_SIZE[net]
-    batches = [rng.uniform(-1, 1, (7, size, size, 3)).astype(np.float32)]
+    batches = [rng.uniform(low, high, (7, size, size, 3)).astype(np.float32)]
     # Central crops of each photo at a few zooms, like detector candidates.
     for photo in photos:
         h, w = photo.shape[1:3]
@@ -327,13 +324,24 @@ def parity_inputs(net: str, seed: int = 0) -> list[np.ndarray]:
     return batches
 
 
-def parity(net: str, interpreter, outputs: tuple[str, ...], reference: Callable[[np.ndarray], Any]) -> dict[str, float]:
-    """Max abs difference per output between TFLite and the reference Keras net."""
-    worst = {name: 0.0 for name in outputs}
+def package_outputs(net: str, reference: Callable[[np.ndarray], Any], batch_rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """The package's Keras net on ``batch_rgb`` after the package's own normalisation
+    (``mtcnn.utils.images.normalize_images``), outputs by meaning."""
+    from mtcnn.utils.images import normalize_images
+
+    normalised = np.asarray(normalize_images(np.asarray(batch_rgb, np.float32)), np.float32)
+    return dict(zip(KERAS_OUTPUTS[net], (np.asarray(t) for t in reference(normalised))))
+
+
+def parity(net: str, model: Net, reference: Callable[[np.ndarray], Any]) -> dict[str, float]:
+    """Max abs difference per output between the converted net, run by the kiosk's
+    detector ``Net`` as its manifest says (normalisation, colour order, layout, output
+    names), and the package's Keras net on the package's normalisation."""
+    worst = {name: 0.0 for name in model.outputs}
     for batch in parity_inputs(net):
-        expected = dict(zip(KERAS_OUTPUTS[net], (np.asarray(t) for t in reference(batch))))
-        got = dict(zip(outputs, run_tflite(interpreter, batch)))
-        for name in outputs:
+        expected = package_outputs(net, reference, batch)
+        got = model(batch)
+        for name in model.outputs:
             if got[name].shape != expected[name].shape:
                 raise ValueError(f"{net} {name}: TFLite shape {got[name].shape} != Keras {expected[name].shape}")
             worst[name] = max(worst[name], float(np.abs(got[name] - expected[name]).max()))
@@ -354,26 +362,25 @@ def pyramid_sizes(height: int, width: int, min_face: int = 40, factor: float = 0
 
 
 def measure_latency(model_dir: Path, threads: int = 2, rnet_batch: int = 30, onet_batch: int = 5) -> dict[str, dict[str, float]]:
-    """LiteRT latency of each net: P-Net over the pyramid of a 640x480 frame (min face 40 px)."""
-    from kiosk.litert import load_interpreter
-
+    """Latency of each net in the kiosk's detector ``Net`` (normalisation and invoke):
+    P-Net over the pyramid of a 640x480 frame (min face 40 px), uint8 levels as the
+    detector resizes them; R-Net and O-Net on float patches."""
     rng = np.random.default_rng(0)
     result: dict[str, dict[str, float]] = {}
 
-    pnet = load_interpreter(model_dir / "mtcnn_pnet.tflite", num_threads=threads)
-    levels = [rng.uniform(-1, 1, (1, h, w, 3)).astype(np.float32) for h, w in pyramid_sizes(480, 640)]
+    pnet = Net.from_manifest(model_dir / "mtcnn_pnet.json", threads, check_hash=True)
+    levels = [rng.integers(0, 256, (1, h, w, 3), dtype=np.uint8) for h, w in pyramid_sizes(480, 640)]
 
-    def whole_pyramid():
+    def whole_pyramid() -> None:
         for level in levels:
-            run_tflite(pnet, level)
+            pnet(level)
 
     result["pnet"] = {"pyramid_640x480_ms": median_ms(whole_pyramid), "levels": len(levels)}
     for net, batch in (("rnet", rnet_batch), ("onet", onet_batch)):
-        interpreter = load_interpreter(model_dir / f"mtcnn_{net}.tflite", num_threads=threads)
+        model = Net.from_manifest(model_dir / f"mtcnn_{net}.json", threads, check_hash=True)
         size = NET_INPUT_SIZE[net]
-        data = rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
-        run_tflite(interpreter, data)  # resize once, outside the timing
-        result[net] = {f"batch{batch}_ms": median_ms(lambda: run_tflite(interpreter, data)), "batch": batch}
+        data = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
+        result[net] = {f"batch{batch}_ms": median_ms(lambda: model(data)), "batch": batch}
     return result
 
 
@@ -381,8 +388,6 @@ def measure_latency(model_dir: Path, threads: int = 2, rnet_batch: int = 30, one
 
 
 def convert_all(out_dir: Path, check_parity: bool = True) -> list[NetResult]:
-    from kiosk.litert import load_interpreter
-
     results = []
     for net in NET_NAMES:
         progress(f"mtcnn: building {net} from the mtcnn {package_version('mtcnn')} package weights")
@@ -396,8 +401,7 @@ def convert_all(out_dir: Path, check_parity: bool = True) -> list[NetResult]:
         manifest_path = write_model(out_dir, make_manifest(net, outputs), tflite)
         diffs: dict[str, float] = {}
         if check_parity:
-            interpreter = load_interpreter(manifest_path.with_suffix(".tflite"))
-            diffs = parity(net, interpreter, outputs, package_net(net))
+            diffs = parity(net, Net.from_manifest(manifest_path, 2, check_hash=True), package_net(net))
             progress(f"mtcnn: {net} outputs {outputs}, max abs diff vs package Keras {diffs}")
         results.append(NetResult(net, f"mtcnn_{net}.tflite", len(tflite), outputs, diffs))
     return results
