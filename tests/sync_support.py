@@ -11,8 +11,12 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+import firebase_admin
+
 from kiosk.config import Settings
 from kiosk.config.sync import SyncSettings
+from kiosk.fleet.admin import AdminKeys, enroll_kiosk
+from kiosk.fleet.identity import KioskIdentity, load_identity
 from kiosk.store import Store
 from kiosk.sync import SyncEngine
 from kiosk.sync.firebase import EMULATOR_ENV, open_app
@@ -38,8 +42,23 @@ FAST = dict(
 )
 
 
-def sync_settings(name: str, **overrides: Any) -> SyncSettings:
-    return SyncSettings(enabled=True, database_url=DATABASE_URL, kiosk_id=name, **{**FAST, **overrides})
+def sync_settings(name: str, root_key: str = "", **overrides: Any) -> SyncSettings:
+    return SyncSettings(enabled=True, database_url=DATABASE_URL, kiosk_id=name, fleet_root_key=root_key, **{**FAST, **overrides})
+
+
+def admin_app(admin: AdminKeys) -> firebase_admin.App:
+    """A firebase-admin app for the administrator's commands (delete it when done)."""
+    import uuid
+
+    return open_app(sync_settings("admin", admin.root_public()), lambda p: Path(p), name=f"admin-{uuid.uuid4().hex}")
+
+
+def enroll(admin: AdminKeys, identity: KioskIdentity, now_ms: int | None = None, valid_days: int = 365) -> dict[str, Any]:
+    app = admin_app(admin)
+    try:
+        return enroll_kiosk(app, admin, identity.public(), int(time.time() * 1000) if now_ms is None else now_ms, valid_days)
+    finally:
+        firebase_admin.delete_app(app)
 
 
 class ThreadErrors:
@@ -58,21 +77,29 @@ class ThreadErrors:
 
 class Kiosk:
     """One kiosk: a data folder with its own database, a Store for the test thread (the
-    "UI") and a SyncEngine that opens its own Store. The template key is the fleet's."""
+    "UI") and a SyncEngine that opens its own Store. The template key is the fleet's; the
+    kiosk's identity is made in its folder and (``enrolled``) certified by the fleet root."""
 
-    def __init__(self, root: Path, name: str, fleet_key: bytes, **sync_overrides: Any) -> None:
+    def __init__(self, root: Path, name: str, admin: AdminKeys, enrolled: bool = True, **sync_overrides: Any) -> None:
         folder = root / name
         folder.mkdir(parents=True)
-        (folder / "template-key").write_bytes(fleet_key)
+        (folder / "template-key").write_bytes(admin.template_key)
         self.name = name
+        self.folder = folder
+        self.admin = admin
         self.settings: Settings = make_settings(folder)
-        self.sync = sync_settings(name, **sync_overrides)
+        self.sync = sync_settings(name, admin.root_public(), identity_file=str(folder / "kiosk-identity.json"), **sync_overrides)
+        self.identity, _, _ = load_identity(self.sync, name, self.settings.resolve, environ={})
+        if enrolled:
+            enroll(admin, self.identity)
         self.store = Store.open(self.settings)
         self.engine = self.make_engine()
 
     def make_engine(self, **kwargs: Any) -> SyncEngine:
         settings, sync = self.settings, self.sync
         kwargs.setdefault("logger", logging.getLogger(f"kiosk.sync.{self.name}"))
+        kwargs.setdefault("identity", lambda kiosk_id: load_identity(sync, kiosk_id, settings.resolve, environ={})[0])
+        kwargs.setdefault("model_dims", {MODEL: 128})
         return SyncEngine(sync, lambda: Store.open(settings), lambda: open_app(sync, settings.resolve), **kwargs)
 
     def enroll(self, email: str, seed: int, password: str = PASSWORD) -> str:
@@ -175,18 +202,18 @@ def server():
 
 @pytest.fixture
 def fleet(tmp_path: Path, server: RtdbServer, monkeypatch: pytest.MonkeyPatch):
-    """make(name, **sync overrides) -> Kiosk sharing one fleet key; all closed afterwards."""
-    import os
-
+    """make(name, **sync overrides) -> Kiosk enrolled in one fleet (root key, template key);
+    all closed afterwards. ``make.admin`` is the fleet's AdminKeys."""
     monkeypatch.setenv(EMULATOR_ENV, server.emulator_host)
-    key = os.urandom(32)
+    admin = AdminKeys.generate()
     kiosks: list[Kiosk] = []
 
     def make(name: str, **overrides: Any) -> Kiosk:
-        kiosk = Kiosk(tmp_path, name, key, **overrides)
+        kiosk = Kiosk(tmp_path, name, admin, **overrides)
         kiosks.append(kiosk)
         return kiosk
 
+    make.admin = admin  # type: ignore[attr-defined]
     yield make
     for kiosk in kiosks:
         kiosk.close()

@@ -273,10 +273,14 @@ def test_status_reports_offline_since_and_pending(fleet, server: RtdbServer, thr
 def test_records_sealed_with_another_key_are_skipped_not_fatal(fleet, server: RtdbServer, tmp_path) -> None:
     import os
 
+    from kiosk.fleet.admin import AdminKeys
+
     a, b = fleet("a"), fleet("b")
     good = a.enroll("lee@example.org", seed=15)
     passes(a)
-    stranger = Kiosk(tmp_path, "stranger", os.urandom(32))
+    # Certified by the fleet's root, but handed a template key of its own.
+    stray = AdminKeys(fleet.admin.root, {"k1": os.urandom(32)}, "k1")
+    stranger = Kiosk(tmp_path, "stranger", stray)
     try:
         stranger.engine.run_pass()
         stranger.enroll("mo@example.org", seed=16)
@@ -286,6 +290,7 @@ def test_records_sealed_with_another_key_are_skipped_not_fatal(fleet, server: Rt
     passes(b)
     assert set(b.table()) == {good}
     assert b.engine.status().state == ONLINE
+    assert b.engine.status().quarantined == 1  # kept aside for review, not applied
 
 
 def test_sync_refuses_a_store_without_template_encryption(fleet, tmp_path) -> None:

@@ -244,7 +244,7 @@ def test_version_2_database_gets_the_sync_columns(tmp_path: Path) -> None:
     conn.execute("INSERT INTO outbox (user_id, kind, revision, created_at) VALUES (?, 'password', 2, 1)", (user_id,))
     conn.close()
     with Store.open(settings) as store:
-        assert query_one(store, "PRAGMA user_version") == 3
+        assert query_one(store, "PRAGMA user_version") == db.SCHEMA_VERSION
         assert [r[0] for r in query(store, "SELECT result FROM outbox ORDER BY seq")] == ["sent", None]
         assert query(store, "SELECT remote_change FROM users") == [(None,)]
         assert store.pending_count() == 1

@@ -1,5 +1,7 @@
 """Config section of the Firebase Realtime Database sync (kiosk.sync)."""
 
+import base64
+import binascii
 import re
 
 from pydantic import Field, field_validator, model_validator
@@ -39,6 +41,17 @@ class SyncSettings(Section):
     backoff_max_s: float = Field(60.0, gt=0.0)
     # Users per request of the initial load and of catch-up queries.
     page_size: int = Field(500, ge=1, le=10000)
+    # The fleet root's public key (base64, the line `facekiosk fleet init` prints): a cloud
+    # record is applied only if its signature chains to it. Required when sync is enabled.
+    fleet_root_key: str = ""
+    # This kiosk's own key pair (JSON, mode 0600), made at first start if missing; the
+    # systemd credential 'kiosk-identity' wins over it. Relative to the config file.
+    identity_file: str = "kiosk-identity.json"
+    # A cloud record stamped more than this many seconds after the server's current time
+    # is quarantined and never moves the catch-up cursor.
+    future_margin_s: float = Field(300.0, gt=0.0)
+    # At most this many face templates in one pulled user record (more: quarantined).
+    max_templates: int = Field(32, ge=1, le=1000)
 
     @field_validator("kiosk_id")
     @classmethod
@@ -46,6 +59,18 @@ class SyncSettings(Section):
         if value and not _KIOSK_ID.match(value):
             raise ValueError("must be 1 to 64 letters, digits, '-' or '_' (it is a database key)")
         return value
+
+    @field_validator("fleet_root_key")
+    @classmethod
+    def _root_key(cls, value: str) -> str:
+        if value:
+            try:
+                raw = base64.b64decode(value.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("must be base64 (the line `facekiosk fleet init` printed)") from None
+            if len(raw) != 32:
+                raise ValueError(f"must be a 32-byte Ed25519 public key in base64, not {len(raw)} bytes")
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod

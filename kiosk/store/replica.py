@@ -127,6 +127,7 @@ class SyncState:
 class ApplyReport:
     outcomes: dict[str, str] = field(default_factory=dict)  # user id -> outcome
     problems: list[str] = field(default_factory=list)  # one line per skipped record
+    invalid: dict[str, str] = field(default_factory=dict)  # user id -> why it was not applied
     notes: list[str] = field(default_factory=list)  # conflicts resolved, for the log
 
     @property
@@ -209,8 +210,8 @@ def _check_remote(codec: TemplateCodec, remote: RemoteUser) -> RemoteUser:
         return remote
     try:
         address = normalize_email(remote.email or "")
-    except ValidationError as err:
-        raise RemoteRecordError(f"user {remote.user_id}: {err}") from None
+    except ValidationError:
+        raise RemoteRecordError(f"user {remote.user_id}: the email is not a valid address") from None
     if not remote.password_hash or not remote.password_hash.startswith("$argon2"):
         raise RemoteRecordError(f"user {remote.user_id}: the password hash is not an argon2 hash")
     if not remote.templates or not remote.model_id:
@@ -321,6 +322,8 @@ def apply_remote(
         return UNCHANGED
     if local is not None and local[7] is not None and seconds < local[7]:
         return UNCHANGED  # older than the version we already hold
+    if local is not None and remote.revision < local[5]:
+        return UNCHANGED  # an older version written again (a replay): revisions only grow
     remote = _check_remote(codec, remote)
     address = normalize_email(remote.email or "")
     holder = conn.execute(
@@ -385,11 +388,14 @@ def apply_remote_batch(
         try:
             report.outcomes[remote.user_id] = apply_remote(conn, codec, audit, remote, store_kiosk_id, now, report.notes)
             conn.execute("RELEASE remote_user")
-        except (RemoteRecordError, sqlite3.IntegrityError) as err:
+        except (RemoteRecordError, sqlite3.IntegrityError, OverflowError, ValueError, TypeError, UnicodeError) as err:
+            # Whatever a record holds, it costs only itself: never the page, the cursor or the store.
             conn.execute("ROLLBACK TO remote_user")
             conn.execute("RELEASE remote_user")
             report.outcomes[remote.user_id] = INVALID
-            report.problems.append(str(err) if isinstance(err, RemoteRecordError) else f"user {remote.user_id}: {err}")
+            text = str(err) if isinstance(err, RemoteRecordError) else f"user {remote.user_id}: unusable ({type(err).__name__})"
+            report.problems.append(text)
+            report.invalid[remote.user_id] = text
     return report
 
 

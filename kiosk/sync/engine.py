@@ -29,6 +29,7 @@ import os
 import random
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable, Mapping
 
 import firebase_admin
@@ -36,9 +37,19 @@ from firebase_admin import db, exceptions
 
 from kiosk.config import Settings
 from kiosk.config.sync import SyncSettings
-from kiosk.errors import ValidationError
+from kiosk.errors import KioskError, ValidationError
+from kiosk.fleet.certs import root_public_key
+from kiosk.fleet.encoding import unb64
+from kiosk.fleet.errors import FleetError
+from kiosk.fleet.identity import KioskIdentity, load_identity
+from kiosk.fleet.records import sign_record
+from kiosk.fleet.sealing import unseal
+from kiosk.fleet.trust import Trust, Untrusted
+from kiosk.manifest import load_manifest
 from kiosk.store import Store
+from kiosk.store import quarantine
 from kiosk.store.emails import normalize_email
+from kiosk.store.keycheck import template_key_matches
 from kiosk.store.replica import CONFLICT, INVALID, PushItem, RemoteRecordError, RemoteUser, SyncState
 from kiosk.sync import layout, status as st
 from kiosk.sync.backoff import Backoff
@@ -62,10 +73,15 @@ class SyncEngine:
         logger: logging.Logger | None = None,
         beat: Callable[[], None] | None = None,
         on_remote_change: Callable[[list[str]], None] | None = None,
+        identity: Callable[[str], KioskIdentity] | None = None,
+        model_dims: Mapping[str, int] | None = None,
     ) -> None:
         """``make_app`` returns a firebase-admin app the engine owns (deleted on stop).
         ``beat`` is called at least every second from the sync thread (systemd watchdog);
-        ``on_remote_change`` gets the ids of users changed by the cloud (to reload a gallery)."""
+        ``on_remote_change`` gets the ids of users changed by the cloud (to reload a gallery).
+        ``identity`` gives this kiosk's keys for its id (FleetError if it cannot);
+        ``model_dims`` the template length of each embedding model this kiosk knows: a
+        pulled record of such a model with other lengths is quarantined."""
         self.sync = sync
         self._open_store = open_store
         self._make_app = make_app
@@ -102,12 +118,22 @@ class SyncEngine:
         self._status = st.SyncStatus(configured=True, state=st.STARTING, detail=self._where())
         self.kiosk_id = sync.kiosk_id  # "" until the store is open (its own id then)
 
+        self._load_identity = identity
+        self._model_dims = dict(model_dims or {})
+        self._identity: KioskIdentity | None = None
+        self._trust: Trust | None = None
+        self._enrolled = False  # this kiosk's own certificate and template key were checked
+        self._quarantined = 0
+        self._reported_quarantined: int | None = None
+
     @classmethod
     def from_settings(cls, settings: Settings, sync: SyncSettings, environ: Mapping[str, str] | None = None, **kwargs: Any) -> "SyncEngine":
         """The engine of a kiosk service: its own Store from ``settings``, its app from ``sync``."""
         if not settings.store.encrypt_templates:
             raise SyncError("sync needs store.encrypt_templates on: face templates never leave the kiosk unencrypted")
         environ = dict(os.environ if environ is None else environ)
+        kwargs.setdefault("identity", lambda kiosk_id: load_identity(sync, kiosk_id, settings.resolve, environ)[0])
+        kwargs.setdefault("model_dims", _model_dims(settings))
         return cls(sync, lambda: Store.open(settings, environ=environ), lambda: open_app(sync, settings.resolve, environ), **kwargs)
 
     # -- control (any thread) ---------------------------------------------------------------
@@ -115,6 +141,8 @@ class SyncEngine:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("the sync engine is already running")
+        if self.kiosk_id:
+            self._prepare_trust()  # missing or wrong keys surface here too
         self._app = self._make_app()  # configuration errors surface here, in the caller
         self._thread = threading.Thread(target=self._run, name="facekiosk-sync", daemon=True)
         self._thread.start()
@@ -184,6 +212,9 @@ class SyncEngine:
             self._app = self._make_app()
         if self._remote is None:
             self._remote = Remote(self._app, self.kiosk_id)
+        trust = self._prepare_trust()
+        if not self._enrolled:
+            self._check_enrolled(store, self._remote, trust)
         state = store.sync_state(self.sync.database_url)
         if not state.initial_done:
             self._initial_load(store, self._remote)
@@ -203,6 +234,9 @@ class SyncEngine:
             self._next_catchup = now + self.sync.catchup_interval_s
         if now >= self._next_heartbeat:
             self._remote.heartbeat()
+            if self._reported_quarantined != self._quarantined:
+                self._remote.report_quarantined(self._quarantined)
+                self._reported_quarantined = self._quarantined
             self._next_heartbeat = now + self.sync.heartbeat_s
         self._succeeded(store.pending_count())
 
@@ -213,21 +247,125 @@ class SyncEngine:
                 raise SyncError("sync needs store.encrypt_templates on: face templates never leave the kiosk unencrypted")
             if not self.kiosk_id:
                 self.kiosk_id = self._store.kiosk_id
+            self._quarantined = quarantine.count(self._store)
         return self._store
+
+    # -- trust ------------------------------------------------------------------------------
+
+    def _prepare_trust(self) -> Trust:
+        """This kiosk's identity and the fleet root key (FleetError, one line, if missing)."""
+        if self._trust is not None:
+            return self._trust
+        if not self.sync.fleet_root_key:
+            raise FleetError(
+                "sync.fleet_root_key is empty: paste the fleet root public key that `facekiosk fleet init` "
+                "printed (without it no cloud record can be trusted)"
+            )
+        root = root_public_key(self.sync.fleet_root_key)
+        if self._load_identity is None:
+            raise FleetError("no kiosk identity: the sync engine was made without one (use SyncEngine.from_settings)")
+        self._identity = self._load_identity(self.kiosk_id)
+        self._trust = Trust(root, self._fetch_certificate, self._fetch_revocations)
+        return self._trust
+
+    def _fetch_certificate(self, kiosk_id: str) -> Any:
+        assert self._remote is not None
+        return self._remote.certificate(kiosk_id)
+
+    def _fetch_revocations(self) -> Any:
+        assert self._remote is not None
+        return self._remote.revocations()
+
+    def _refresh_trust(self, trust: Trust) -> None:
+        for problem in trust.refresh():
+            self._log.warning("sync: %s", problem)
+        if self.kiosk_id in trust.revocations:
+            self._enrolled = False
+            raise FleetError(f"this kiosk ({self.kiosk_id}) is revoked: the other kiosks refuse its records; enroll it again")
+
+    def _check_enrolled(self, store: Store, remote: Remote, trust: Trust) -> None:
+        """Push nothing until the fleet vouches for this kiosk: its certificate (issued for
+        this identity's keys) and the template key sealed to it, equal to the store's."""
+        assert self._identity is not None
+        self._refresh_trust(trust)
+        fix = "run `facekiosk fleet request` here and `facekiosk fleet enroll-kiosk` on the administrator's machine"
+        try:
+            cert = trust.certificate(self.kiosk_id)
+        except Untrusted as err:
+            raise FleetError(f"this kiosk is not enrolled in the fleet ({err}): {fix}") from None
+        mine = self._identity.public()
+        if (cert.signing_key, cert.sealing_key) != (mine.signing_key, mine.sealing_key):
+            raise FleetError(f"this kiosk's certificate was issued for other keys than its identity file: {fix}")
+        if not cert.valid_at(int(self._clock() * 1000)):
+            raise FleetError(f"this kiosk's certificate is not valid now (expired, or the clock is wrong): {fix}")
+        sealed = remote.template_keys()
+        if isinstance(sealed, dict) and sealed:
+            for key_id, text in sealed.items():
+                try:
+                    key = unseal(self._identity.sealing, self.kiosk_id, key_id, unb64(text, f"template key {key_id}"))
+                except FleetError:
+                    continue
+                if template_key_matches(store, key):
+                    break
+            else:
+                raise FleetError(
+                    "this kiosk's template key is not the fleet's (each kiosk made its own?): "
+                    "run `facekiosk fleet join` to install the fleet's key before the first enrollment"
+                )
+        self._enrolled = True
+
+    def _trusted(self, user_id: str, value: Any) -> bool:
+        if self._trust is None:
+            return False
+        try:
+            self._trust.check(user_id, value)
+        except Untrusted:
+            return False
+        return True
+
+    def _sign(self, user_id: str, record: dict[str, Any]) -> dict[str, Any]:
+        assert self._identity is not None
+        return sign_record(self._identity, user_id, record, int(self._clock() * 1000))
 
     # -- pull -------------------------------------------------------------------------------
 
-    def _parse(self, items: list[tuple[str, Any]]) -> tuple[list[RemoteUser], list[str]]:
-        remotes, problems = [], []
+    def _parse(self, items: list[tuple[str, Any]], limit_ms: int | None) -> tuple[list[RemoteUser], list[quarantine.Refused]]:
+        """The records that are trusted and well-formed; the others, to quarantine."""
+        remotes: list[RemoteUser] = []
+        refused: list[quarantine.Refused] = []
+        trust = self._trust
+        assert trust is not None
         for user_id, value in items:
+            stamp = value.get("updatedAt") if isinstance(value, dict) else None
+            stamp = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
             try:
-                remotes.append(layout.parse_user(user_id, value))
+                if limit_ms is not None and stamp is not None and stamp > limit_ms:
+                    raise Untrusted(f"updatedAt {stamp} is beyond the server's time plus sync.future_margin_s",
+                                    str(value.get("writer", "?"))[:64] if isinstance(value, dict) else "?")
+                writer = trust.check(str(user_id), value)
+                remotes.append(layout.parse_user(user_id, value, self.sync.max_templates, self._model_dims))
+            except Untrusted as err:
+                refused.append(quarantine.Refused(str(user_id), err.writer, str(err), value, stamp))
             except RemoteRecordError as err:
-                problems.append(str(err))
-        return remotes, problems
+                refused.append(quarantine.Refused(str(user_id), writer, str(err), value, stamp))
+            except Exception as err:  # noqa: BLE001 - whatever a record holds costs only itself
+                refused.append(quarantine.Refused(str(user_id), "?", f"unusable record ({type(err).__name__})", value, stamp))
+        return remotes, refused
 
-    def _apply(self, store: Store, items: list[tuple[str, Any]], state: SyncState | None) -> tuple[list[RemoteUser], dict[str, str]]:
-        remotes, problems = self._parse(items)
+    def _quarantine(self, store: Store, refused: list[quarantine.Refused]) -> None:
+        if not refused:
+            return
+        for item in quarantine.add(store, refused):
+            self._log.warning("sync: quarantined a cloud record of user %s claimed by kiosk %s: %s",
+                              item.user_id[:80], item.writer, item.reason)
+        self._quarantined = quarantine.count(store)
+        with self._lock:
+            self._status = replace(self._status, quarantined=self._quarantined)
+
+    def _apply(
+        self, store: Store, items: list[tuple[str, Any]], state: SyncState | None, limit_ms: int | None = None
+    ) -> tuple[list[RemoteUser], dict[str, str]]:
+        remotes, refused = self._parse(items, limit_ms)
         report = store.apply_remote(remotes, state)
         if any(outcome == CONFLICT for outcome in report.outcomes.values()):
             # Another local user still holds the email; its deletion may be in this batch.
@@ -235,8 +373,14 @@ class SyncEngine:
             again = store.apply_remote(retry)
             report.outcomes.update(again.outcomes)
             report.notes.extend(again.notes)
-        for problem in problems + report.problems:
-            self._log.warning("sync: skipped a cloud record: %s", problem)
+        by_id = dict(items)
+        refused += [
+            quarantine.Refused(r.user_id, r.writer, report.invalid[r.user_id], by_id.get(r.user_id), r.updated_at_ms)
+            for r in remotes if r.user_id in report.invalid
+        ]
+        self._quarantine(store, refused)
+        for refusal in refused:
+            report.outcomes.setdefault(refusal.user_id, INVALID)
         for note in report.notes:
             self._log.warning("sync: %s", note)
         changed = report.changed
@@ -249,10 +393,15 @@ class SyncEngine:
 
     def _initial_load(self, store: Store, remote: Remote) -> None:
         started = self._monotonic()
-        newest = remote.newest_update()
+        assert self._trust is not None
+        self._refresh_trust(self._trust)
+        # The server's time, not the newest updatedAt (which anyone with database access can
+        # set to the far future): everything written from now on is stamped after it.
+        newest = remote.server_time()
+        limit = newest + int(self.sync.future_margin_s * 1000)
         count = 0
         for page in remote.users_by_key(self.sync.page_size):
-            self._apply(store, page, None)
+            self._apply(store, page, None, limit)
             count += len(page)
             self._beat()
             if self._stop.is_set():
@@ -263,7 +412,14 @@ class SyncEngine:
         self._log.info("sync: initial load of %d users in %.1f s", count, self._monotonic() - started)
 
     def _catch_up(self, store: Store, remote: Remote) -> None:
+        assert self._trust is not None
+        self._refresh_trust(self._trust)  # a revocation takes effect within one catch-up
         state = store.sync_state(self.sync.database_url)
+        limit = remote.server_time() + int(self.sync.future_margin_s * 1000)
+        if state.last_seen_ms > limit:
+            # Saved by an older version from a forged far-future record: read everything again.
+            self._log.warning("sync: the catch-up cursor was beyond the server's time; catching up from the start")
+            state = replace(state, last_seen_ms=0)
         start = max(0, state.last_seen_ms - int(self.sync.catchup_overlap_s * 1000))
         seen = state.last_seen_ms
         hold: int | None = None  # a record that could not be applied yet is read again next time
@@ -271,12 +427,12 @@ class SyncEngine:
             # The cursor saved with a page is where the earlier pages got to, so a crash
             # mid-catch-up reads this page again.
             cursor = min(seen, hold) if hold is not None else seen
-            remotes, outcomes = self._apply(store, page, SyncState(state.database, True, cursor))
+            remotes, outcomes = self._apply(store, page, SyncState(state.database, True, cursor), limit)
             for remote_user in remotes:
                 outcome = outcomes.get(remote_user.user_id)
                 if outcome == CONFLICT:
                     hold = remote_user.updated_at_ms if hold is None else min(hold, remote_user.updated_at_ms)
-                elif outcome != INVALID:
+                elif outcome != INVALID and remote_user.updated_at_ms <= limit:
                     seen = max(seen, remote_user.updated_at_ms)
             self._beat()
         store.save_sync_state(SyncState(state.database, True, min(seen, hold) if hold is not None else seen))
@@ -368,6 +524,7 @@ class SyncEngine:
     def _push(self, store: Store, remote: Remote, item: PushItem) -> None:
         change_id = item.change_id(store.kiosk_id)
         record = layout.user_record(item, change_id, self.kiosk_id)
+        uid = item.user_id
         if item.deleted:
             for address in item.released_emails:
                 try:
@@ -385,7 +542,10 @@ class SyncEngine:
                 )
                 store.resolve_lost_email(item.user_id, claim.owner, claim.owner_kiosk)
                 return
-        result = remote.write_user(item.user_id, record, change_id, item.remote_change)
+        result = remote.write_user(
+            uid, record, change_id, item.remote_change,
+            sign=lambda version: self._sign(uid, version), trusted=lambda value: self._trusted(uid, value),
+        )
         if result.outcome == REMOTE_DELETED:
             assert result.current is not None
             self._log.warning("sync: user %s was deleted at another kiosk; local changes not yet sent are discarded", item.user_id)
@@ -470,7 +630,8 @@ class SyncEngine:
             pending = self._status.pending_changes
         with self._lock:
             self._status = st.SyncStatus(configured=True, state=st.STOPPED, pending_changes=pending,
-                                         last_success_at=self._status.last_success_at, detail=self._where())
+                                         last_success_at=self._status.last_success_at, detail=self._where(),
+                                         quarantined=self._quarantined)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -488,7 +649,7 @@ class SyncEngine:
             self._last_ok = True
             self._status = st.SyncStatus(
                 configured=True, state=st.ONLINE, pending_changes=pending, last_success_at=self._clock(),
-                detail=self._where(), listening=self._listening(),
+                detail=self._where(), listening=self._listening(), quarantined=self._quarantined,
             )
 
     def _failed(self, err: BaseException) -> None:
@@ -505,14 +666,29 @@ class SyncEngine:
             self._status = st.SyncStatus(
                 configured=True, state=st.OFFLINE, pending_changes=pending, last_success_at=self._status.last_success_at,
                 detail=text, offline_since=self._status.offline_since if was_offline else self._clock(),
-                listening=self._listening(),
+                listening=self._listening(), quarantined=self._quarantined,
             )
-        if not isinstance(err, (exceptions.FirebaseError, SyncError)):
+        if not isinstance(err, (exceptions.FirebaseError, SyncError, FleetError)):
             self._log.error("sync: pass failed", exc_info=err)  # a bug or a local problem
         elif not was_offline:
             self._log.warning("sync: offline: %s", text)
         else:
             self._log.debug("sync: still offline: %s", text)
+
+
+def _model_dims(settings: Settings) -> dict[str, int]:
+    """Template length of each embedding model in the config (the ones whose manifest reads)."""
+    models = settings.models
+    names = getattr(models, "embedders", None) or [getattr(models, "embedder", "")]
+    dims: dict[str, int] = {}
+    for name in names:
+        try:
+            manifest = load_manifest(settings.model_manifest(name))
+        except (KioskError, OSError):
+            continue
+        if manifest.embedding_size:
+            dims[manifest.model_id] = manifest.embedding_size
+    return dims
 
 
 def _describe(err: BaseException) -> str:

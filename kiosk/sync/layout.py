@@ -17,11 +17,21 @@
         changeId       "<writer's database id>:<outbox seq>": identifies the write, so a write
                        whose answer was lost is recognised when it is found already applied
         base           changeId of the version the writer had seen (absent: none)
-        revision       the writer's local revision counter (informational)
+        revision       grows with every version of the user (a writer that replaces a
+                       concurrent version goes above it), so an old version written again
+                       (a replay) is recognised and ignored
+        signedAt       the writer's clock (ms) when it signed; within its certificate's validity
+        sig            the writer's Ed25519 signature over {"uid", every field but updatedAt
+                       and sig} (kiosk/fleet/records.py); unsigned or untrusted: quarantined
     /emailIndex/{encoded email key}  the uid that owns the email (conditional writes only)
     /kiosks/{kiosk id}
         changedAt      server timestamp: rung after this kiosk pushed changes
         heartbeatAt    server timestamp: written every sync.heartbeat_s
+        quarantined    how many cloud records this kiosk refused (with each heartbeat)
+        cert           the kiosk's certificate, signed by the fleet root (kiosk/fleet/certs.py)
+        templateKeys   {key id: the fleet template key sealed to this kiosk} (fleet/sealing.py)
+    /revocations/{kiosk id}           root-signed: this kiosk's records are refused
+    /clocks/{kiosk id}                server timestamp written and read back: the server's time
 
 Kiosks listen to ``/kiosks`` only: a ring there makes them run the catch-up query on
 ``/users`` (``orderBy="updatedAt"&startAt=...``). Listening to ``/users`` itself would
@@ -35,13 +45,15 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 from kiosk.store.replica import PushItem, RemoteRecordError, RemoteUser
 
 USERS = "users"
 EMAIL_INDEX = "emailIndex"
 KIOSKS = "kiosks"
+REVOCATIONS = "revocations"
+CLOCKS = "clocks"
 SERVER_TIMESTAMP = {".sv": "timestamp"}
 
 # Characters kept as they are in an encoded email key; "." becomes ","; every other byte of
@@ -91,6 +103,22 @@ def kiosk_path(kiosk_id: str) -> str:
     return f"/{KIOSKS}/{kiosk_id}"
 
 
+def certificate_path(kiosk_id: str) -> str:
+    return f"/{KIOSKS}/{kiosk_id}/cert"
+
+
+def template_keys_path(kiosk_id: str) -> str:
+    return f"/{KIOSKS}/{kiosk_id}/templateKeys"
+
+
+def revocation_path(kiosk_id: str) -> str:
+    return f"/{REVOCATIONS}/{kiosk_id}"
+
+
+def clock_path(kiosk_id: str) -> str:
+    return f"/{CLOCKS}/{kiosk_id}"
+
+
 def user_record(item: PushItem, change_id: str, writer: str) -> dict[str, Any]:
     """The JSON written to /users/{uid} for a push of ``item``."""
     record: dict[str, Any] = {
@@ -114,49 +142,87 @@ def user_record(item: PushItem, change_id: str, writer: str) -> dict[str, Any]:
     return record
 
 
+# What a pulled record may hold (anything else: quarantined), and how big.
+FIELDS = frozenset({
+    "deleted", "updatedAt", "createdAt", "origin", "writer", "changeId", "base", "revision",
+    "email", "passwordHash", "model", "templates", "signedAt", "sig",
+})
+MAX_TEXT = {"email": 320, "passwordHash": 512, "model": 200, "changeId": 200, "base": 200, "origin": 200, "writer": 64}
+MAX_MS = 2**53 - 1  # the largest integer a JSON double keeps exactly
+MAX_REVISION = 2**31 - 1
+SEALED_OVERHEAD = 1 + 12 + 16  # format byte, nonce, GCM tag (kiosk/store/templates.py)
+MAX_TEMPLATE_CHARS = 4 * ((SEALED_OVERHEAD + 4 * 4096 + 2) // 3)  # base64 of the largest blob
+
+
 def _text(value: Any, name: str, user_id: str, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
         raise RemoteRecordError(f"user {user_id}: '{name}' is missing or not text")
+    if len(value) > MAX_TEXT.get(name, 200):
+        raise RemoteRecordError(f"user {user_id}: '{name}' is longer than {MAX_TEXT.get(name, 200)} characters")
     return value
 
 
-def _templates(value: Any, user_id: str) -> tuple[tuple[str, bytes], ...]:
+def _int(value: Any, name: str, user_id: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RemoteRecordError(f"user {user_id}: '{name}' is missing or not a whole number in {low}..{high}")
+    return value
+
+
+def _templates(value: Any, user_id: str, max_templates: int) -> tuple[tuple[str, bytes], ...]:
     if not isinstance(value, dict) or not value:
         raise RemoteRecordError(f"user {user_id}: 'templates' is missing or not a map")
+    if len(value) > max_templates:
+        raise RemoteRecordError(f"user {user_id}: {len(value)} templates, more than sync.max_templates ({max_templates})")
     out = []
     for template_id, text in sorted(value.items()):
-        if not isinstance(text, str):
-            raise RemoteRecordError(f"user {user_id}: template {template_id} is not base64 text")
         try:
-            out.append((template_id, base64.b64decode(text, validate=True)))
+            canonical = str(uuid.UUID(template_id)) == template_id
+        except (ValueError, TypeError, AttributeError):
+            canonical = False
+        if not canonical:
+            raise RemoteRecordError(f"user {user_id}: a template key is not a template id (a lower-case UUID)")
+        if not isinstance(text, str) or len(text) > MAX_TEMPLATE_CHARS:
+            raise RemoteRecordError(f"user {user_id}: template {template_id} is not base64 text of a template's size")
+        try:
+            blob = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise RemoteRecordError(f"user {user_id}: template {template_id} is not valid base64") from None
+        if len(blob) <= SEALED_OVERHEAD or (len(blob) - SEALED_OVERHEAD) % 4:
+            raise RemoteRecordError(f"user {user_id}: template {template_id} has a bad length")
+        out.append((template_id, blob))
     return tuple(out)
 
 
-def parse_user(user_id: str, value: Any) -> RemoteUser:
-    """A /users/{uid} value as a RemoteUser; RemoteRecordError if it is not one."""
+def template_dim(blob: bytes) -> int:
+    """The number of values in a sealed template (AES-GCM keeps the length)."""
+    return (len(blob) - SEALED_OVERHEAD) // 4
+
+
+def parse_user(user_id: str, value: Any, max_templates: int = 32, model_dims: Mapping[str, int] | None = None) -> RemoteUser:
+    """A /users/{uid} value as a RemoteUser; RemoteRecordError (never another exception) if
+    it is not one: unknown fields, wrong types, sizes out of range, more than
+    ``max_templates`` templates, templates of different lengths, or of a length other than
+    ``model_dims[model]`` for a model this kiosk knows."""
     try:
-        canonical = str(uuid.UUID(user_id)) == user_id
-    except ValueError:
+        canonical = isinstance(user_id, str) and str(uuid.UUID(user_id)) == user_id
+    except (ValueError, TypeError, AttributeError):
         canonical = False
     if not canonical:
-        raise RemoteRecordError(f"user {user_id!r}: the key is not a user id (a lower-case UUID)")
+        raise RemoteRecordError(f"user {str(user_id)[:80]!r}: the key is not a user id (a lower-case UUID)")
     if not isinstance(value, dict):
         raise RemoteRecordError(f"user {user_id}: the record is not an object")
-    updated = value.get("updatedAt")
-    if not isinstance(updated, int) or isinstance(updated, bool):
-        raise RemoteRecordError(f"user {user_id}: 'updatedAt' is missing or not a server timestamp")
-    created = value.get("createdAt", updated)
-    revision = value.get("revision", 1)
-    if not isinstance(created, (int, float)) or not isinstance(revision, int):
-        raise RemoteRecordError(f"user {user_id}: 'createdAt' or 'revision' is not a number")
+    unknown = set(value) - FIELDS
+    if unknown:
+        raise RemoteRecordError(f"user {user_id}: unknown fields {sorted(str(k)[:40] for k in unknown)[:5]}")
+    updated = _int(value.get("updatedAt"), "updatedAt", user_id, 0, MAX_MS)
+    created = _int(value.get("createdAt", updated), "createdAt", user_id, 0, MAX_MS)
+    revision = _int(value.get("revision", 1), "revision", user_id, 1, MAX_REVISION)
     deleted = value.get("deleted", False)
     if not isinstance(deleted, bool):
         raise RemoteRecordError(f"user {user_id}: 'deleted' is not true or false")
-    common = dict(
+    common: dict[str, Any] = dict(
         user_id=user_id,
         deleted=deleted,
         updated_at_ms=updated,
@@ -168,11 +234,21 @@ def parse_user(user_id: str, value: Any) -> RemoteUser:
         created_at=created / 1000.0,
     )
     if deleted:
-        return RemoteUser(**common)  # type: ignore[arg-type]
+        if {"email", "passwordHash", "model", "templates"} & set(value):
+            raise RemoteRecordError(f"user {user_id}: a tombstone that still holds an email, hash or templates")
+        return RemoteUser(**common)
+    model = _text(value.get("model"), "model", user_id)
+    templates = _templates(value.get("templates"), user_id, max_templates)
+    dims = {template_dim(blob) for _, blob in templates}
+    if len(dims) != 1:
+        raise RemoteRecordError(f"user {user_id}: templates of different lengths {sorted(dims)}")
+    expected = (model_dims or {}).get(model or "")
+    if expected is not None and dims != {expected}:
+        raise RemoteRecordError(f"user {user_id}: templates of {dims.pop()} values, model {model} makes {expected}")
     return RemoteUser(
-        **common,  # type: ignore[arg-type]
+        **common,
         email=_text(value.get("email"), "email", user_id),
         password_hash=_text(value.get("passwordHash"), "passwordHash", user_id),
-        model_id=_text(value.get("model"), "model", user_id),
-        templates=_templates(value.get("templates"), user_id),
+        model_id=model,
+        templates=templates,
     )

@@ -142,27 +142,62 @@ class Remote:
 
     # -- users ----------------------------------------------------------------------------
 
-    def write_user(self, user_id: str, record: dict[str, Any], change_id: str, base: str | None) -> WriteResult:
-        """Write a version of /users/{uid} unless a deletion got there first.
+    def write_user(
+        self,
+        user_id: str,
+        record: dict[str, Any],
+        change_id: str,
+        base: str | None,
+        sign: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
+        trusted: Callable[[Any], bool] = lambda value: True,
+    ) -> WriteResult:
+        """Write a version of /users/{uid} unless a (``trusted``) deletion got there first.
 
         Last writer wins otherwise; a concurrent version (one this kiosk had not seen) is
-        replaced and named in the result.
+        replaced and named in the result. The record's revision is raised above the one it
+        replaces, then ``sign`` makes the version written. An untrusted cloud version (a
+        forgery) never stops the write: it is simply replaced.
         """
         ref = self.ref(layout.user_path(user_id))
         value, etag = ref.get(etag=True)
         for _ in range(MAX_CONDITIONAL_TRIES):
             overwrote = None
+            version = record
             if isinstance(value, dict):
                 if value.get("changeId") == change_id:
                     return WriteResult(APPLIED, None, None)  # ours already (a lost answer)
-                if value.get("deleted") is True and not record["deleted"]:
+                genuine = trusted(value)
+                if genuine and value.get("deleted") is True and not record["deleted"]:
                     return WriteResult(REMOTE_DELETED, value, None)
                 if value.get("changeId") != base:
-                    overwrote = str(value.get("writer"))
-            ok, value, etag = ref.set_if_unchanged(etag, record)
+                    overwrote = str(value.get("writer")) if genuine else f"{value.get('writer')} (untrusted)"
+                theirs = value.get("revision")
+                if genuine and isinstance(theirs, int) and not isinstance(theirs, bool) and theirs >= record["revision"]:
+                    version = {**record, "revision": theirs + 1}
+            ok, value, etag = ref.set_if_unchanged(etag, sign(version))
             if ok:
                 return WriteResult(APPLIED, None, overwrote)
         raise ContentionError(f"the record of user {user_id} kept changing")
+
+    def server_time(self) -> int:
+        """The server's current time (ms): a server timestamp written and read back."""
+        ref = self.ref(layout.clock_path(self.kiosk_id))
+        ref.set(layout.SERVER_TIMESTAMP)
+        value = ref.get()
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise exceptions.UnknownError(f"the server's time came back as {type(value).__name__}")
+        return value
+
+    def certificate(self, kiosk_id: str) -> Any:
+        """The raw value at /kiosks/{id}/cert (None if there is none)."""
+        return self.ref(layout.certificate_path(kiosk_id)).get()
+
+    def revocations(self) -> Any:
+        return self.ref(f"/{layout.REVOCATIONS}").get()
+
+    def template_keys(self) -> Any:
+        """This kiosk's sealed template keys ({key id: base64}, or None)."""
+        return self.ref(layout.template_keys_path(self.kiosk_id)).get()
 
     def newest_update(self) -> int:
         """The largest updatedAt in /users (0 when empty)."""
@@ -224,6 +259,11 @@ class Remote:
     def heartbeat(self) -> None:
         """A write this kiosk's own stream must deliver back: proof the stream is alive."""
         self.ref(layout.kiosk_path(self.kiosk_id) + "/heartbeatAt").set(layout.SERVER_TIMESTAMP)
+
+    def report_quarantined(self, count: int) -> None:
+        """How many records this kiosk quarantined, for ``facekiosk fleet status`` (its own
+        child, so the other kiosks do not take it for a ring)."""
+        self.ref(layout.kiosk_path(self.kiosk_id) + "/quarantined").set(count)
 
     def listen(self, callback: Callable[[db.Event], None]) -> db.ListenerRegistration:
         return self.ref(f"/{layout.KIOSKS}").listen(callback)

@@ -30,6 +30,7 @@ class SyncStatus:
     detail: str = ""  # the last error while offline, else the database
     offline_since: float | None = None  # wall clock of the first failure of this outage
     listening: bool = False  # the live stream is open
+    quarantined: int = 0  # cloud records refused (untrusted or malformed), kept for review
 
     @property
     def online(self) -> bool:
@@ -43,6 +44,8 @@ class SyncStatus:
         if self.state == OFFLINE and self.offline_since is not None:
             text += f" since {_clock_text(self.offline_since)}"
         text += f", {self.pending_changes} pending"
+        if self.quarantined:
+            text += f", {self.quarantined} quarantined"
         if self.state == OFFLINE and self.detail:
             text += f" ({self.detail})"
         return text

@@ -1,0 +1,181 @@
+"""The administrator's side of fleet trust, and what a kiosk fetches to join.
+
+The administrator's folder (``facekiosk fleet init --dir DIR``), on their own machine:
+
+    DIR/root.key           the fleet root's Ed25519 private key (JSON, mode 0600): keep offline
+    DIR/root.pub           its public key, base64: every kiosk's sync.fleet_root_key
+    DIR/template-keys.json {"current": "<key id>", "keys": {"<key id>": "<base64 32 bytes>"}}
+                           the fleet template key(s) (mode 0600)
+
+Database writes go through a firebase-admin app (the administrator's service account).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import firebase_admin
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from firebase_admin import db
+
+from kiosk.fleet.certs import BadStatement, Certificate, issue_certificate, issue_revocation, verify_certificate, verify_revocation
+from kiosk.fleet.encoding import b64, unb64
+from kiosk.fleet.errors import FleetError
+from kiosk.fleet.files import read_json, write_public, write_secret
+from kiosk.fleet.identity import KioskIdentity, PublicIdentity
+from kiosk.fleet.sealing import seal, unseal
+
+ROOT_KEY = "root.key"
+ROOT_PUB = "root.pub"
+TEMPLATE_KEYS = "template-keys.json"
+_FIX = "the folder `facekiosk fleet init --dir` made"
+
+
+@dataclass(frozen=True)
+class AdminKeys:
+    root: Ed25519PrivateKey
+    template_keys: dict[str, bytes]  # key id -> 32-byte key
+    current: str  # the key id new kiosks get and new templates use
+
+    @classmethod
+    def generate(cls) -> "AdminKeys":
+        key_id = "k1"
+        return cls(Ed25519PrivateKey.generate(), {key_id: os.urandom(32)}, key_id)
+
+    def root_public(self) -> str:
+        return b64(self.root.public_key().public_bytes_raw())
+
+    @property
+    def template_key(self) -> bytes:
+        return self.template_keys[self.current]
+
+    def save(self, folder: Path) -> None:
+        write_secret(folder / ROOT_KEY, (json.dumps({"version": 1, "root": b64(self.root.private_bytes_raw())}) + "\n").encode())
+        keys = {"current": self.current, "keys": {k: b64(v) for k, v in self.template_keys.items()}}
+        write_secret(folder / TEMPLATE_KEYS, (json.dumps(keys, indent=2) + "\n").encode())
+        write_public(folder / ROOT_PUB, (self.root_public() + "\n").encode())
+
+    @classmethod
+    def load(cls, folder: Path) -> "AdminKeys":
+        root_data = read_json(folder / ROOT_KEY, "fleet root key", _FIX)
+        keys_data = read_json(folder / TEMPLATE_KEYS, "fleet template keys", _FIX)
+        root = Ed25519PrivateKey.from_private_bytes(unb64(root_data.get("root"), f"{folder / ROOT_KEY}: root", 32))
+        raw = keys_data.get("keys")
+        current = keys_data.get("current")
+        if not isinstance(raw, dict) or not isinstance(current, str) or current not in raw:
+            raise FleetError(f"{folder / TEMPLATE_KEYS} has no current key ({_FIX})")
+        keys = {str(k): unb64(v, f"{folder / TEMPLATE_KEYS}: key {k}", 32) for k, v in raw.items()}
+        return cls(root, keys, current)
+
+
+def init_folder(folder: Path) -> AdminKeys:
+    """Make the root key and the first template key in ``folder`` (refused if present)."""
+    if (folder / ROOT_KEY).exists():
+        raise FleetError(f"{folder / ROOT_KEY} exists already: this folder holds a fleet (refusing to replace its root)")
+    keys = AdminKeys.generate()
+    keys.save(folder)
+    return keys
+
+
+def _ref(app: firebase_admin.App, path: str) -> db.Reference:
+    return db.reference(path, app)
+
+
+def enroll_kiosk(app: firebase_admin.App, admin: AdminKeys, kiosk: PublicIdentity, now_ms: int, valid_days: int) -> dict[str, Any]:
+    """Write the kiosk's certificate and every fleet template key sealed to it."""
+    if not 1 <= valid_days <= 3650:
+        raise FleetError("--valid-days must be 1 to 3650")
+    cert = issue_certificate(admin.root, kiosk, now_ms, valid_days)
+    sealed = {key_id: b64(seal(kiosk.sealing_key, kiosk.kiosk_id, key_id, key)) for key_id, key in admin.template_keys.items()}
+    _ref(app, f"/kiosks/{kiosk.kiosk_id}").update({"cert": cert, "templateKeys": sealed})
+    return cert
+
+
+def revoke_kiosk(app: firebase_admin.App, admin: AdminKeys, kiosk_id: str, now_ms: int, reason: str) -> None:
+    _ref(app, f"/revocations/{kiosk_id}").set(issue_revocation(admin.root, kiosk_id, now_ms, reason))
+
+
+@dataclass(frozen=True)
+class WrittenRecord:
+    user_id: str
+    signed_at_ms: int | None
+    change_id: str
+    deleted: bool
+
+
+def records_by(app: firebase_admin.App, kiosk_id: str, since_ms: int) -> list[WrittenRecord]:
+    """The current /users records that ``kiosk_id`` wrote (claims to have signed) since
+    ``since_ms``: what to review after revoking it. Reads the whole table."""
+    users = _ref(app, "/users").get() or {}
+    out = []
+    for user_id, value in (users.items() if isinstance(users, dict) else ()):
+        if not isinstance(value, dict) or value.get("writer") != kiosk_id:
+            continue
+        signed = value.get("signedAt")
+        signed = signed if isinstance(signed, int) and not isinstance(signed, bool) else None
+        if signed is not None and signed < since_ms:
+            continue
+        out.append(WrittenRecord(str(user_id), signed, str(value.get("changeId", "")), value.get("deleted") is True))
+    return sorted(out, key=lambda r: (r.signed_at_ms or 0, r.user_id))
+
+
+@dataclass(frozen=True)
+class KioskRow:
+    kiosk_id: str
+    certificate: Certificate | None
+    problem: str  # why the certificate is unusable ("" if it is fine)
+    heartbeat_ms: int | None
+    revoked: bool
+    quarantined: int | None
+
+
+def fleet_status(app: firebase_admin.App, root: Ed25519PublicKey) -> list[KioskRow]:
+    kiosks = _ref(app, "/kiosks").get() or {}
+    revocations = _ref(app, "/revocations").get() or {}
+    rows = []
+    for kiosk_id, value in sorted(kiosks.items() if isinstance(kiosks, dict) else ()):
+        value = value if isinstance(value, dict) else {}
+        cert: Certificate | None = None
+        problem = ""
+        if "cert" not in value:
+            problem = "no certificate"
+        else:
+            try:
+                cert = verify_certificate(root, kiosk_id, value["cert"])
+            except BadStatement as err:
+                problem = f"bad certificate: {err}"
+        revoked = False
+        if isinstance(revocations, dict) and kiosk_id in revocations:
+            try:
+                verify_revocation(root, kiosk_id, revocations[kiosk_id])
+                revoked = True
+            except FleetError:
+                problem = (problem + "; " if problem else "") + "a revocation entry not signed by the root"
+        beat = value.get("heartbeatAt")
+        count = value.get("quarantined")
+        rows.append(KioskRow(
+            kiosk_id, cert, problem,
+            beat if isinstance(beat, int) and not isinstance(beat, bool) else None,
+            revoked,
+            count if isinstance(count, int) and not isinstance(count, bool) else None,
+        ))
+    return rows
+
+
+def fetch_template_key(app: firebase_admin.App, identity: KioskIdentity, key_id: str | None = None) -> tuple[str, bytes]:
+    """The fleet template key sealed to this kiosk (the newest key id unless ``key_id``)."""
+    sealed = _ref(app, f"/kiosks/{identity.kiosk_id}/templateKeys").get()
+    if not isinstance(sealed, dict) or not sealed:
+        raise FleetError(
+            f"no template key is sealed to kiosk {identity.kiosk_id} yet: the administrator runs "
+            "`facekiosk fleet enroll-kiosk` with this kiosk's request first"
+        )
+    chosen = key_id or max(sealed, key=lambda k: (len(k), k))
+    if chosen not in sealed:
+        raise FleetError(f"no template key {chosen} is sealed to kiosk {identity.kiosk_id}")
+    return chosen, unseal(identity.sealing, identity.kiosk_id, chosen, unb64(sealed[chosen], f"template key {chosen}"))
+

@@ -1,0 +1,56 @@
+"""Signed ``/users/{uid}`` records.
+
+The writing kiosk adds ``signedAt`` (its own clock, ms) and ``sig``: its Ed25519 signature
+over the canonical encoding (encoding.py) of ``{"uid": <uid>}`` plus every field of the
+record except ``updatedAt`` and ``sig``. ``updatedAt`` is the server's timestamp, outside
+the signature: it only orders the catch-up query (the cursor) and is never trusted for
+anything else. A field added, removed or changed by anyone else breaks the signature;
+the uid inside it stops a record being copied to another user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from kiosk.fleet.encoding import b64, canonical, unb64
+from kiosk.fleet.errors import FleetError
+from kiosk.fleet.identity import KioskIdentity
+
+RECORD_CONTEXT = b"facekiosk/user-record/v1"
+UNSIGNED_FIELDS = frozenset({"updatedAt", "sig"})
+
+
+class BadSignature(FleetError):
+    """A record whose signature is missing, malformed or does not verify."""
+
+
+def signed_body(user_id: str, record: dict[str, Any]) -> bytes:
+    body = {name: value for name, value in record.items() if name not in UNSIGNED_FIELDS}
+    return canonical(RECORD_CONTEXT, {"uid": user_id, "record": body})
+
+
+def sign_record(identity: KioskIdentity, user_id: str, record: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """``record`` with ``writer``, ``signedAt`` and ``sig`` set by this kiosk."""
+    out = {**record, "writer": identity.kiosk_id, "signedAt": now_ms}
+    out.pop("sig", None)
+    out["sig"] = b64(identity.sign(signed_body(user_id, out)))
+    return out
+
+
+def verify_record(key: Ed25519PublicKey, user_id: str, record: dict[str, Any]) -> None:
+    """BadSignature unless ``record`` carries a valid signature by ``key``."""
+    try:
+        signature = unb64(record.get("sig"), "the signature", 64)
+    except FleetError as err:
+        raise BadSignature(str(err)) from None
+    try:
+        message = signed_body(user_id, record)
+    except (TypeError, ValueError) as err:
+        raise BadSignature(f"the record cannot be encoded: {err}") from None
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        raise BadSignature("the signature does not match the record and its writer's key") from None
