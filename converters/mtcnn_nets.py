@@ -49,7 +49,17 @@ PARITY_TOLERANCE = 1e-4
 PNET_DEFAULT_SIZE = 12
 
 # Input side of the fixed-size nets (P-Net takes any size of at least 12x12).
-NET_INPUT_SIZE = {"pnet": None, "rnet": 24, "onet": 48}
+NET_INPUT_SIZE: dict[str, int | None] = {"pnet": None, "rnet": 24, "onet": 48}
+
+
+def patch_size(net: str) -> int:
+    """Input side of R-Net or O-Net."""
+    size = NET_INPUT_SIZE[net]
+    if size is None:
+        raise ValueError(f"{net} takes any input size")
+    return size
+
+
 # Keras output order of the package's nets, by meaning.
 KERAS_OUTPUTS = {
     "pnet": ("bbox_reg", "face_prob"),
@@ -306,10 +316,10 @@ def parity_inputs(net: str, seed: int = 0) -> list[np.ndarray]:
         for photo in photos:
             h, w = photo.shape[1:3]
             for scale in (0.3, 0.15):
-                size = (max(12, int(h * scale)), max(12, int(w * scale)))
-                batches.append(tf.image.resize(photo, size, method="area").numpy())
+                level = (max(12, int(h * scale)), max(12, int(w * scale)))
+                batches.append(tf.image.resize(photo, level, method="area").numpy())
         return batches
-    size = NET_INPUT_SIZE[net]
+    size = patch_size(net)
     batches = [rng.uniform(low, high, (7, size, size, 3)).astype(np.float32)]
     # Central crops of each photo at a few zooms, like detector candidates.
     for photo in photos:
@@ -378,7 +388,7 @@ def measure_latency(model_dir: Path, threads: int = 2, rnet_batch: int = 30, one
     result["pnet"] = {"pyramid_640x480_ms": median_ms(whole_pyramid), "levels": len(levels)}
     for net, batch in (("rnet", rnet_batch), ("onet", onet_batch)):
         model = Net.from_manifest(model_dir / f"mtcnn_{net}.json", threads, check_hash=True)
-        size = NET_INPUT_SIZE[net]
+        size = patch_size(net)
         data = rng.uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
         result[net] = {f"batch{batch}_ms": median_ms(lambda: model(data)), "batch": batch}
     return result
