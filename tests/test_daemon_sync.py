@@ -9,19 +9,28 @@ import signal
 import time
 
 from kiosk.camera.scripted import PERSON_A, person_frames, write_folder
-from sync_support import FAST, server  # noqa: F401 - fixture
+from sync_support import FAST, enroll, server  # noqa: F401 - fixture
 from daemon_support import Daemon, NotifySocket, write_config
 
 
-def test_sync_state_in_status_and_the_kiosk_survives_the_network_vanishing(tmp_path, server):  # noqa: F811
-    import os
+def test_sync_state_in_status_and_the_kiosk_survives_the_network_vanishing(tmp_path, server, monkeypatch):  # noqa: F811
+    from kiosk.fleet.admin import AdminKeys
+    from kiosk.fleet.identity import KioskIdentity
+    from kiosk.fleet.files import write_secret
+    from kiosk.sync.firebase import EMULATOR_ENV
 
     write_folder(person_frames(PERSON_A), tmp_path / "frames")
+    admin = AdminKeys.generate()  # the fleet: its template key, the kiosk's identity, enrolled
     key = tmp_path / "template-key"
-    key.write_bytes(os.urandom(32))
+    key.write_bytes(admin.template_key)
     key.chmod(0o600)
+    identity = KioskIdentity.generate("daemon-test")
+    write_secret(tmp_path / "kiosk-identity.json", identity.to_bytes())
+    monkeypatch.setenv(EMULATOR_ENV, server.emulator_host)
+    enroll(admin, identity)
     fast = {name: FAST[name] for name in ("poll_s", "heartbeat_s", "stream_silence_s", "backoff_initial_s", "backoff_max_s", "http_timeout_s")}
-    write_config(tmp_path, sync={"enabled": True, "database_url": server.url(), "kiosk_id": "daemon-test", **fast})
+    write_config(tmp_path, sync={"enabled": True, "database_url": server.url(), "kiosk_id": "daemon-test",
+                                 "fleet_root_key": admin.root_public(), **fast})
     notify = NotifySocket()
     daemon = Daemon(tmp_path, notify, FACEKIOSK_TEST_HOOKS="1", WATCHDOG_USEC="2000000")
     try:
