@@ -60,7 +60,7 @@ class SimulatedCheck:
         if not self.present:
             return self.challenge.status()  # nobody yet: the challenge's clock has not started
         observation = self.person.observe(t, self.challenge.status())
-        frame = SimpleNamespace(face=SimpleNamespace(embedding=self.embedding, findings=self.findings))
+        frame = SimpleNamespace(face=SimpleNamespace(embedding=self.embedding, embeddings={}, findings=self.findings))
         status = self.challenge.update(replace(observation, ref=frame))
         if status.done:
             self._finish()

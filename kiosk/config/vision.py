@@ -1,18 +1,42 @@
 """Config sections of the face pipeline: models, detector, quality gates, verification."""
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from kiosk.config.base import Section
 
-# Security levels name operating points by the false accept rate they target.
-SECURITY_LEVEL_FAR = {"high": "1e-4", "medium": "1e-3", "low": "1e-2"}
+# Security levels name operating points by the false accept rate of a whole attempt
+# (a reset's decision), which the fusion manifest's thresholds target.
+SECURITY_LEVEL_FAR = {"high": "1e-5", "medium": "1e-4", "low": "1e-3"}
+# Levels of the "is it still the same face" checks (enrollment capture, liveness): one
+# comparison of the primary model, at its own calibrated thresholds.
+SAME_FACE_LEVEL_FAR = {"high": "1e-4", "medium": "1e-3", "low": "1e-2"}
 
 
 class ModelSettings(Section):
     dir: str = "models"  # relative paths resolve against the config file's folder
-    embedder: str = "dlib_resnet_v1_fp32.json"
+    # Manifests of the embedding models, the primary first; faces are matched on the
+    # fused score of all of them (``fusion``).
+    embedders: list[str] = Field(default_factory=lambda: ["dlib_resnet_v1_fp32.json"], min_length=1, max_length=4)
+    fusion: str = "fusion.json"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_embedder(cls, data: Any) -> Any:
+        """A config file written for one model (``embedder: X``) means ``embedders: [X]``."""
+        if isinstance(data, dict) and "embedder" in data:
+            data = dict(data)
+            single = data.pop("embedder")
+            if "embedders" in data:
+                raise ValueError("give models.embedders only (models.embedder is its older, one-model form)")
+            data["embedders"] = [single]
+        return data
+
+    @property
+    def embedder(self) -> str:
+        """The primary embedding model's manifest."""
+        return self.embedders[0]
     pnet: str = "mtcnn_pnet.json"
     rnet: str = "mtcnn_rnet.json"
     onet: str = "mtcnn_onet.json"
@@ -41,8 +65,21 @@ class QualitySettings(Section):
 
 
 class VerificationSettings(Section):
+    # A reset's false accept rate per attempt: high 1e-5, medium 1e-4, low 1e-3.
     security_level: Literal["high", "medium", "low"] = "medium"
-    # Operating point for the 1:N duplicate check at enrollment.
-    duplicate_security_level: Literal["high", "medium", "low"] = "medium"
+    # The duplicate check at enrollment refuses at most this share of genuinely new people,
+    # whatever the gallery's size: its per-comparison threshold shrinks as the gallery grows.
+    duplicate_false_refusals: float = Field(0.01, gt=0.0, lt=0.5)
+    # "Still the same face" checks (enrollment capture): one comparison of the primary
+    # model at its own per-comparison FAR, high 1e-4, medium 1e-3, low 1e-2.
+    same_face_security_level: Literal["high", "medium", "low"] = "medium"
     # How a probe is scored against a user's several templates.
     template_fusion: Literal["min", "mean"] = "mean"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "duplicate_security_level" in data:
+            raise ValueError("duplicate_security_level was replaced by duplicate_false_refusals (default 0.01): "
+                             "the duplicate check's threshold now follows the gallery's size")
+        return data

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from kiosk.flows.faces import Embeddings, FaceRules, Templates
 from kiosk.flows.jobs import Job
 from kiosk.store.emails import Email
 from kiosk.store.errors import AuthenticationError, LockedOutError, ReenrollRequiredError, UnknownUserError
 
 if TYPE_CHECKING:
     from kiosk.store import Store
+    from kiosk.store.gallery import DuplicateSearch
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class Locked:
 class SignedIn:
     user_id: str
     email: str
+    # The kiosk's models this person has no templates of (they are offered the upgrade).
+    missing_models: tuple[str, ...] = ()
+    # They have templates of at least one of the kiosk's models (the upgrade's pictures
+    # must then match them).
+    has_face: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ class ResetSubject:
     or no face of the current model), which the person is never told."""
 
     user_id: str | None
-    templates: np.ndarray | None
+    templates: Templates | None  # model id -> (n, d) matrix
     reason: str  # for the audit log: "", "unknown email", "no usable face"
 
 
@@ -67,7 +74,9 @@ def _notice_shown(store: Store, email: Email) -> bool:
     return True
 
 
-def sign_in(email: Email, password: str) -> Job:
+def sign_in(email: Email, password: str, model_ids: Sequence[str] = ()) -> Job:
+    """``model_ids``: the kiosk's models, to say which of them the person lacks."""
+
     def job(store: Store) -> SignedIn | WrongPassword | Locked | RegisteredElsewhere:
         if _notice_shown(store, email):
             return RegisteredElsewhere()
@@ -77,22 +86,26 @@ def sign_in(email: Email, password: str) -> Job:
             return Locked(err.scope, err.remaining_s)
         except AuthenticationError:
             return WrongPassword(store.lockout_status(email.address).attempts_left)
-        return SignedIn(user.id, user.email or email.address)
+        has = user.model_ids()
+        missing = tuple(model for model in model_ids if model not in has)
+        return SignedIn(user.id, user.email or email.address, missing, any(model in has for model in model_ids))
 
     return job
 
 
-def find_reset_subject(email: Email, model_id: str) -> Job:
+def find_reset_subject(email: Email, model_ids: Sequence[str]) -> Job:
+    """Who a reset is for, with their templates of each of the kiosk's ``model_ids``."""
+
     def job(store: Store) -> ResetSubject | Locked:
         try:
-            user, templates = store.face_templates(email.address, model_id)
+            user, templates = store.face_templates_of(email.address, list(model_ids))
         except LockedOutError as err:
             return Locked(err.scope, err.remaining_s)
         except UnknownUserError:
             return ResetSubject(None, None, "unknown email")
         except ReenrollRequiredError:
             return ResetSubject(None, None, "no usable face")
-        return ResetSubject(user.id, np.asarray(templates, dtype=np.float32), "")
+        return ResetSubject(user.id, {model: np.asarray(rows, dtype=np.float32) for model, rows in templates.items()}, "")
 
     return job
 
@@ -106,11 +119,52 @@ def record_face(email: Email, accepted: bool, score: float | None, reason: str) 
     return job
 
 
-def enroll(email: Email, password: str, samples: Sequence[np.ndarray], model_id: str, duplicate_threshold: float) -> Job:
-    samples = [np.asarray(s, dtype=np.float32) for s in samples]
+def enroll(email: Email, password: str, samples: Sequence[Embeddings], model_id: str, duplicates: DuplicateSearch | None) -> Job:
+    """A new account with every model's templates (``samples``: one set of embeddings
+    by model id per picture; ``model_id``: the primary, which every sample has).
+    ``duplicates``: the fused duplicate search (a likely duplicate is held for review)."""
+    by_model: dict[str, list[np.ndarray]] = {}
+    for sample in samples:
+        for model, vector in sample.items():
+            by_model.setdefault(model, []).append(np.asarray(vector, dtype=np.float32))
+    primary = by_model.pop(model_id)
 
     def job(store: Store) -> str:
-        return str(store.enroll(email.address, password, samples, model_id, duplicate_threshold=duplicate_threshold).id)
+        return str(store.enroll(email.address, password, primary, model_id, more_templates=by_model, duplicates=duplicates).id)
+
+    return job
+
+
+@dataclass(frozen=True)
+class Upgraded:
+    """A template upgrade's outcome: ``added`` False when the pictures did not match the
+    templates the account already has (``score``: their mean fused score)."""
+
+    added: bool
+    score: float | None = None
+
+
+def upgrade_templates(user_id: str, samples: Sequence[Embeddings], missing: Sequence[str], rules: FaceRules) -> Job:
+    """The template upgrade after a password sign-in: ``missing`` models' templates from
+    ``samples``, added only if the pictures match the face the account already has (a
+    password alone must not be enough to put another face on an account). An account
+    with no template of any of the kiosk's models has nothing to check against."""
+    by_model = {model: [np.asarray(s[model], dtype=np.float32) for s in samples if model in s] for model in missing}
+
+    def job(store: Store) -> Upgraded:
+        present = [model for model in rules.model_ids if model not in missing]
+        templates = store.user_templates(user_id, present)
+        score = None
+        if templates:
+            scores = [rules.score(sample, templates) for sample in samples]
+            score = float(np.mean(scores))
+            if not score <= rules.attempt_threshold(templates, len(scores)):
+                store.upgrade_refused(user_id, score if np.isfinite(score) else None)
+                return Upgraded(False, score if np.isfinite(score) else None)
+        for model, rows in by_model.items():
+            if rows:
+                store.add_templates(user_id, rows, model)
+        return Upgraded(True, score)
 
     return job
 

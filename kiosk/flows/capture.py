@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiosk.flows.faces import FaceObservation, FaceRules, guidance_for
+from kiosk.flows.faces import Embeddings, FaceObservation, FaceRules, guidance_for
 from kiosk.i18n import N_, Text
 
 MOVE_SLIGHTLY = N_("Good. Now move your head a little")
@@ -37,7 +37,8 @@ class EnrollmentCapture:
         self.interval_s = interval_s
         self.rules = rules
         self.deadline = started_at + timeout_s
-        self.samples: list[np.ndarray] = []
+        self.samples: list[np.ndarray] = []  # the primary model's embeddings
+        self.sample_sets: list[Embeddings] = []  # every model's, one set per sample
         self.yaws: list[float | None] = []
         self._last_at: float | None = None
         self.guidance: Text = N_("Look at the camera")
@@ -62,11 +63,12 @@ class EnrollmentCapture:
             self.guidance = problem
             return
         assert observation.embedding is not None
-        if self.anchor is not None and not self.rules.matches(observation.embedding, self.anchor):
+        if self.anchor is not None and not self.rules.same_face(observation.embedding, self.anchor):
             self.guidance = SAME_PERSON
             return
-        if self.samples and not self.rules.matches(observation.embedding, np.stack(self.samples)):
+        if self.samples and not self.rules.same_face(observation.embedding, np.stack(self.samples)):
             self.samples.clear()
+            self.sample_sets.clear()
             self.yaws.clear()
             self.restarts += 1
             self.guidance = SAME_PERSON
@@ -75,11 +77,14 @@ class EnrollmentCapture:
             self.guidance = MOVE_SLIGHTLY if self.samples else HOLD
             return
         self.samples.append(np.asarray(observation.embedding, dtype=np.float32).copy())
+        probe = self.rules.probe(observation.embedding, observation.embeddings)
+        self.sample_sets.append({model: np.asarray(vector, dtype=np.float32).copy() for model, vector in probe.items()})
         self.yaws.append(observation.yaw_deg)
         self._last_at = now
         self.guidance = N_("Done") if self.done else MOVE_SLIGHTLY
 
     def wipe(self) -> None:
         self.samples.clear()
+        self.sample_sets.clear()
         self.yaws.clear()
         self.anchor = None

@@ -26,6 +26,8 @@ class EventName(str, Enum):
     RESET_REFUSED = "reset_refused"
     PASSWORD_RESET = "password_reset"
     LOCKED = "locked"
+    TEMPLATES_ADDED = "templates_added"
+    TEMPLATES_REFUSED = "templates_refused"
 
 
 @dataclass(frozen=True)

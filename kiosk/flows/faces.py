@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 import numpy as np
 
 from kiosk.i18n import N_, Text
 from kiosk.liveness.challenge import Status
+from kiosk.vision.fusion import Fusion
+from kiosk.errors import ModelError
+from kiosk.vision.matcher import Gallery, Match, distances, fuse
 
 if TYPE_CHECKING:
     from kiosk.config import Settings
@@ -44,6 +47,7 @@ class FaceObservation:
     yaw_deg: float | None = None
     analysis_ms: float = 0.0
     liveness: Status | None = None  # the challenge's state after this frame, during one
+    embeddings: dict[str, np.ndarray] | None = None  # every model's, by model id (primary included)
 
     @property
     def has_face(self) -> bool:
@@ -64,36 +68,185 @@ def guidance_for(observation: FaceObservation) -> Text | None:
     return None
 
 
+# Embeddings of one face, and a person's templates, by model id (Manifest.model_id).
+Embeddings = dict[str, np.ndarray]
+Templates = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelRule:
+    """One embedding model the kiosk runs: its store tag, its family name (the fusion
+    manifest's key) and its distance."""
+
+    model_id: str
+    name: str
+    metric: str
+
+
 @dataclass(frozen=True)
 class FaceRules:
-    """How faces are compared, from the pipeline's calibration and the config."""
+    """How faces are compared: every configured model's distance to a person's templates,
+    fused into one score (kiosk.vision.fusion), against thresholds for the security level.
 
-    model_id: str  # templates are stored and looked up under this
-    verify_threshold: float  # distance at or below which a face matches (1:1)
-    duplicate_threshold: float  # Euclidean distance for the store's 1:N duplicate check
-    fusion: str  # "mean" or "min" over a person's templates
-    distance: Callable[[np.ndarray, np.ndarray, str], float]
+    ``far``: the per-attempt false accept rate of the security level ("1e-4").
+    ``attempt_frames``: the pictures of one face a reset decides on; with fewer, the
+    stricter per-comparison threshold applies. ``same_face_threshold``: the primary
+    model's own distance for "still the same face" (enrollment capture).
+    ``duplicate_false_refusals``: the share of genuinely new people the duplicate check
+    may refuse whatever the gallery's size (its threshold shrinks as the gallery grows)."""
 
-    def score(self, probe: np.ndarray, templates: np.ndarray | None) -> float:
-        if templates is None or len(templates) == 0:
-            return math.inf
-        return float(self.distance(probe, templates, self.fusion))
+    models: tuple[ModelRule, ...]
+    fusion: Fusion
+    far: str
+    template_fusion: str  # "mean" or "min" over a person's templates
+    same_face_threshold: float
+    attempt_frames: int = 3
+    duplicate_false_refusals: float = 0.01
 
-    def matches(self, probe: np.ndarray, templates: np.ndarray | None) -> bool:
-        return self.score(probe, templates) <= self.verify_threshold
+    @property
+    def model_id(self) -> str:
+        """The primary model's id (its templates are required of every new enrollment)."""
+        return self.models[0].model_id
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        return tuple(model.model_id for model in self.models)
+
+    def probe(self, embedding: np.ndarray | None, embeddings: Embeddings | None = None) -> Embeddings:
+        """A face's embeddings by model id; an embedding alone is the primary model's."""
+        if embeddings:
+            return embeddings
+        return {} if embedding is None else {self.model_id: np.asarray(embedding, dtype=np.float32)}
+
+    def _names(self, templates: Templates | None) -> list[str]:
+        if not templates:
+            return []
+        return [m.name for m in self.models if m.model_id in templates and len(templates[m.model_id])]
+
+    def distances(self, probe: Embeddings, templates: Templates | None) -> dict[str, float]:
+        """Each model's distance from the probe to the person's templates, by model name."""
+        result: dict[str, float] = {}
+        for model in self.models:
+            rows = templates.get(model.model_id) if templates else None
+            if rows is None or len(rows) == 0 or model.model_id not in probe:
+                continue
+            result[model.name] = fuse(distances(probe[model.model_id], rows, model.metric), self.template_fusion)
+        return result
+
+    def score(self, probe: Embeddings, templates: Templates | None) -> float:
+        """The fused score (lower: more alike); inf when no model can compare."""
+        return self.fusion.score(self.distances(probe, templates))
+
+    def comparison_threshold(self, templates: Templates | None = None) -> float:
+        """The threshold for one picture, at the level's per-attempt FAR, for the models
+        the person has templates of (default: all configured)."""
+        names = self._names(templates) if templates is not None else [m.name for m in self.models]
+        return self.fusion.comparison_threshold(names, self.far) if names else -math.inf
+
+    def attempt_threshold(self, templates: Templates | None, frames: int) -> float:
+        """The threshold for the mean score of ``frames`` pictures of one face."""
+        names = self._names(templates) if templates is not None else [m.name for m in self.models]
+        if not names:
+            return -math.inf
+        if frames >= self.attempt_frames:
+            return self.fusion.attempt_threshold(names, self.far)
+        return self.fusion.comparison_threshold(names, self.far)
+
+    @property
+    def verify_threshold(self) -> float:
+        """The per-comparison threshold with every configured model (for reports)."""
+        return self.comparison_threshold()
+
+    def same_face(self, probe: np.ndarray, rows: np.ndarray) -> bool:
+        """The primary model says ``probe`` is the face of ``rows`` (one comparison)."""
+        primary = self.models[0]
+        return fuse(distances(probe, rows, primary.metric), self.template_fusion) <= self.same_face_threshold
+
+    def duplicate_threshold(self, names: Iterable[str], gallery_people: int) -> float:
+        """The fused-score threshold of the duplicate check for a gallery of this many
+        people: the per-comparison FAR is ``duplicate_false_refusals / people``."""
+        far = self.duplicate_false_refusals / max(1, gallery_people)
+        return self.fusion.operating_points(names).threshold_at(far)
+
+    def find_duplicate(self, gallery: Callable[[str, str], Gallery], templates: Mapping[str, np.ndarray]) -> Match | None:
+        """The enrolled person most like the new one, if their fused score is under the
+        duplicate threshold for this gallery's size (kiosk.store.gallery.DuplicateSearch).
+
+        Each model: the new person's samples against every enrolled template, averaged
+        over the samples, then over each person's templates (``template_fusion``); the
+        models a person has are fused; each set of models has its own threshold."""
+        names: list[str] = []
+        people: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        for model in self.models:
+            probes = templates.get(model.model_id)
+            stats = self.fusion.models.get(model.name)
+            if probes is None or stats is None:
+                continue
+            enrolled = gallery(model.model_id, model.metric)
+            if not len(enrolled):
+                continue
+            per_template = np.atleast_2d(enrolled.all_distances(probes)).mean(axis=0)
+            owners, inverse = np.unique(enrolled.owners.astype(str), return_inverse=True)
+            if self.template_fusion == "min":
+                per_person = np.full(len(owners), np.inf)
+                np.minimum.at(per_person, inverse, per_template)
+            else:
+                per_person = np.bincount(inverse, per_template) / np.bincount(inverse)
+            names.append(model.name)
+            people.append(owners)
+            scores.append((per_person - stats.impostor_mean) / stats.impostor_std)
+        if not names:
+            return None
+        everyone = np.unique(np.concatenate(people))
+        weighted = np.zeros(len(everyone))
+        weights = np.zeros(len(everyone))
+        present = np.zeros((len(names), len(everyone)), dtype=bool)
+        for i, name in enumerate(names):
+            where = np.searchsorted(everyone, people[i])
+            weight = self.fusion.models[name].weight
+            weighted[where] += weight * scores[i]
+            weights[where] += weight
+            present[i, where] = True
+        fused = weighted / np.maximum(weights, 1e-12)
+        thresholds = np.full(len(everyone), -np.inf)
+        for pattern in {tuple(column) for column in present.T}:
+            subset = [name for name, on in zip(names, pattern) if on]
+            try:
+                limit = self.duplicate_threshold(subset, len(everyone))
+            except ModelError:
+                continue  # no tail for this set of models: not searched
+            thresholds[(present.T == np.asarray(pattern)).all(axis=1)] = limit
+        hits = np.flatnonzero(fused <= thresholds)
+        if not len(hits):
+            return None
+        best = hits[np.argmin(fused[hits])]
+        return Match(owner=str(everyone[best]), distance=float(fused[best]), index=-1)
 
     @classmethod
-    def from_pipeline(cls, pipeline: FacePipeline, settings: Settings) -> "FaceRules":
-        """``pipeline``: a kiosk.vision.pipeline.FacePipeline; ``settings``: the Settings."""
+    def from_pipeline(cls, pipeline: FacePipeline, settings: Settings, fusion: Fusion | None = None) -> "FaceRules":
+        """The rules of ``pipeline``'s models with the settings' security level; the
+        fusion manifest is read from ``models.fusion`` unless given. ModelError (one
+        line) when a threshold the level needs is missing."""
+        from kiosk.config.vision import SECURITY_LEVEL_FAR
+        from kiosk.vision.fusion import fusion_for
+
         verification = settings.verification
-        duplicate = pipeline.threshold(verification.duplicate_security_level)
-        return cls(
-            model_id=pipeline.embedder.manifest.model_id,
-            verify_threshold=pipeline.threshold(verification.security_level),
-            duplicate_threshold=euclidean_threshold(duplicate, pipeline.metric),
-            fusion=verification.template_fusion,
-            distance=pipeline.distance,
+        models = tuple(ModelRule(e.manifest.model_id, e.manifest.name, e.manifest.distance) for e in pipeline.embedders)
+        if fusion is None:
+            fusion = fusion_for([e.manifest for e in pipeline.embedders], settings.model_manifest(settings.models.fusion))
+        rules = cls(
+            models=models,
+            fusion=fusion,
+            far=SECURITY_LEVEL_FAR[verification.security_level],
+            template_fusion=verification.template_fusion,
+            same_face_threshold=pipeline.threshold(verification.same_face_security_level),
+            attempt_frames=fusion.attempt_frames,
+            duplicate_false_refusals=verification.duplicate_false_refusals,
         )
+        rules.comparison_threshold()  # the level's thresholds exist (else ModelError now)
+        rules.attempt_threshold(None, rules.attempt_frames)
+        return rules
 
 
 def euclidean_threshold(threshold: float, metric: str) -> float:
@@ -127,6 +280,7 @@ def observation_from(result: FaceResult | None, frame_seq: int, frame_shape: tup
         landmarks=landmarks,
         findings=tuple(finding.code for finding in result.findings),
         embedding=np.asarray(result.embedding, dtype=np.float32),
+        embeddings={model: np.asarray(vector, dtype=np.float32) for model, vector in result.embeddings.items()} or None,
         faces=int(result.faces_found),
         yaw_deg=float(estimate_pose(landmarks).yaw_deg),
         analysis_ms=analysis_ms,

@@ -22,7 +22,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from kiosk.flows.faces import FaceObservation, FaceRules
+from kiosk.flows.faces import Embeddings, FaceObservation, FaceRules, Templates
 from kiosk.flows.verify import MATCH, NO_CLEAR_PICTURE, NO_FACE, NO_MATCH, TIMEOUT, Outcome
 from kiosk.i18n import N_, Text
 from kiosk.liveness.challenge import PROMPT, Status
@@ -79,7 +79,7 @@ class LivenessVerifier:
     def __init__(
         self,
         check: LiveCheck,
-        templates: np.ndarray | None,
+        templates: Templates | None,
         rules: FaceRules,
         started_at: float,
         timeout_s: float,
@@ -95,7 +95,8 @@ class LivenessVerifier:
         self.guidance: Text | None = HOLD
         self.status: Status | None = None
         self.saw_face = False
-        self.embedding: np.ndarray | None = None  # of the verification frame, once passed
+        self.embedding: np.ndarray | None = None  # the primary model's, of the verification frame
+        self.embeddings: Embeddings | None = None  # every model's, of the same frame
         self.evidence: dict[str, Any] | None = None
         self.failure: str = ""  # the challenge's failure code, when it failed
         self._lock = threading.Lock()  # analyze_frame runs on the face worker's thread
@@ -190,14 +191,18 @@ class LivenessVerifier:
             return Outcome(False, None, NO_CLEAR_PICTURE, counts=False, liveness=self.evidence)
         embedding = np.asarray(face.embedding, dtype=np.float32)
         self.embedding = embedding
+        self.embeddings = self.rules.probe(embedding, face.embeddings)
         if not self.compare:
             return Outcome(True, None, MATCH, counts=False, liveness=self.evidence)
-        score = self.rules.score(embedding, self.templates)
+        # One picture decides: the per-picture threshold for the level's per-attempt rate.
+        score = self.rules.score(self.embeddings, self.templates)
+        threshold = self.rules.comparison_threshold(self.templates)
         best = score if math.isfinite(score) else None
-        if score <= self.rules.verify_threshold:
-            return Outcome(True, best, MATCH, counts=False, liveness=self.evidence)
-        return Outcome(False, best, NO_MATCH, counts=True, liveness=self.evidence)
+        if score <= threshold:
+            return Outcome(True, best, MATCH, counts=False, liveness=self.evidence, threshold=threshold)
+        return Outcome(False, best, NO_MATCH, counts=True, liveness=self.evidence, threshold=threshold)
 
     def wipe(self) -> None:
         self.templates = None
         self.embedding = None
+        self.embeddings = None

@@ -51,6 +51,7 @@ class JobKind(str, Enum):
     RECORD_ABANDONED = "record_abandoned"
     CHANGE_PASSWORD = "change_password"
     COUNT_USERS = "count_users"
+    ADD_TEMPLATES = "add_templates"
 
 
 class Field(str, Enum):

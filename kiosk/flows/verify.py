@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from kiosk.flows.faces import FaceObservation, FaceRules, guidance_for
+from kiosk.flows.faces import FaceObservation, FaceRules, Templates, guidance_for
 from kiosk.i18n import N_, Text
 from kiosk.liveness.challenge import Status
 
@@ -30,10 +30,11 @@ NO_FACE = "no face"
 @dataclass(frozen=True)
 class Outcome:
     accepted: bool
-    score: float | None  # the best (smallest) distance seen; None if nothing was compared
+    score: float | None  # the decided fused score (lower: more alike); None if nothing was compared
     reason: str  # one of the constants above, recorded in the audit log
     counts: bool  # a failed attempt for the lockout (a real comparison was made)
     liveness: dict[str, Any] | None = None  # the liveness challenge's evidence, if one ran
+    threshold: float | None = None  # what the score was held against, when one was decided
 
     def audit_reason(self) -> str:
         """The audit log's reason: the outcome, then the challenge's evidence as JSON."""
@@ -79,25 +80,30 @@ class Verifier(Protocol):
 
 
 class FaceVerifier:
-    """Accepts on the first clear picture that matches; refuses after ``refuse_after``
-    clear pictures that do not, or at the deadline.
+    """Decides a reset on ``frames`` clear pictures of one face: the mean of their fused
+    scores against the person's templates, at the security level's per-attempt
+    threshold (FaceRules.attempt_threshold). One lucky picture cannot pass on its own,
+    and a picture of another face than the attempt's first starts its pictures again.
+    At the deadline, pictures compared but fewer than ``frames`` are refused (counted).
 
-    ``templates`` is None when the email has no usable face (unknown email, or a face
-    enrolled with another model): every comparison then fails, after the same number of
-    pictures and with the same answer, so the screen never tells whether the email exists.
+    ``templates`` None when the email has no usable face (unknown email, or no template of
+    a configured model): every attempt then fails after the same number of pictures and
+    with the same answer, so the screen never tells whether the email exists.
     """
 
-    def __init__(self, templates: np.ndarray | None, rules: FaceRules, refuse_after: int, started_at: float, timeout_s: float) -> None:
+    def __init__(self, templates: Templates | None, rules: FaceRules, frames: int, started_at: float, timeout_s: float) -> None:
         self.templates = templates
         self.rules = rules
-        self.refuse_after = refuse_after
+        self.frames = max(1, frames)
         self.deadline = started_at + timeout_s
         self.prompt: Text | None = None
         self.guidance: Text | None = N_("Look at the camera")
         self.status: Status | None = None
         self.failure = ""
         self.embedding: np.ndarray | None = None
-        self.compared = 0
+        self.compared = 0  # clear pictures compared in this attempt (all faces)
+        self._scores: list[float] = []  # of the current face
+        self._first: np.ndarray | None = None  # the current face's primary embedding
         self._best = math.inf
         self.saw_face = False
 
@@ -119,15 +125,28 @@ class FaceVerifier:
         if not observation.good:
             return None
         assert observation.embedding is not None
-        score = self.rules.score(observation.embedding, self.templates)
+        primary = np.asarray(observation.embedding, dtype=np.float32)
+        if self._first is not None and not self.rules.same_face(primary, self._first[None]):
+            self._scores.clear()  # another face: its pictures make their own attempt
+            self._first = None
+        if self._first is None:
+            self._first = primary
+        score = self.rules.score(self.rules.probe(observation.embedding, observation.embeddings), self.templates)
+        self._scores.append(score)
         self._best = min(self._best, score)
-        if score <= self.rules.verify_threshold:
-            return Outcome(True, score, MATCH, counts=False)
         self.compared += 1
         self.guidance = N_("Checking...")
-        if self.compared >= self.refuse_after:
-            return Outcome(False, self.best, NO_MATCH, counts=True)
-        return None
+        if len(self._scores) < self.frames:
+            return None
+        return self._decide()
+
+    def _decide(self) -> Outcome:
+        mean = float(np.mean(self._scores))
+        threshold = self.rules.attempt_threshold(self.templates, len(self._scores))
+        score = mean if math.isfinite(mean) else None
+        if mean <= threshold:
+            return Outcome(True, score, MATCH, counts=False, threshold=threshold)
+        return Outcome(False, score, NO_MATCH, counts=True, threshold=threshold)
 
     def expire(self, now: float) -> Outcome | None:
         if now < self.deadline:
@@ -138,3 +157,4 @@ class FaceVerifier:
 
     def wipe(self) -> None:
         self.templates = None
+        self._first = None

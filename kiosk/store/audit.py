@@ -35,6 +35,7 @@ SYNC = "sync"  # what cloud sync did to a local user (conflicts, remote deletion
 OK = "ok"
 FAIL = "fail"
 REFUSED = "refused"
+REVIEW = "review"  # an enrollment held for staff review (its face looked like an enrolled one)
 LOCKED = "locked"
 CONFLICT = "conflict"  # a local change lost to another kiosk's (email taken, password overwritten)
 

@@ -136,8 +136,27 @@ _V3 = (
     )""",
 )
 
+# Version 4: enrollments held for staff review. A sign-up whose face is likely already
+# enrolled keeps its account (the screen must not tell a stranger that a face is known)
+# but not its templates: they wait here, sealed like templates, until staff approve
+# (they move to templates and sync) or reject (they are erased). Until then the account
+# has no face, on this kiosk and on every other.
+_V4 = (
+    """CREATE TABLE review_templates (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        dim INTEGER NOT NULL CHECK (dim > 0),
+        blob BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        other_user TEXT,
+        score REAL
+    )""",
+    "CREATE INDEX review_by_user ON review_templates(user_id)",
+)
+
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

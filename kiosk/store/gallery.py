@@ -11,6 +11,8 @@ from the caller, i.e. the model's calibration, in the model's metric.
 from __future__ import annotations
 
 import sqlite3
+from typing import Callable, Mapping, Protocol
+
 import numpy as np
 
 from kiosk.errors import StoreError
@@ -41,6 +43,14 @@ def load_gallery(conn: sqlite3.Connection, codec: TemplateCodec, model_id: str, 
     gallery = Gallery(matrix, user_ids, metric, model_id)
     gallery.matrix.flags.writeable = False
     return gallery
+
+
+class DuplicateSearch(Protocol):
+    """The kiosk's duplicate-face search at enrollment (kiosk.flows.faces.FaceRules):
+    given the store's galleries (model id, metric -> Gallery) and the new person's
+    templates by model id, the likely existing account (score in ``distance``) or None."""
+
+    def __call__(self, gallery: Callable[[str, str], Gallery], templates: Mapping[str, np.ndarray]) -> Match | None: ...
 
 
 def find_duplicate(gallery: Gallery, probes: np.ndarray, threshold: float) -> Match | None:

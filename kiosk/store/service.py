@@ -21,6 +21,7 @@ import os
 import sqlite3
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -40,13 +41,24 @@ from kiosk.store.errors import (
     StoreError,
     UnknownUserError,
 )
-from kiosk.store.gallery import Gallery, find_duplicate, load_gallery
+from kiosk.store.gallery import DuplicateSearch, Gallery, find_duplicate, load_gallery
 from kiosk.store.lockout import LockStatus, Lockout
 from kiosk.store.passwords import Passwords
 from kiosk.store.templates import TemplateCodec, derive_key, key_check_value, key_matches, load_template_key, missing_key_error
 from kiosk.store.users import User
 
 EXPORT_FORMAT = "facekiosk-user-export/1"
+
+
+@dataclass(frozen=True)
+class HeldEnrollment:
+    """An account whose templates wait for staff review: ``like`` is the user id of the
+    account its face looked like, ``score`` the fused score, ``since`` wall time."""
+
+    user: User
+    like: str | None
+    score: float | None
+    since: float
 
 
 def iso_time(seconds: float | None) -> str | None:
@@ -184,14 +196,22 @@ class Store:
         duplicate_threshold: float | None = None,
         user_id: str | None = None,
         metric: str = "euclidean",
+        more_templates: Mapping[str, Sequence[object]] | None = None,
+        duplicates: DuplicateSearch | None = None,
     ) -> User:
         """Create a user with a password and face templates, or refuse with the reason.
 
-        With ``duplicate_threshold`` (a distance in the model's ``metric``) the new templates are first
-        searched against every enrolled face of the same model, inside the transaction.
+        ``templates`` are ``model_id``'s; ``more_templates`` other models' (model id ->
+        templates). With ``duplicate_threshold`` (a distance in the model's ``metric``)
+        the new templates are first searched against every enrolled face of the same
+        model, inside the transaction, and a match is refused (DuplicateFaceError).
+        With ``duplicates`` (the kiosk's fused search) a likely duplicate is instead held
+        for staff review: the account is made, its templates wait aside (``held_for_review``),
+        the attempt counts as a failed face attempt, and nothing tells the person.
         """
         address = normalize_email(email)
         vectors = users.check_templates(templates)
+        more = {model: users.check_templates(rows) for model, rows in (more_templates or {}).items() if model != model_id}
         new_id = users.check_user_id(user_id) if user_id is not None else str(uuid.uuid4())
         password_hash = self.passwords.hash(password, address)  # slow: outside the write lock
         now = self.clock()
@@ -205,6 +225,8 @@ class Store:
                         raise DuplicateFaceError(
                             "this face is already registered to another account", match.owner, match.distance
                         )
+                every = {model_id: vectors, **more}
+                held = duplicates(self.gallery, {m: np.stack(rows) for m, rows in every.items()}) if duplicates else None
                 users.insert_user(
                     self.conn,
                     self.codec,
@@ -215,14 +237,75 @@ class Store:
                     vectors=vectors,
                     kiosk_id=self.kiosk_id,
                     now=now,
+                    more=more,
+                    held=held is not None,
                 )
-                self.audit.record(audit_mod.ENROLL, audit_mod.OK, email_key=address.key, email=address.address, user_id=new_id)
+                if held is not None:
+                    users.hold_templates(self.conn, self.codec, new_id, every, now, held.owner, held.distance)
+                    self.lockout.record_failure(address.key, lockout_mod.FACE)
+                    self.audit.record(audit_mod.ENROLL, audit_mod.REVIEW, email_key=address.key, email=address.address,
+                                      user_id=new_id, score=held.distance,
+                                      reason=f"face like account {held.owner}: held for staff review (facekiosk users review)")
+                else:
+                    self.audit.record(audit_mod.ENROLL, audit_mod.OK, email_key=address.key, email=address.address, user_id=new_id)
         except (EmailTakenError, DuplicateFaceError) as err:
             score = err.distance if isinstance(err, DuplicateFaceError) else None
             with db.transaction(self.conn):
                 self.audit.record(audit_mod.ENROLL, audit_mod.REFUSED, email_key=address.key, email=address.address, score=score, reason=str(err))
             raise
         return users.get_user(self.conn, new_id)  # type: ignore[return-value]
+
+    def held_for_review(self) -> list[HeldEnrollment]:
+        """Enrollments held because their face looked like an enrolled one, oldest first."""
+        held = []
+        for user_id, other, score, since in users.held_users(self.conn):
+            user = users.get_user(self.conn, user_id)
+            if user is not None:
+                held.append(HeldEnrollment(user, other, score, since))
+        return held
+
+    def review(self, user_id: str, approve: bool) -> int:
+        """Staff's decision on a held enrollment: approve (its templates become the
+        account's and sync) or reject (they are erased; the account keeps its password).
+        Returns the number of templates; UnknownUserError if nothing is held for it."""
+        with db.transaction(self.conn, durable=True):
+            user = users.get_user(self.conn, user_id)
+            count = users.release_templates(self.conn, user_id, approve, self.clock()) if user is not None else 0
+            if user is None or count == 0:
+                raise UnknownUserError(f"no enrollment of {user_id} is held for review")
+            self.audit.record(audit_mod.ENROLL, audit_mod.OK if approve else audit_mod.REFUSED, email_key=user.email_key,
+                              email=user.email, user_id=user_id, reason="review approved" if approve else "review rejected")
+        return count
+
+    def user_templates(self, user_id: str, model_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """A user's templates of each of ``model_ids`` they have (model id -> matrix)."""
+        found = {}
+        for model_id in model_ids:
+            matrix = users.user_templates(self.conn, self.codec, user_id, model_id)
+            if matrix.shape[0]:
+                found[model_id] = matrix
+        return found
+
+    def upgrade_refused(self, user_id: str, score: float | None) -> None:
+        """Audit a template upgrade whose pictures did not match the account's face."""
+        user = users.get_user(self.conn, user_id)
+        with db.transaction(self.conn):
+            self.audit.record(audit_mod.ENROLL, audit_mod.REFUSED, email_key=user.email_key if user else None,
+                              email=user.email if user else None, user_id=user_id, score=score,
+                              reason="template upgrade: the pictures do not match the account's face")
+
+    def add_templates(self, user_id: str, templates: Sequence[object], model_id: str) -> User:
+        """A model's templates for a user who lacks them (the template upgrade after a
+        password sign-in); the user's other models' templates stay."""
+        vectors = users.check_templates(templates)
+        with db.transaction(self.conn, durable=True):
+            user = users.get_user(self.conn, user_id)
+            if user is None:
+                raise UnknownUserError(f"no account with the id {user_id}")
+            users.add_model_templates(self.conn, self.codec, user_id, model_id, vectors, self.clock())
+            self.audit.record(audit_mod.ENROLL, audit_mod.OK, email_key=user.email_key, email=user.email, user_id=user_id,
+                              reason=f"templates added for {model_id}")
+        return users.get_user(self.conn, user_id)  # type: ignore[return-value]
 
     def reenroll(
         self, user_id: str, templates: Sequence[object], model_id: str, duplicate_threshold: float | None = None, metric: str = "euclidean"
@@ -287,6 +370,22 @@ class Store:
                     reason = "password hash upgraded"
             self.audit.record(audit_mod.SIGN_IN_PASSWORD, audit_mod.OK, email_key=address.key, email=address.address, user_id=user.id, reason=reason)
         return users.get_user(self.conn, user.id) or user
+
+    def face_templates_of(self, email: str, model_ids: Sequence[str]) -> tuple[User, dict[str, np.ndarray]]:
+        """The user and their templates of each of ``model_ids`` they have (model id ->
+        matrix). LockedOutError if locked; ReenrollRequiredError when they have none of
+        those models' templates (another model's only, none, or held for review)."""
+        address = normalize_email(email)
+        self._refuse_if_locked(address, audit_mod.SIGN_IN_FACE)
+        user = users.require_user(self.conn, address)
+        found = {}
+        for model_id in model_ids:
+            matrix = users.user_templates(self.conn, self.codec, user.id, model_id)
+            if matrix.shape[0]:
+                found[model_id] = matrix
+        if not found:
+            raise ReenrollRequiredError("no face of the kiosk's models is enrolled for this account")
+        return user, found
 
     def face_templates(self, email: str, model_id: str) -> tuple[User, np.ndarray]:
         """The user and their templates of ``model_id`` to compare a face against.

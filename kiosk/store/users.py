@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -142,8 +142,12 @@ def insert_user(
     vectors: Sequence[np.ndarray],
     kiosk_id: str,
     now: float,
+    more: Mapping[str, Sequence[np.ndarray]] | None = None,
+    held: bool = False,
 ) -> None:
-    """A new user, its templates and its ENROLL outbox row (caller's transaction)."""
+    """A new user, its templates (``model_id``'s and ``more`` other models') and its
+    ENROLL outbox row (caller's transaction). ``held``: the templates go to the review
+    stash instead (:func:`hold_templates`), the account has no face until approved."""
     if not model_id:
         raise ValidationError("face templates need the id of the model that made them")
     try:
@@ -156,8 +160,61 @@ def insert_user(
         if "email_key" in str(err):
             raise EmailTakenError(f"the email {email.address} is already registered") from None
         raise ValidationError(f"user id {user_id} already exists") from None
-    _insert_templates(conn, codec, user_id, model_id, vectors, now)
+    every = {model_id: vectors, **(more or {})}
+    if held:
+        outbox.add(conn, user_id, outbox.ENROLL, 1, now, {"model_id": "", "templates": 0})
+        return
+    for model, rows in every.items():
+        _insert_templates(conn, codec, user_id, model, rows, now)
     outbox.add(conn, user_id, outbox.ENROLL, 1, now, {"model_id": model_id, "templates": len(vectors)})
+
+
+def hold_templates(
+    conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, templates: Mapping[str, Sequence[np.ndarray]],
+    now: float, other_user: str | None, score: float | None,
+) -> None:
+    """Keep an enrollment's templates aside for staff review (sealed like templates)."""
+    conn.executemany(
+        "INSERT INTO review_templates (id, user_id, model_id, dim, blob, created_at, other_user, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(str(uuid.uuid4()), user_id, model, int(v.shape[0]), codec.encode(user_id, model, v), now, other_user, score)
+         for model, rows in templates.items() for v in rows],
+    )
+
+
+def held_users(conn: sqlite3.Connection) -> list[tuple[str, str | None, float | None, float]]:
+    """(user id, the account it looked like, score, when) of every enrollment held for review."""
+    rows = conn.execute(
+        "SELECT user_id, MAX(other_user), MIN(score), MIN(created_at) FROM review_templates GROUP BY user_id ORDER BY MIN(created_at)"
+    ).fetchall()
+    return [(str(r[0]), r[1], r[2], float(r[3])) for r in rows]
+
+
+def release_templates(conn: sqlite3.Connection, user_id: str, approve: bool, now: float) -> int:
+    """Approve (the held templates become the user's, and sync) or reject (erased) a held
+    enrollment; returns how many templates it had."""
+    rows = conn.execute("SELECT id, model_id, dim, blob FROM review_templates WHERE user_id = ?", (user_id,)).fetchall()
+    if approve and rows:
+        revision = _bump(conn, user_id, now)
+        conn.executemany(
+            "INSERT INTO templates (id, user_id, model_id, dim, blob, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(r[0], user_id, r[1], r[2], r[3], now) for r in rows],
+        )
+        models = sorted({r[1] for r in rows})
+        outbox.add(conn, user_id, outbox.ENROLL, revision, now, {"model_id": models[0], "templates": len(rows), "reviewed": True})
+    conn.execute("DELETE FROM review_templates WHERE user_id = ?", (user_id,))
+    return len(rows)
+
+
+def add_model_templates(
+    conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, model_id: str, vectors: Sequence[np.ndarray], now: float
+) -> int:
+    """A model's templates for a user who has others' (a template upgrade): that model's
+    old ones, if any, give way; the others stay. Returns the revision."""
+    revision = _bump(conn, user_id, now)
+    conn.execute("DELETE FROM templates WHERE user_id = ? AND model_id = ?", (user_id, model_id))
+    _insert_templates(conn, codec, user_id, model_id, vectors, now)
+    outbox.add(conn, user_id, outbox.ENROLL, revision, now, {"model_id": model_id, "templates": len(vectors), "upgrade": True})
+    return revision
 
 
 def _bump(conn: sqlite3.Connection, user_id: str, now: float, sets: str = "", params: tuple = ()) -> int:

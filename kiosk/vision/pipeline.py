@@ -1,15 +1,21 @@
-"""The kiosk's face pipeline: image in, chosen face + embedding + quality findings out."""
+"""The kiosk's face pipeline: image in, chosen face + embeddings + quality findings out.
+
+Several embedding models may run on each face (``models.embedders``): each gets its own
+chip, aligned onto its own template from the same five landmarks. The first one is the
+primary model: its chip is the one the quality gates judge, and its distance is what the
+"same face still there" checks (capture, liveness) use. Faces are matched on the fused
+score of all of them (kiosk.flows.faces.FaceRules, kiosk.vision.fusion)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from kiosk.config import Settings
-from kiosk.config.vision import SECURITY_LEVEL_FAR, QualitySettings
+from kiosk.config.vision import SAME_FACE_LEVEL_FAR, QualitySettings
 from kiosk.errors import ImageError, ModelError
 from kiosk.vision.align import align_face
 from kiosk.vision.embedder import Embedder
@@ -22,14 +28,19 @@ from kiosk.vision.quality import Finding, assess
 OTHER_FACE_MIN_RATIO = 0.5
 
 
+# Embeddings of one face by model id (kiosk.manifest.Manifest.model_id).
+Embeddings = dict[str, np.ndarray]
+
+
 @dataclass
 class FaceResult:
     face: Face
-    chip: np.ndarray  # aligned RGB chip fed to the embedder
-    embedding: np.ndarray
+    chip: np.ndarray  # the primary model's aligned RGB chip
+    embedding: np.ndarray  # the primary model's embedding
     findings: list[Finding]
     faces_found: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    embeddings: Embeddings = field(default_factory=dict)  # every model's, primary included
 
 
 # Which of the faces found to use, given the image's shape.
@@ -47,14 +58,35 @@ def choose_central(faces: list[Face], image_shape: tuple[int, ...]) -> Face:
 
 
 class FacePipeline:
-    def __init__(self, detector: MtcnnDetector, embedder: Embedder, quality: QualitySettings) -> None:
-        template = embedder.manifest.alignment_template
-        if len(template) != 5:
-            raise ModelError(f"{embedder.manifest.file}: the manifest has no 5-point alignment template")
+    def __init__(self, detector: MtcnnDetector, embedder: Embedder | Sequence[Embedder], quality: QualitySettings) -> None:
+        """``embedder``: one embedding model, or several (the first is the primary)."""
+        embedders = (embedder,) if isinstance(embedder, Embedder) else tuple(embedder)
+        if not embedders:
+            raise ModelError("no embedding model configured (models.embedders is empty)")
+        names = [e.manifest.name for e in embedders]
+        if len(set(names)) != len(names):
+            raise ModelError(f"models.embedders names the same model twice: {', '.join(names)}")
+        for each in embedders:
+            if len(each.manifest.alignment_template) != 5:
+                raise ModelError(f"{each.manifest.file}: the manifest has no 5-point alignment template")
         self.detector = detector
-        self.embedder = embedder
+        self.embedders = embedders
         self.quality = quality
-        self.template = np.asarray(template, dtype=np.float64)
+        self.templates = tuple(np.asarray(e.manifest.alignment_template, dtype=np.float64) for e in embedders)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The primary embedding model."""
+        return self.embedders[0]
+
+    @property
+    def template(self) -> np.ndarray:
+        """The primary model's alignment template."""
+        return self.templates[0]
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        return tuple(e.manifest.model_id for e in self.embedders)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "FacePipeline":
@@ -64,17 +96,20 @@ class FacePipeline:
             for name in (models.pnet, models.rnet, models.onet)
         )
         detector = MtcnnDetector(pnet, rnet, onet, settings=settings.detector)
-        embedder = Embedder.from_manifest(
-            settings.model_manifest(models.embedder), models.num_threads, models.flip_tta, models.verify_hashes
-        )
-        return cls(detector, embedder, settings.quality)
+        embedders = [
+            Embedder.from_manifest(settings.model_manifest(name), models.num_threads, models.flip_tta, models.verify_hashes)
+            for name in models.embedders
+        ]
+        return cls(detector, embedders, settings.quality)
 
     @property
     def metric(self) -> str:
         return self.embedder.manifest.distance
 
     def threshold(self, security_level: str) -> float:
-        far = SECURITY_LEVEL_FAR[security_level]
+        """The primary model's own distance threshold for one comparison at a level of
+        :data:`SAME_FACE_LEVEL_FAR`: for "is it still the same face" checks."""
+        far = SAME_FACE_LEVEL_FAR[security_level]
         thresholds = self.embedder.manifest.thresholds
         if far not in thresholds:
             raise ModelError(
@@ -107,9 +142,16 @@ class FacePipeline:
         timings["quality"] = (time.perf_counter() - start) * 1e3
 
         start = time.perf_counter()
-        embedding = self.embedder.embed(chip)
-        timings["embed"] = (time.perf_counter() - start) * 1e3
-        return FaceResult(face, chip, embedding, findings, len(faces), timings)
+        embeddings: Embeddings = {}
+        for index, embedder in enumerate(self.embedders):
+            name = embedder.manifest.name
+            model_chip = chip if index == 0 else align_face(image_rgb, face.landmarks, self.templates[index], embedder.chip_size)
+            embeddings[embedder.manifest.model_id] = embedder.embed(model_chip)
+            now = time.perf_counter()
+            timings[f"embed:{name}"] = (now - start) * 1e3
+            start = now
+        timings["embed"] = sum(v for k, v in timings.items() if k.startswith("embed:"))
+        return FaceResult(face, chip, embeddings[self.embedder.manifest.model_id], findings, len(faces), timings, embeddings)
 
     def distance(self, probe: np.ndarray, templates: np.ndarray, fusion: str = "min") -> float:
         return fuse(distances(probe, templates, self.metric), fusion)

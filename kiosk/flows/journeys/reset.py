@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 def submit_email(flow: Flow) -> None:
     email = flow.take_email()
     if email is not None:
-        flow.run_job(JobKind.RESET_LOOKUP, accounts.find_reset_subject(email, flow.rules.model_id), N_("One moment..."), looked_up)
+        flow.run_job(JobKind.RESET_LOOKUP, accounts.find_reset_subject(email, flow.rules.model_ids), N_("One moment..."), looked_up)
 
 
 def looked_up(flow: Flow, done: Done) -> None:

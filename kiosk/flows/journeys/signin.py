@@ -1,10 +1,17 @@
-"""Sign in: email, password, welcome."""
+"""Sign in: email, password, welcome; on the way, a person whose templates lack one of
+the kiosk's models is offered the template upgrade (a few face pictures, may be skipped),
+so nobody has to enroll again when the kiosk's models change."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import logging
+
 from kiosk.flows import accounts
+from kiosk.flows.faces import FaceObservation
+from kiosk.flows.journeys import face_capture
+from kiosk.flows.machine import face_score
 from kiosk.flows.accounts import Locked, RegisteredElsewhere, SignedIn, WrongPassword
 from kiosk.flows.events import EventName
 from kiosk.flows.jobs import Done
@@ -36,7 +43,8 @@ def submit_password(flow: Flow) -> None:
         flow.say(N_("Type your password"))
         return
     assert session.email is not None
-    flow.run_job(JobKind.SIGN_IN, accounts.sign_in(session.email, session.fields[Field.PASSWORD]), N_("Checking..."), checked)
+    job = accounts.sign_in(session.email, session.fields[Field.PASSWORD], flow.rules.model_ids)
+    flow.run_job(JobKind.SIGN_IN, job, N_("Checking..."), checked)
 
 
 def checked(flow: Flow, done: Done) -> None:
@@ -46,7 +54,8 @@ def checked(flow: Flow, done: Done) -> None:
     if isinstance(result, SignedIn):
         session.user_id = result.user_id
         session.signed_in_email = result.email
-        flow.go(WELCOME)
+        session.missing_models = result.missing_models
+        flow.go(UPGRADE_OFFER if result.missing_models else WELCOME)
         flow.emit(EventName.SIGNED_IN, "signed in with a password")
     elif isinstance(result, WrongPassword):
         session.attempts_left = result.attempts_left
@@ -69,6 +78,47 @@ def checked(flow: Flow, done: Done) -> None:
         flow.store_failed(done.error)
 
 
+def start_upgrade(flow: Flow) -> None:
+    face_capture.start(flow, UPGRADE_FACE)
+
+
+def observe_upgrade(flow: Flow, observation: FaceObservation, now: float) -> None:
+    face_capture.observe(flow, observation, now, save_upgrade, start_upgrade)
+
+
+def upgrade_tick(flow: Flow, now: float) -> None:
+    face_capture.tick(flow, now, start_upgrade)
+
+
+def save_upgrade(flow: Flow) -> None:
+    session = flow.session
+    assert session.user_id is not None and session.capture is not None
+    job = accounts.upgrade_templates(session.user_id, session.capture.sample_sets, session.missing_models, flow.rules)
+    flow.run_job(JobKind.ADD_TEMPLATES, job, N_("Saving..."), upgraded)
+
+
+def upgraded(flow: Flow, done: Done) -> None:
+    session = flow.session
+    if session.capture is not None:
+        session.capture.wipe()
+    result = done.value
+    if isinstance(result, accounts.Upgraded) and result.added:
+        session.missing_models = ()
+        flow.go(WELCOME)
+        flow.say(N_("Thank you: your face pictures are up to date."), error=False)
+        flow.emit(EventName.TEMPLATES_ADDED, "face templates added for the kiosk's models")
+    elif isinstance(result, accounts.Upgraded):
+        flow.show_problem(Problem(
+            N_("We could not add the pictures"),
+            N_("They do not look like the face this account was made with. Your account works as before."),
+            ((N_("Sign out"), Action.FINISH),),
+        ))
+        flow.emit(EventName.TEMPLATES_REFUSED, "face templates refused: not the account's face", logging.WARNING,
+                  score=face_score(result.score))
+    else:
+        flow.store_failed(done.error)
+
+
 EMAIL = StepSpec(
     "signin_email", screen="email", title=N_("Sign in: your email address"), back=Back.START, field=Field.EMAIL,
     submit_label=N_("Next"), on_submit=submit_email,
@@ -85,4 +135,18 @@ WELCOME = StepSpec(
     ),
 )
 
-JOURNEY = Journey("sign in", (EMAIL, PASSWORD, WELCOME), start=Action.SIGNIN, entry=EMAIL)
+UPGRADE_OFFER = StepSpec(
+    "signin_upgrade_offer", screen="offer", title=N_("Sign in: your face pictures"), back=Back.NONE,
+    submit_label=N_("Take the pictures"),
+    message=lambda flow: (
+        N_("This kiosk now recognises faces better. Please look at the camera for a few seconds to update your face pictures."),
+        N_("You can skip this: your account keeps working, and you will be asked again next time."),
+    ),
+    actions={Action.AGREE: start_upgrade, Action.DECLINE: lambda flow: flow.go(WELCOME)},
+)
+UPGRADE_FACE = StepSpec(
+    "signin_upgrade_face", screen="enroll_face", title=N_("Sign in: your face pictures"), back=UPGRADE_OFFER, camera=True,
+    on_observe=observe_upgrade, on_tick=upgrade_tick, on_abandon=face_capture.leave,
+)
+
+JOURNEY = Journey("sign in", (EMAIL, PASSWORD, UPGRADE_OFFER, UPGRADE_FACE, WELCOME), start=Action.SIGNIN, entry=EMAIL)

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from kiosk.errors import KioskError, ValidationError
 from kiosk.flows import accounts
-from kiosk.flows.capture import EnrollmentCapture
 from kiosk.flows.events import EventName
 from kiosk.flows.faces import FaceObservation
+from kiosk.flows.journeys import face_capture
 from kiosk.flows.journeys.passwords import confirmed, submit_new_password
 from kiosk.flows.jobs import Done
-from kiosk.flows.liveness import LivenessVerifier
 from kiosk.flows.session import START_OVER, Problem
 from kiosk.flows.steps import Action, Back, Field, JobKind, Journey, StepSpec
-from kiosk.flows.verify import NO_FACE, Outcome
 from kiosk.i18n import N_
-from kiosk.store.errors import DuplicateFaceError, EmailTakenError
+from kiosk.store.errors import EmailTakenError
 
 if TYPE_CHECKING:
     from kiosk.flows.machine import Flow
@@ -41,95 +37,22 @@ def submit_confirm(flow: Flow) -> None:
 
 
 def start_capture(flow: Flow) -> None:
-    """The face step: the liveness challenge first when the config asks for it, then the
-    capture, which then only takes the face the challenge saw."""
-    session = flow.session
-    session.capture = None
-    session.verifier = None
-    if flow.config.liveness_for_enrollment:
-        assert flow.liveness is not None
-        session.verifier = LivenessVerifier(
-            flow.liveness(), None, flow.rules, flow.clock(), flow.config.verify_timeout_s, compare=False
-        )
-    else:
-        begin_capture(flow, None)
-    flow.go(FACE)
-
-
-def begin_capture(flow: Flow, anchor: np.ndarray | None) -> None:
-    config = flow.config
-    flow.session.capture = EnrollmentCapture(
-        config.enroll_samples, config.enroll_sample_interval_s, flow.rules, flow.clock(), config.capture_timeout_s, anchor=anchor
-    )
-
-
-def liveness_done(flow: Flow, outcome: Outcome) -> None:
-    session = flow.session
-    verifier = session.verifier
-    assert verifier is not None
-    session.verifier = None
-    if outcome.accepted and verifier.embedding is not None:
-        begin_capture(flow, verifier.embedding)
-        verifier.wipe()
-        return
-    verifier.wipe()
-    flow.show_problem(
-        Problem(
-            N_("We could not check that you are present"),
-            verifier.failure_text() if outcome.reason != NO_FACE else N_("We did not see a face."),
-            ((N_("Try again"), Action.RETRY_CAPTURE), RESTART),
-            {Action.RETRY_CAPTURE: start_capture},
-        )
-    )
+    face_capture.start(flow, FACE)
 
 
 def observe_face(flow: Flow, observation: FaceObservation, now: float) -> None:
-    session = flow.session
-    if session.verifier is not None:
-        outcome = session.verifier.feed(observation, now)
-        if outcome is not None:
-            liveness_done(flow, outcome)
-    elif session.capture is not None:
-        if observation.liveness is not None:
-            return  # a frame of the challenge, analysed before the capture began
-        session.capture.feed(observation, now)
-        if session.capture.done:
-            save(flow)
+    face_capture.observe(flow, observation, now, save, start_capture)
 
 
 def face_tick(flow: Flow, now: float) -> None:
-    session = flow.session
-    if session.verifier is not None:
-        outcome = session.verifier.expire(now)
-        if outcome is not None:
-            liveness_done(flow, outcome)
-    elif session.capture is not None and session.capture.expired(now):
-        session.capture.wipe()
-        flow.show_problem(
-            Problem(
-                N_("We could not take enough clear pictures"),
-                N_("Stand about an arm's length from the screen, look at the camera, and make sure your face is well lit."),
-                ((N_("Try again"), Action.RETRY_CAPTURE), RESTART),
-                {Action.RETRY_CAPTURE: start_capture},
-            )
-        )
-
-
-def leave_face(flow: Flow) -> None:
-    session = flow.session
-    if session.capture is not None:
-        session.capture.wipe()
-        session.capture = None
-    if session.verifier is not None:
-        session.verifier.wipe()
-        session.verifier = None
+    face_capture.tick(flow, now, start_capture)
 
 
 def save(flow: Flow) -> None:
     session = flow.session
     assert session.email is not None and session.capture is not None
     job = accounts.enroll(
-        session.email, session.fields[Field.PASSWORD], session.capture.samples, flow.rules.model_id, flow.rules.duplicate_threshold
+        session.email, session.fields[Field.PASSWORD], session.capture.sample_sets, flow.rules.model_id, flow.rules.find_duplicate
     )
     flow.run_job(JobKind.ENROLL, job, N_("Saving your account..."), saved)
     flow.emit(EventName.ENROLL_SAVING, "saving an enrollment")
@@ -138,7 +61,9 @@ def save(flow: Flow) -> None:
 def saved(flow: Flow, done: Done) -> None:
     # A taken email is found only here, after the face capture, on purpose: asking the
     # store earlier would let anyone test addresses for free; this way each test costs
-    # a face capture, and the refusal is in the audit log.
+    # a face capture, and the refusal is in the audit log. A face that looks enrolled
+    # already is not refused on screen (that would tell a stranger whose face is known):
+    # the store holds the new account's templates for staff review and counts the attempt.
     session = flow.session
     if done.error is None:
         session.fields[Field.PASSWORD] = session.fields[Field.CONFIRM] = ""
@@ -151,12 +76,6 @@ def saved(flow: Flow, done: Done) -> None:
         problem = Problem(
             N_("This email is already registered"),
             N_("Sign in with it, or choose \"Forgot password\" to set a new password with your face."),
-            ((N_("Sign in"), Action.SIGNIN), (N_("Forgot password"), Action.RESET), RESTART),
-        )
-    elif isinstance(done.error, DuplicateFaceError):
-        problem = Problem(
-            N_("This face is already registered"),
-            N_("You already have an account. Sign in, or choose \"Forgot password\" to set a new password with your face."),
             ((N_("Sign in"), Action.SIGNIN), (N_("Forgot password"), Action.RESET), RESTART),
         )
     elif isinstance(done.error, ValidationError):
@@ -196,7 +115,7 @@ CONSENT = StepSpec(
 )
 FACE = StepSpec(
     "signup_face", screen="enroll_face", title=N_("Sign up: your face"), back=CONSENT, camera=True,
-    on_observe=observe_face, on_tick=face_tick, on_abandon=leave_face,
+    on_observe=observe_face, on_tick=face_tick, on_abandon=face_capture.leave,
 )
 DONE = StepSpec(
     "signup_done", screen="result", title=N_("Sign up: done"), back=Back.NONE, result=True, submit_label=N_("Done"),

@@ -13,6 +13,7 @@ from kiosk.ui.screens.email import EmailScreen
 from kiosk.ui.screens.enroll_face import EnrollFaceScreen
 from kiosk.ui.screens.locked import LockedScreen
 from kiosk.ui.screens.new_password import NewPasswordScreen
+from kiosk.ui.screens.offer import OfferScreen
 from kiosk.ui.screens.password import PasswordScreen
 from kiosk.ui.screens.problem import ProblemScreen
 from kiosk.ui.screens.refused import RefusedScreen
@@ -23,7 +24,7 @@ SCREENS: dict[str, type[Screen]] = {
     screen.name: screen
     for screen in (
         AdminScreen, AdminPinScreen, AttractScreen, ConfirmScreen, ConsentScreen, EmailScreen, EnrollFaceScreen,
-        LockedScreen, NewPasswordScreen, PasswordScreen, ProblemScreen, RefusedScreen, ResultScreen, VerifyFaceScreen,
+        LockedScreen, NewPasswordScreen, OfferScreen, PasswordScreen, ProblemScreen, RefusedScreen, ResultScreen, VerifyFaceScreen,
     )
 }
 
