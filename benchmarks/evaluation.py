@@ -76,3 +76,118 @@ def all_pairs_distances(embeddings: np.ndarray, labels: list[str], metric: str) 
     same = labels_arr[upper[0]] == labels_arr[upper[1]]
     values = dist[upper]
     return values[same], values[~same]
+
+
+# --- Several models: z-normalised fusion, weights, impostor tail -------------------------
+
+def pairwise_distances(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
+    """(len(x), len(y)) distances, as kiosk.vision.matcher.distances computes them."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if metric == "cosine":
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        y = y / np.linalg.norm(y, axis=1, keepdims=True)
+        return 1.0 - x @ y.T
+    sq = (x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2 * x @ y.T
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def fuse_z(z: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Weighted mean of the models' z-scores (kiosk.vision.fusion.Fusion.score)."""
+    total = sum(weights[name] for name in z)
+    return sum(weights[name] * z[name] for name in z) / total
+
+
+def _normalised(w: np.ndarray, names: list[str]) -> dict[str, float]:
+    w = np.clip(w, 0.0, None)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    return {name: float(v) for name, v in zip(names, w / w.sum())}
+
+
+def lda_weights(genuine: np.ndarray, impostor: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Fisher's discriminant on the z-score vectors (rows: comparisons, columns: models):
+    w ~ S^-1 (mean_impostor - mean_genuine), so that a lower weighted sum means genuine."""
+    covariance = (np.cov(genuine, rowvar=False) + np.cov(impostor, rowvar=False)) / 2
+    w = np.linalg.solve(np.atleast_2d(covariance), impostor.mean(0) - genuine.mean(0))
+    return _normalised(np.atleast_1d(w), names)
+
+
+def logistic_weights(genuine: np.ndarray, impostor: np.ndarray, names: list[str], iterations: int = 50) -> dict[str, float]:
+    """Logistic regression P(genuine) = sigmoid(b - w.z), fitted by Newton's method with
+    the two classes weighted equally (impostor comparisons outnumber genuine ones)."""
+    x = np.vstack([genuine, impostor])
+    x = np.hstack([np.ones((len(x), 1)), -x])
+    y = np.concatenate([np.ones(len(genuine)), np.zeros(len(impostor))])
+    sample = np.concatenate([np.full(len(genuine), 0.5 / len(genuine)), np.full(len(impostor), 0.5 / len(impostor))])
+    beta = np.zeros(x.shape[1])
+    for _ in range(iterations):
+        p = 1 / (1 + np.exp(-np.clip(x @ beta, -50, 50)))
+        gradient = x.T @ (sample * (y - p))
+        hessian = (x * (sample * p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if np.abs(step).max() < 1e-10:
+            break
+    return _normalised(beta[1:], names)
+
+
+TAIL_FARS = tuple(10.0 ** -k for k in range(1, 9))  # 1e-1 .. 1e-8
+MIN_TAIL_COUNT = 10  # a FAR is "measured" when at least this many impostor scores fall below
+
+
+def fit_tail(impostor: np.ndarray, fraction: float = 0.01) -> dict:
+    """Generalised Pareto fit (peaks over threshold) to the lowest ``fraction`` of impostor
+    scores: with x = u - score above u = the ``fraction`` quantile, P(score <= u - x) =
+    fraction * (1 + xi x / sigma)^(-1/xi). Maximum likelihood via scipy.stats.genpareto;
+    an exponential (xi = 0, excess mean) fit is kept beside it."""
+    from scipy.stats import genpareto
+
+    scores = np.sort(np.asarray(impostor, dtype=np.float64))
+    k = max(int(len(scores) * fraction), 20)
+    u = float(scores[k])
+    excess = u - scores[:k]
+    xi, _, sigma = genpareto.fit(excess, floc=0.0)
+    return {"u": u, "fraction": k / len(scores), "xi": float(xi), "sigma": float(sigma),
+            "exp_scale": float(excess.mean()), "n": int(len(scores)), "exceedances": int(k)}
+
+
+def tail_threshold(fit: dict, far: float, method: str = "gpd") -> float:
+    """The score whose impostor FAR is ``far`` under the fitted tail (far < fit fraction)."""
+    ratio = fit["fraction"] / far
+    if method == "exponential" or abs(fit["xi"]) < 1e-9:
+        x = fit["exp_scale"] * np.log(ratio) if method == "exponential" else fit["sigma"] * np.log(ratio)
+    else:
+        x = fit["sigma"] / fit["xi"] * (ratio ** fit["xi"] - 1)
+    return float(fit["u"] - x)
+
+
+def tail_far(fit: dict, threshold: float, method: str = "gpd") -> float:
+    """FAR at a threshold below the fit's u under the fitted tail."""
+    x = fit["u"] - threshold
+    if x <= 0:
+        return fit["fraction"]
+    if method == "exponential":
+        return float(fit["fraction"] * np.exp(-x / fit["exp_scale"]))
+    if abs(fit["xi"]) < 1e-9:
+        return float(fit["fraction"] * np.exp(-x / fit["sigma"]))
+    base = 1 + fit["xi"] * x / fit["sigma"]
+    return float(fit["fraction"] * base ** (-1 / fit["xi"])) if base > 0 else 0.0
+
+
+def impostor_tail(impostor: np.ndarray, fars=TAIL_FARS, method: str = "gpd", fraction: float = 0.01) -> tuple[list[dict], dict]:
+    """FAR -> threshold from 1e-1 down: measured while at least MIN_TAIL_COUNT impostor
+    scores fall below it, extrapolated with the fitted tail beyond (never above the last
+    measured threshold, so the table stays monotone)."""
+    fit = fit_tail(impostor, fraction)
+    rows = []
+    last = np.inf
+    for far in fars:
+        if far * len(impostor) >= MIN_TAIL_COUNT:
+            threshold, how = threshold_at_far(impostor, far), "measured"
+        else:
+            threshold, how = tail_threshold(fit, far, method), f"extrapolated ({method})"
+        threshold = min(threshold, last)
+        last = threshold
+        rows.append({"far": far, "threshold": float(threshold), "how": how})
+    return rows, fit
