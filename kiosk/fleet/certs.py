@@ -122,6 +122,8 @@ def verify_revocation(root: Ed25519PublicKey, kiosk_id: str, value: Any) -> Revo
 
 def root_public_key(text: str) -> Ed25519PublicKey:
     """The fleet root public key from its base64 text (``sync.fleet_root_key``)."""
+    if not text:
+        raise FleetError("sync.fleet_root_key is empty: paste the line `facekiosk fleet init` printed (root.pub)")
     try:
         return Ed25519PublicKey.from_public_bytes(unb64(text, "sync.fleet_root_key", 32))
     except FleetError as err:

@@ -1,0 +1,233 @@
+"""``facekiosk fleet``: the fleet's trust, from the administrator's machine and the kiosks.
+
+On the administrator's machine (a config whose sync section names the database and its
+service account; sync.enabled may stay false there):
+
+    fleet init --dir DIR                 the root key and the template key (keep DIR offline)
+    fleet enroll-kiosk --dir DIR REQUEST a kiosk's certificate and its sealed template key
+    fleet revoke KIOSK --dir DIR [--since TIME] [--reason TEXT]
+    fleet status [--json]                kiosks: certificate validity, heartbeat, revoked, quarantined
+
+On a kiosk:
+
+    fleet request [--out FILE]           make this kiosk's identity (if missing), print its request
+    fleet join [--out FILE]              fetch the fleet template key sealed to this kiosk
+    fleet quarantine [--json]            cloud records this kiosk refused
+
+Exit status 0, or 2 with one line (missing keys, a bad request file, no database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import firebase_admin
+
+from kiosk.commands.common import load_settings
+from kiosk.config import Settings
+from kiosk.fleet import admin as fleet_admin
+from kiosk.fleet.certs import root_public_key
+from kiosk.fleet.errors import FleetError
+from kiosk.fleet.files import read_json, write_secret
+from kiosk.fleet.identity import PublicIdentity, load_identity
+from kiosk.store import Store
+from kiosk.store import quarantine
+from kiosk.sync.firebase import open_app
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("fleet", help="fleet trust: root key, kiosk certificates, revocation, quarantine")
+    actions = parser.add_subparsers(dest="fleet_action", metavar="ACTION")
+    actions.required = True
+
+    init = actions.add_parser("init", help="make the fleet root key and template key (administrator)")
+    init.add_argument("--dir", required=True, help="folder for the keys (created; keep it offline)")
+
+    request = actions.add_parser("request", help="make this kiosk's identity if missing and print its enrollment request")
+    request.add_argument("--out", metavar="FILE", help="write the request to FILE instead of stdout")
+
+    enroll = actions.add_parser("enroll-kiosk", help="certify a kiosk and seal the template key to it (administrator)")
+    enroll.add_argument("request", help="the kiosk's request file (from `fleet request`)")
+    enroll.add_argument("--dir", required=True, help="the folder `fleet init` made")
+    enroll.add_argument("--valid-days", type=int, default=365, help="certificate validity in days (default 365)")
+
+    join = actions.add_parser("join", help="install the fleet template key sealed to this kiosk")
+    join.add_argument("--out", metavar="FILE", help="where to write it (default: store.key_file)")
+
+    status = actions.add_parser("status", help="every kiosk: certificate, heartbeat, revoked, quarantined")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    listing = actions.add_parser("quarantine", help="the cloud records this kiosk refused")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+    revoke = actions.add_parser("revoke", help="cut a kiosk off; list the records it wrote (administrator)")
+    revoke.add_argument("kiosk")
+    revoke.add_argument("--dir", required=True, help="the folder `fleet init` made")
+    revoke.add_argument("--reason", default="", help="why (kept in the revocation)")
+    revoke.add_argument("--since", default="", help="list its records signed since this time (ISO 8601, default: all)")
+
+    parser.set_defaults(func=run)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _app(settings: Settings) -> firebase_admin.App:
+    return open_app(settings.sync, settings.resolve)
+
+
+def _kiosk_id(settings: Settings) -> str:
+    if not settings.sync.kiosk_id:
+        raise FleetError("sync.kiosk_id is empty: give this kiosk its name in the fleet in config.yml first")
+    return settings.sync.kiosk_id
+
+
+def _since(text: str) -> int:
+    if not text:
+        return 0
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FleetError(f"--since {text!r} is not an ISO 8601 time like 2025-01-31T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _init(args: argparse.Namespace) -> int:
+    keys = fleet_admin.init_folder(Path(args.dir))
+    print(f"fleet root and template key written to {args.dir} (keep this folder offline and backed up)")
+    print(f"put this in every kiosk's config.yml:  sync.fleet_root_key: {keys.root_public()}")
+    return 0
+
+
+def _request(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    identity, path, created = load_identity(settings.sync, _kiosk_id(settings), settings.resolve)
+    text = json.dumps(identity.public().to_json())
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    print(f"{'made' if created else 'kept'} the identity {path}; give the request to the administrator", file=sys.stderr)
+    return 0
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    keys = fleet_admin.AdminKeys.load(Path(args.dir))
+    request = PublicIdentity.from_json(read_json(Path(args.request), "kiosk request", "the output of `facekiosk fleet request`"))
+    app = _app(settings)
+    try:
+        cert = fleet_admin.enroll_kiosk(app, keys, request, _now_ms(), args.valid_days)
+    finally:
+        firebase_admin.delete_app(app)
+    print(f"enrolled kiosk {request.kiosk_id}: certificate valid until {_iso(cert['notAfter'])}, "
+          f"template key(s) {', '.join(sorted(keys.template_keys))} sealed to it")
+    return 0
+
+
+def _join(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    identity, _, _ = load_identity(settings.sync, _kiosk_id(settings), settings.resolve)
+    if args.out:
+        out = Path(args.out)
+    elif settings.store.key_file:
+        out = settings.resolve(settings.store.key_file)
+    else:
+        raise FleetError("where should the template key go? set store.key_file or pass --out")
+    app = _app(settings)
+    try:
+        key_id, key = fleet_admin.fetch_template_key(app, identity)
+    finally:
+        firebase_admin.delete_app(app)
+    if out.exists():
+        if out.read_bytes() == key:
+            print(f"{out} already holds the fleet template key {key_id}")
+            return 0
+        raise FleetError(f"{out} holds another template key than the fleet's: move it away (its database too) and join again")
+    write_secret(out, key)
+    print(f"wrote the fleet template key {key_id} to {out} (mode 0600)")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    root = root_public_key(settings.sync.fleet_root_key)
+    app = _app(settings)
+    try:
+        rows = fleet_admin.fleet_status(app, root)
+    finally:
+        firebase_admin.delete_app(app)
+    now = _now_ms()
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        cert = row.certificate
+        state = "revoked" if row.revoked else (row.problem or ("valid" if cert and cert.valid_at(now) else "expired or not yet valid"))
+        out.append({
+            "kiosk": row.kiosk_id, "state": state,
+            "validFrom": _iso(cert.not_before_ms) if cert else None, "validUntil": _iso(cert.not_after_ms) if cert else None,
+            "heartbeat": _iso(row.heartbeat_ms), "revoked": row.revoked, "quarantined": row.quarantined,
+        })
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for item in out:
+            print(f"{item['kiosk']}: {item['state']}, certificate {item['validFrom'] or '-'} .. {item['validUntil'] or '-'}, "
+                  f"heartbeat {item['heartbeat']}, {item['quarantined'] if item['quarantined'] is not None else '?'} quarantined")
+    return 0
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    with Store.open(settings, require_key=False, create=False) as store:
+        entries = quarantine.entries(store)
+    if args.json:
+        print(json.dumps([{
+            "user": e.user_id, "writer": e.writer, "reason": e.reason, "updatedAt": e.updated_at_ms,
+            "firstSeen": _iso(int(e.first_seen * 1000)), "lastSeen": _iso(int(e.last_seen * 1000)), "times": e.times,
+        } for e in entries], indent=2))
+    else:
+        for e in entries:
+            print(f"{_iso(int(e.last_seen * 1000))} user {e.user_id} claimed by kiosk {e.writer}: {e.reason} (seen {e.times}x)")
+        print(f"{len(entries)} quarantined record(s)", file=sys.stderr)
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    keys = fleet_admin.AdminKeys.load(Path(args.dir))
+    since = _since(args.since)
+    app = _app(settings)
+    try:
+        fleet_admin.revoke_kiosk(app, keys, args.kiosk, _now_ms(), args.reason)
+        records = fleet_admin.records_by(app, args.kiosk, since)
+    finally:
+        firebase_admin.delete_app(app)
+    print(f"revoked kiosk {args.kiosk}: every kiosk refuses its records from its next catch-up")
+    print(f"{len(records)} current user record(s) written by {args.kiosk}{' since ' + args.since if args.since else ''} "
+          "(kiosks now refuse them; review each and write it again from a trusted kiosk):")
+    for record in records:
+        print(f"  {record.user_id} signed {_iso(record.signed_at_ms)} change {record.change_id}{' (deletion)' if record.deleted else ''}")
+    return 0
+
+
+ACTIONS = {"init": _init, "request": _request, "enroll-kiosk": _enroll, "join": _join, "status": _status,
+           "quarantine": _quarantine, "revoke": _revoke}
+
+
+def run(args: argparse.Namespace) -> int:
+    return ACTIONS[args.fleet_action](args)
