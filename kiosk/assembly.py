@@ -188,7 +188,7 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
             jobs,
             clock=overrides.clock,
             sync_status=sync_status,
-            info=KioskInfo(version=__version__, model_id=rules.model_id, language=settings.ui.language),
+            info=KioskInfo(version=__version__, model_id=", ".join(model.name for model in rules.models), language=settings.ui.language),
             camera_fps=(lambda: grabber.fps) if grabber is not None else (lambda: 0.0),
             liveness=liveness_checks(settings, pipeline) if config.liveness_for_reset or config.liveness_for_enrollment else None,
             events=overrides.events,

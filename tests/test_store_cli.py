@@ -128,3 +128,29 @@ def test_missing_database_and_bad_config(config: Path, tmp_path: Path) -> None:
     data["store"]["pathh"] = "x"
     other.write_text(yaml.safe_dump(data))
     assert_one_line_error(facekiosk(other, "users", "list"), "store.pathh: unknown key")
+
+
+def test_users_review_lists_and_decides_held_sign_ups(tmp_path: Path, config: Path) -> None:
+    """A sign-up held because its face looked like Ann's: listed with whom it looks like,
+    approved by staff (its templates become the account's) or rejected (erased)."""
+    settings = load_config(config)
+    with Store.open(settings) as store:
+        ann = store.get_user("ann@example.org")
+        like_ann = lambda gallery, templates: type("M", (), {"owner": ann.id, "distance": -3.0})()  # noqa: E731
+        store.enroll("held1@example.org", "correct horse", unit_vectors(2, seed=7), MODEL, duplicates=like_ann)
+        store.enroll("held2@example.org", "correct horse", unit_vectors(2, seed=8), MODEL, duplicates=like_ann)
+    listed = facekiosk(config, "users", "review")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["held1@example.org", "held2@example.org"]
+    assert all(f"looks like {ann.id}" in line for line in lines)
+    shown = facekiosk(config, "users", "show", "held1@example.org")
+    assert "face: no face" in shown.stdout
+    assert facekiosk(config, "users", "review", "--approve", "held1@example.org").returncode == 0
+    assert facekiosk(config, "users", "review", "--reject", "held2@example.org").returncode == 0
+    with Store.open(settings) as store:
+        assert len(store.get_user("held1@example.org").templates) == 2
+        assert store.get_user("held2@example.org").templates == ()
+        assert store.held_for_review() == []
+    again = facekiosk(config, "users", "review", "--approve", "held2@example.org")
+    assert_one_line_error(again, "no enrollment")

@@ -124,7 +124,7 @@ def tour(driver: Driver, faces_a):
     flow.say(N_("Wrong PIN"))
     yield "admin-pin"
     go(Step.ADMIN)
-    session().user_count = 123456
+    session().user_count, session().held_for_review = 123456, 12
     yield "admin"
     flow.sync_status_provider = long_sync
     yield "admin-sync"

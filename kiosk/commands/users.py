@@ -1,4 +1,10 @@
-"""``facekiosk users list | show EMAIL | delete EMAIL | export EMAIL``: manage the local users.
+"""``facekiosk users list | show EMAIL | delete EMAIL | export EMAIL | review``: manage the
+local users.
+
+``list`` and ``show`` say which of the configured face models each person has templates
+of (one lacking a model is offered the upgrade at their next password sign-in);
+``review`` lists sign-ups held because their face looked like an enrolled one, and
+``review --approve/--reject EMAIL`` decides.
 
 ``delete`` erases the person's face templates, password hash and email and leaves a
 tombstone that sync passes on; ``export`` prints the person's own data as JSON, without
@@ -45,18 +51,28 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("email")
     export.add_argument("--output", metavar="FILE", help="write to FILE (created with mode 0600) instead of stdout")
 
+    review = actions.add_parser("review", help="sign-ups held because their face looked like an enrolled one")
+    decision = review.add_mutually_exclusive_group()
+    decision.add_argument("--approve", metavar="EMAIL", help="give the held face pictures to the account (they then sync)")
+    decision.add_argument("--reject", metavar="EMAIL", help="erase the held face pictures (the account keeps its password)")
+    review.add_argument("--json", action="store_true", help="print JSON")
+
     parser.set_defaults(func=run)
 
 
-def _current_model(settings: Settings) -> str | None:
-    """The embedder's model id, or None when its manifest cannot be read here."""
+def _current_models(settings: Settings) -> list[str] | None:
+    """The configured embedders' model ids, or None when a manifest cannot be read here."""
     try:
-        return load_manifest(settings.model_manifest(settings.models.embedder)).model_id
+        return [load_manifest(settings.model_manifest(name)).model_id for name in settings.models.embedders]
     except KioskError:
         return None
 
 
-def _user_dict(user: User, current_model: str | None) -> dict[str, Any]:
+def _model_name(model_id: str) -> str:
+    return model_id.split("/", 1)[0]
+
+
+def _user_dict(user: User, current_models: list[str] | None) -> dict[str, Any]:
     return {
         "id": user.id,
         "email": user.email,
@@ -66,34 +82,45 @@ def _user_dict(user: User, current_model: str | None) -> dict[str, Any]:
         "deleted_at": iso_time(user.deleted_at),
         "enrolled_on_kiosk": user.origin_kiosk,
         "has_password": user.has_password,
+        "models": sorted(user.model_ids()),
+        "missing_models": None if current_models is None else [m for m in current_models if m not in user.model_ids()],
         "templates": [
             {
                 "id": t.id,
                 "model": t.model_id,
                 "values": t.dim,
                 "created_at": iso_time(t.created_at),
-                "current_model": None if current_model is None else t.model_id == current_model,
+                "current_model": None if current_models is None else t.model_id in current_models,
             }
             for t in user.templates
         ],
     }
 
 
-def _face_state(user: User, current_model: str | None) -> str:
+def _face_state(user: User, current_models: list[str] | None) -> str:
+    """E.g. "sface_2021dec 5, dlib_resnet_v1 5" or "dlib_resnet_v1 5; upgrade offered: sface_2021dec"."""
     if user.deleted:
         return "deleted"
     if not user.templates:
         return "no face"
-    if current_model is None:
-        return f"{len(user.templates)} face templates"
-    current = sum(1 for t in user.templates if t.model_id == current_model)
-    if current == 0:
-        return "re-enroll needed (older face model)"
-    return f"{current} face templates"
+    counts: dict[str, int] = {}
+    for t in user.templates:
+        counts[t.model_id] = counts.get(t.model_id, 0) + 1
+    if current_models is None:
+        return ", ".join(f"{_model_name(m)} {n}" for m, n in counts.items())
+    have = [f"{_model_name(m)} {counts[m]}" for m in current_models if m in counts]
+    missing = [_model_name(m) for m in current_models if m not in counts]
+    other = [_model_name(m) for m in counts if m not in current_models]
+    text = ", ".join(have) if have else "no face of the configured models"
+    if missing:
+        text += f"; upgrade offered at sign-in: {', '.join(missing)}"
+    if other:
+        text += f"; unused: {', '.join(other)}"
+    return text
 
 
 def _list(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    current = _current_model(settings)
+    current = _current_models(settings)
     found = store.list_users(include_deleted=args.deleted)
     if args.json:
         print(json.dumps([_user_dict(u, current) for u in found], ensure_ascii=False, indent=2))
@@ -106,7 +133,7 @@ def _list(store: Store, settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _show(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    current = _current_model(settings)
+    current = _current_models(settings)
     user = store.get_user(args.email)
     data = _user_dict(user, current)
     if args.json:
@@ -116,7 +143,7 @@ def _show(store: Store, settings: Settings, args: argparse.Namespace) -> int:
         print(f"{key}: {data[key]}")
     print(f"face: {_face_state(user, current)}")
     for t in data["templates"]:
-        tag = "" if t["current_model"] is None else (" (current model)" if t["current_model"] else " (other model: re-enroll needed)")
+        tag = "" if t["current_model"] is None else (" (configured model)" if t["current_model"] else " (not a configured model)")
         print(f"  template {t['id']}: {t['model']}, {t['values']} values, {t['created_at']}{tag}")
     status = store.lockout_status(args.email)
     print(f"lockout: {status.message() or f'not locked ({status.failures} recent failures)'}")
@@ -153,6 +180,26 @@ def _export(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+def _review(store: Store, args: argparse.Namespace) -> int:
+    target = args.approve or args.reject
+    if target:
+        user = store.get_user(target)
+        count = store.review(user.id, approve=bool(args.approve))
+        verb = "approved: the account has its" if args.approve else "rejected: erased the"
+        print(f"{user.email}: {verb} {count} held face template(s)")
+        return 0
+    held = store.held_for_review()
+    if args.json:
+        print(json.dumps([{"email": h.user.email, "id": h.user.id, "like": h.like, "score": h.score,
+                           "since": iso_time(h.since)} for h in held], ensure_ascii=False, indent=2))
+        return 0
+    for h in held:
+        score = "" if h.score is None else f"\tscore {h.score:.2f}"
+        print(f"{h.user.email}\t{h.user.id}\tlooks like {h.like}{score}\tsince {iso_time(h.since)}")
+    print(f"{len(held)} sign-up(s) held for review", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_config(config_path(args.config))
     # Admin commands never open a template, so they run without the template key; what
@@ -164,4 +211,6 @@ def run(args: argparse.Namespace) -> int:
             return _show(store, settings, args)
         if args.users_action == "delete":
             return _delete(store, args)
+        if args.users_action == "review":
+            return _review(store, args)
         return _export(store, args)

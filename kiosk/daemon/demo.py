@@ -295,10 +295,10 @@ class Journeys:
 
     def _score(self) -> str:
         outcome = self.flow.session.outcome
-        threshold = self.flow.rules.verify_threshold
         if outcome is None or outcome.score is None:
             return "no comparison made"
-        return f"distance {outcome.score:.3f} vs threshold {threshold:.3f}"
+        threshold = outcome.threshold if outcome.threshold is not None else self.flow.rules.verify_threshold
+        return f"score {outcome.score:.3f} vs threshold {threshold:.3f}"
 
     def reset_accepted(self) -> tuple[bool, str]:
         ui, flow = self.ui, self.flow
@@ -321,7 +321,7 @@ class Journeys:
         took = self._reset_until_verdict("B")
         message = flow.session.message.msgid if flow.session.message is not None else ""
         outcome = flow.session.outcome
-        compared = outcome is not None and outcome.score is not None and outcome.score > flow.rules.verify_threshold
+        compared = outcome is not None and outcome.score is not None and outcome.threshold is not None and outcome.score > outcome.threshold
         if flow.step is reset.REFUSED and message == "We could not verify you." and compared:
             return True, f"refused in {took:.1f} s: \"{message}\" ({self._score()})"
         return False, f"expected a refusal after a comparison; got screen {flow.step.name}, \"{message}\" ({self._score()})"

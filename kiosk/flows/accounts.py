@@ -176,8 +176,14 @@ def change_password(user_id: str, password: str) -> Job:
     return job
 
 
-def count_users() -> Job:
-    def job(store: Store) -> int:
-        return int(store.count_users())
+@dataclass(frozen=True)
+class AdminFacts:
+    users: int
+    held_for_review: int  # sign-ups whose face looked like an enrolled one
+
+
+def admin_facts() -> Job:
+    def job(store: Store) -> AdminFacts:
+        return AdminFacts(int(store.count_users()), len(store.held_for_review()))
 
     return job

@@ -68,6 +68,7 @@ class Session:
     lock_scope: str | None = None
     problem: Problem | None = None
     user_count: int | None = None
+    held_for_review: int | None = None  # sign-ups waiting for staff (admin screen)
     missing_models: tuple[str, ...] = ()  # the kiosk's models a signed-in person has no templates of
     job: Pending | None = None
 

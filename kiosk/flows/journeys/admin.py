@@ -21,7 +21,7 @@ def submit_pin(flow: Flow) -> None:
     if pin and hmac.compare_digest(typed, pin.encode()):
         flow.admin_failures = 0
         flow.go(PANEL)
-        flow.run_job(JobKind.COUNT_USERS, accounts.count_users(), N_("One moment..."), counted)
+        flow.run_job(JobKind.COUNT_USERS, accounts.admin_facts(), N_("One moment..."), counted)
         return
     flow.admin_failures += 1
     if flow.admin_failures >= flow.config.admin_max_tries:
@@ -33,8 +33,9 @@ def submit_pin(flow: Flow) -> None:
 
 
 def counted(flow: Flow, done: Done) -> None:
-    if done.error is None:
-        flow.session.user_count = int(done.value)
+    if isinstance(done.value, accounts.AdminFacts):
+        flow.session.user_count = done.value.users
+        flow.session.held_for_review = done.value.held_for_review
 
 
 PIN = StepSpec(

@@ -29,13 +29,16 @@ class AdminScreen(MessageScreen):
             )
             sync_text = N_("{state}, {pending} changes waiting, last success {when}{detail}", state=sync.state or "?", pending=sync.pending_changes, when=when, detail=f" ({sync.detail})" if sync.detail else "")
         users: Message = N_("counting...") if flow.session.user_count is None else str(flow.session.user_count)
+        held = flow.session.held_for_review
+        if held:
+            users = N_("{users}; {held} sign-ups to review: facekiosk users review", users=users, held=held)
         error = self.ctx.camera_error()
         camera: Message = N_("unavailable: {error}", error=error) if error else N_("{fps} frames per second", fps=f"{flow.camera_fps():.1f}")
         return [
             (N_("Sync"), sync_text),
             (N_("Users"), users),
             (N_("Camera"), camera),
-            (N_("Face model"), flow.info.model_id),
+            (N_("Face models"), flow.info.model_id),
             (N_("Software version"), flow.info.version),
             (N_("Language"), flow.info.language),
         ]
