@@ -122,3 +122,23 @@ def test_wrong_or_missing_keys_at_start_up_are_one_line(tmp_path: Path, server, 
     with pytest.raises(FleetError, match="kiosk-identity.json") as err:
         SyncEngine.from_settings(settings, settings.sync, environ={}).start()
     assert "\n" not in str(err.value)
+
+
+def test_doctor_counts_quarantined_records(tmp_path: Path, server, monkeypatch) -> None:  # noqa: F811
+    from kiosk.commands.doctor import check_fleet
+    from kiosk.fleet.admin import AdminKeys
+    from kiosk.store import quarantine
+
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    admin = AdminKeys.generate()
+    cfg = config(tmp_path / "k", enabled=True, database_url=server.url(), kiosk_id="k", fleet_root_key=admin.root_public())
+    (tmp_path / "k" / "template-key").write_bytes(admin.template_key)
+    settings = load_config(cfg)
+    from kiosk.fleet.identity import load_identity
+
+    load_identity(settings.sync, "k", settings.resolve, environ={})
+    with Store.open(settings) as store:
+        assert check_fleet(settings).ok is True
+        quarantine.add(store, [quarantine.Refused("u", "evil", "not signed", {"x": 1})])
+    check = check_fleet(settings)
+    assert check.ok is False and "1 cloud record(s) quarantined" in check.detail and "fleet quarantine" in check.fix

@@ -162,9 +162,32 @@ def check_firebase(settings: Settings, now: Callable[[], float] = time.time) -> 
     return checks
 
 
+def check_fleet(settings: Settings) -> Check:
+    """The fleet root key and this kiosk's identity load; how many cloud records were quarantined."""
+    from kiosk.fleet.certs import root_public_key
+    from kiosk.fleet.identity import load_identity
+    from kiosk.store import Store, quarantine
+    from kiosk.errors import KioskError
+
+    sync = settings.sync
+    if not sync.enabled:
+        return Check("fleet", None, "sync.enabled is false: no fleet")
+    try:
+        root_public_key(sync.fleet_root_key)
+        if sync.kiosk_id:
+            load_identity(sync, sync.kiosk_id, settings.resolve, create=False)
+        with Store.open(settings, require_key=False, create=False) as store:
+            count = quarantine.count(store)
+    except KioskError as err:
+        return Check("fleet", False, str(err), "see the README's Fleet install")
+    if count:
+        return Check("fleet", False, f"{count} cloud record(s) quarantined", "review them: facekiosk fleet quarantine")
+    return Check("fleet", True, "root key and kiosk identity load, no record quarantined")
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks = [check_models(settings), check_template_key(settings), check_store(settings), check_camera(settings), check_display(settings)]
-    return checks + check_firebase(settings)
+    return checks + check_firebase(settings) + [check_fleet(settings)]
 
 
 def add_parser(subparsers) -> None:
