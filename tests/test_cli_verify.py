@@ -45,11 +45,27 @@ def test_same_person_exit_0_with_json(images):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["same"] is True
-    assert report["distance"] <= report["threshold"]
+    assert report["score"] <= report["threshold"]
     for key in ("detect_a", "embed_a", "detect_b", "embed_b", "match"):
         assert report["timings_ms"][key] >= 0
     assert report["images"][0]["quality"] == []
     assert len(report["images"][1]["landmarks"]) == 5
+
+
+def test_any_embedder_set_can_be_named(images):
+    """--embedders picks the models by name; the fused score of two models is reported
+    with each model's own distance; an unknown name is one line and status 2."""
+    result = run_cli("verify", "--json", "--embedders", "sface,dlib", images["astronaut"], images["variant"])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["distances"]) == {"sface_2021dec", "dlib_resnet_v1"}
+    assert [m.split("/")[0] for m in report["models"]] == ["sface_2021dec", "dlib_resnet_v1"]
+    assert report["score"] <= report["threshold"] and report["score_kind"] == "fused z-score"
+    assert "embed:sface_2021dec_a" in report["timings_ms"]
+    other = run_cli("verify", "--embedders", "sface", images["astronaut"], images["camera"])
+    assert other.returncode == 1, other.stderr
+    bad = run_cli("verify", "--embedders", "sface,nope", images["astronaut"], images["variant"])
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "'nope'" in bad.stderr
 
 
 def test_quality_findings_are_reported(images):

@@ -6,13 +6,54 @@ import argparse
 from typing import Any
 
 from kiosk.config import Settings, config_path, load_config
-from kiosk.errors import ImageError
+from kiosk.errors import ConfigError, ImageError, KioskError
+from kiosk.manifest import load_manifest
 from kiosk.vision.image_io import load_image
 from kiosk.vision.pipeline import FacePipeline, FaceResult
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    return load_config(config_path(args.config))
+    """The config file's settings; with ``--embedders`` (if the command has it) those models."""
+    settings = load_config(config_path(args.config))
+    spec = getattr(args, "embedders", None)
+    return with_embedders(settings, spec) if spec else settings
+
+
+def add_embedders_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--embedders", metavar="NAMES",
+                        help="comma-separated embedding models to use instead of the config's "
+                             "(model names such as sface,dlib, or manifest files in the models folder)")
+
+
+def with_embedders(settings: Settings, spec: str) -> Settings:
+    """``settings`` with ``models.embedders`` from a comma-separated list of model names
+    (``sface`` finds ``sface_2021dec_fp32.json``: the fp32 manifest of an embedding model
+    whose name starts so) or manifest file names. ConfigError naming an unknown one."""
+    folder = settings.resolve(settings.models.dir)
+    manifests = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            manifest = load_manifest(path)
+        except KioskError:
+            continue
+        if manifest.task == "embedding":
+            manifests.append((path.name, manifest))
+    chosen: list[str] = []
+    for word in (part.strip() for part in spec.split(",")):
+        if not word:
+            continue
+        exact = [file for file, _ in manifests if file == word]
+        named = [file for file, m in manifests if m.name.startswith(word)]
+        fp32 = [file for file in named if file.endswith("_fp32.json")]
+        found = exact or fp32 or named
+        if not found:
+            known = ", ".join(sorted({m.name for _, m in manifests})) or "none"
+            raise ConfigError(f"--embedders: no embedding model {word!r} in {folder} (there: {known})")
+        chosen.append(found[0])
+    if not chosen:
+        raise ConfigError("--embedders: name at least one model")
+    models = settings.models.model_copy(update={"embedders": chosen})
+    return settings.model_copy(update={"models": models})
 
 
 def analyze_file(pipeline: FacePipeline, path: str) -> tuple[FaceResult, float]:
