@@ -18,6 +18,8 @@ RUNTIME = [
     "pygame-ce==2.5.8",
     # Public-domain / CC0 demo and test faces (NASA astronaut, the "camera" photo).
     "scikit-image==0.26.0",
+    # Password strength (common passwords, words, names, patterns): kiosk/store/passwords.py.
+    "zxcvbn==4.5.0",
 ]
 
 EXTRAS = {
@@ -43,6 +45,8 @@ EXTRAS = {
         # Static types: make typecheck (mypy.ini), run by make test before pytest.
         "mypy==2.4.1",
         "types-PyYAML==6.0.12.20261122",
+        # An SMTP server inside the test process for the mail tests (the kiosk uses smtplib).
+        "aiosmtpd==1.4.6",
     ],
 }
 
