@@ -143,6 +143,9 @@ class Flow:
         self._sessions = 0
         self.session = self._new_session()
         self.step = self.home
+        # Counts every go(): a screen is entered afresh at each, even for the same step
+        # (a second problem in a row has other buttons than the first).
+        self.visits = 0
         now = clock()
         self.step_entered_at = now
         self.last_activity = now
@@ -183,6 +186,7 @@ class Flow:
         """Show ``step``, with no message under its field."""
         now = self.clock()
         self.step = step
+        self.visits += 1
         self.step_entered_at = now
         self.last_activity = now
         self.session.message = None

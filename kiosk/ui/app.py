@@ -104,7 +104,7 @@ class KioskApp:
         )
         self._screens: dict[type[Screen], Screen] = {}
         self.screen: Screen | None = None
-        self._shown: tuple[StepSpec, int] | None = None
+        self._shown: tuple[StepSpec, int, int] | None = None
         self._observation: FaceObservation | None = None
         self._observation_at = 0.0
         self._offered_seq = -1
@@ -135,8 +135,9 @@ class KioskApp:
     # -- the loop ---------------------------------------------------------------------------
 
     def sync_screen(self) -> None:
-        """Switch screens when the flow's step or person changed."""
-        current = (self.flow.step, self.flow.session.id)
+        """Enter the screen afresh whenever the flow went to a step (Flow.visits), even
+        the same one again: a second problem screen in a row has its own buttons."""
+        current = (self.flow.step, self.flow.session.id, self.flow.visits)
         if current == self._shown:
             return
         person_changed = self._shown is None or current[1] != self._shown[1]
