@@ -25,7 +25,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("audit", help="print the audit log")
     parser.add_argument("--since", metavar="WHEN", help="entries at or after WHEN (date, date-time or e.g. 24h, 7d)")
     parser.add_argument("--until", metavar="WHEN", help="entries before WHEN")

@@ -190,7 +190,7 @@ def run_checks(settings: Settings) -> list[Check]:
     return checks + check_firebase(settings) + [check_fleet(settings)]
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("doctor", help="check camera, display, models, store, key, Firebase and clock")
     parser.set_defaults(func=run)
 

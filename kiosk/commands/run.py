@@ -17,7 +17,7 @@ from kiosk.config import config_path, load_config
 DEFAULT_SCREENS = Path("artifacts") / "demo"
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser("run", help="run the kiosk (under systemd: READY/STATUS/WATCHDOG, SIGHUP reloads)")
     parser.add_argument("--demo", action="store_true",
                         help="drive the real kiosk through enroll, sign in, reset by face and an impostor, "

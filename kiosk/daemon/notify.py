@@ -26,7 +26,7 @@ def _send_raw(message: str) -> bool:
 
 def _default_sender() -> Callable[[str], bool]:
     try:
-        from systemd import daemon  # type: ignore[attr-defined]  # a C extension without stubs
+        import systemd.daemon as daemon
     except ImportError:
         return _send_raw
     notify: Callable[[str], bool] = daemon.notify

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 import numpy as np
 
 from kiosk.flows.capture import EnrollmentCapture
+from kiosk.flows.faces import Templates
 from kiosk.flows.jobs import Done
 from kiosk.flows.steps import Action, Field, JobKind
 from kiosk.flows.verify import Outcome, Verifier
@@ -57,7 +58,7 @@ class Session:
     email: Email | None = None
     user_id: str | None = None
     signed_in_email: str | None = None
-    templates: np.ndarray | None = None
+    templates: Templates | None = None  # the reset subject's, by model id
     subject_reason: str = ""
     capture: EnrollmentCapture | None = None
     verifier: Verifier | None = None  # the reset's face check, or enrollment's liveness check

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from kiosk.config.store import AuditSettings
 
@@ -55,6 +55,12 @@ class AuditEntry:
     score: float | None
     reason: str
     has_image: bool
+
+
+def entry_of(row: tuple[Any, ...]) -> AuditEntry:
+    """An AuditEntry from a row of id .. reason, then ``image IS NOT NULL``."""
+    (id_, at, kiosk_id, action, user_id, email, email_hash, result, score, reason, has_image) = row
+    return AuditEntry(id_, at, kiosk_id, action, user_id, email, email_hash, result, score, reason, bool(has_image))
 
 
 def email_hmac(key: bytes, email_key: str) -> str:
@@ -113,7 +119,8 @@ class AuditLog:
                 image_type if keep_image is not None else None,
             ),
         )
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     def entries(
         self,
@@ -124,7 +131,8 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[AuditEntry]:
         """Entries oldest first; ``user_id`` and ``email_key`` select one person's (either matches)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if since is not None:
             where.append("at >= ?")
             params.append(since)
@@ -150,7 +158,7 @@ class AuditLog:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [AuditEntry(*row[:10], has_image=bool(row[10])) for row in self.conn.execute(sql, params)]
+        return [entry_of(row) for row in self.conn.execute(sql, params)]
 
     def image(self, entry_id: int) -> tuple[bytes, str] | None:
         row = self.conn.execute("SELECT image, image_type FROM audit WHERE id = ? AND image IS NOT NULL", (entry_id,)).fetchone()

@@ -63,9 +63,10 @@ class Lockout:
         return contextlib.nullcontext() if self.conn.in_transaction else transaction(self.conn, durable=True)
 
     def _lock(self, scope: str, subject: str) -> tuple[float, float, int] | None:
-        return self.conn.execute(
+        row = self.conn.execute(
             "SELECT locked_at, until, after_attempt FROM lockouts WHERE scope = ? AND subject = ?", (scope, subject)
         ).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]), int(row[2]))
 
     def _count(self, scope: str, subject: str, now: float) -> int:
         lock = self._lock(scope, subject)
@@ -98,11 +99,10 @@ class Lockout:
         """Count one failed ``kind`` (FACE or PASSWORD) attempt; returns the status after it."""
         now = self.clock()
         with self._tx():
-            attempt = int(
-                self.conn.execute(
-                    "INSERT INTO attempts (at, kiosk_id, subject, kind) VALUES (?, ?, ?, ?)", (now, self.kiosk_id, subject, kind)
-                ).lastrowid
-            )
+            attempt = self.conn.execute(
+                "INSERT INTO attempts (at, kiosk_id, subject, kind) VALUES (?, ?, ?, ?)", (now, self.kiosk_id, subject, kind)
+            ).lastrowid
+            assert attempt is not None
             for scope, key, limit in ((EMAIL, subject, self.settings.max_failures), (KIOSK, self.kiosk_id, self.settings.kiosk_max_failures)):
                 if self._count(scope, key, now) >= limit:
                     self.conn.execute(

@@ -37,7 +37,7 @@ class OutboxEntry:
 _COLUMNS = "seq, user_id, kind, revision, payload, created_at, attempts, last_error, sent_at"
 
 
-def _entry(row: tuple) -> OutboxEntry:
+def _entry(row: tuple[Any, ...]) -> OutboxEntry:
     seq, user_id, kind, revision, payload, created_at, attempts, last_error, sent_at = row
     return OutboxEntry(seq, user_id, kind, revision, json.loads(payload), created_at, attempts, last_error, sent_at)
 
@@ -52,7 +52,8 @@ def add(conn: sqlite3.Connection, user_id: str, kind: str, revision: int, now: f
         "INSERT INTO outbox (user_id, kind, revision, payload, created_at) VALUES (?, ?, ?, ?, ?)",
         (user_id, kind, revision, json.dumps(payload or {}, ensure_ascii=False, sort_keys=True), now),
     )
-    return int(cursor.lastrowid)
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 def pending(conn: sqlite3.Connection, limit: int = 100) -> list[OutboxEntry]:

@@ -261,7 +261,7 @@ def _insert_templates(conn: sqlite3.Connection, remote: RemoteUser, created_at: 
 
 
 def _apply_deleted(
-    conn: sqlite3.Connection, audit: AuditLog, remote: RemoteUser, local: tuple | None, now: float, notes: list[str]
+    conn: sqlite3.Connection, audit: AuditLog, remote: RemoteUser, local: tuple[Any, ...] | None, now: float, notes: list[str]
 ) -> str:
     seconds = remote.updated_at_ms / 1000.0
     if local is None:

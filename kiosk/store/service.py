@@ -41,7 +41,8 @@ from kiosk.store.errors import (
     StoreError,
     UnknownUserError,
 )
-from kiosk.store.gallery import DuplicateSearch, Gallery, find_duplicate, load_gallery
+from kiosk.store.gallery import DuplicateSearch, find_duplicate, load_gallery
+from kiosk.vision.matcher import Gallery
 from kiosk.store.lockout import LockStatus, Lockout
 from kiosk.store.passwords import Passwords
 from kiosk.store.templates import TemplateCodec, derive_key, key_check_value, key_matches, load_template_key, missing_key_error

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -62,10 +62,16 @@ def _templates_of(conn: sqlite3.Connection, user_id: str) -> tuple[TemplateInfo,
     return tuple(TemplateInfo(*row) for row in rows)
 
 
-def _user(conn: sqlite3.Connection, row: tuple | None) -> User | None:
+def _user_of(row: tuple[Any, ...], templates: tuple[TemplateInfo, ...]) -> User:
+    """A User from a row of _USER_COLUMNS and its templates."""
+    (id_, email, email_key, origin, created, updated, revision, deleted, remote_updated, has_password) = row
+    return User(id_, email, email_key, origin, created, updated, revision, deleted, remote_updated, bool(has_password), templates)
+
+
+def _user(conn: sqlite3.Connection, row: tuple[Any, ...] | None) -> User | None:
     if row is None:
         return None
-    return User(*row[:9], has_password=bool(row[9]), templates=_templates_of(conn, row[0]))
+    return _user_of(row, _templates_of(conn, row[0]))
 
 
 def get_user(conn: sqlite3.Connection, user_id: str, include_deleted: bool = False) -> User | None:
@@ -97,7 +103,7 @@ def list_users(conn: sqlite3.Connection, include_deleted: bool = False) -> list[
     for user_id, *info in conn.execute("SELECT user_id, id, model_id, dim, created_at FROM templates ORDER BY created_at, rowid"):
         templates.setdefault(user_id, []).append(TemplateInfo(*info))
     return [
-        User(*row[:9], has_password=bool(row[9]), templates=tuple(templates.get(row[0], ())))
+        _user_of(row, tuple(templates.get(row[0], ())))
         for row in conn.execute(sql).fetchall()
     ]
 
@@ -217,7 +223,7 @@ def add_model_templates(
     return revision
 
 
-def _bump(conn: sqlite3.Connection, user_id: str, now: float, sets: str = "", params: tuple = ()) -> int:
+def _bump(conn: sqlite3.Connection, user_id: str, now: float, sets: str = "", params: tuple[Any, ...] = ()) -> int:
     row = conn.execute(
         f"UPDATE users SET {sets}{', ' if sets else ''}updated_at = ?, revision = revision + 1 "
         "WHERE id = ? AND deleted_at IS NULL RETURNING revision",
