@@ -221,7 +221,7 @@ def test_make_demo_command_passes(tmp_path):
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 of 6 steps as expected" in result.stdout
-    for needle in ("enrolled", "face accepted", "refused", "person B", "liveness challenge on"):
+    for needle in ("enrolled", "face accepted", "refused", "person B", "liveness challenge on", "shown and unanswered"):
         assert needle in result.stdout
     assert "event=reset_refused" in result.stderr and "email_hash=" in result.stderr
     assert "ann.demo@example.org" not in result.stderr, "the log carries only the email's keyed hash"

@@ -49,6 +49,12 @@ NEW_PASSWORD = "Brand new pass 2!"
 DEMO_MAX_YAW_DEG = 40.0
 DEMO_SIZE = (800, 480)
 STEP_TIMEOUT_S = 60.0
+# Step 6 waits this long at most for the held photo to settle before the first prompt: on
+# a slow or emulated machine the first identity embedding alone can take seconds, and the
+# default 4 s would end the challenge as "not_steady" before any prompt was shown.
+DEMO_SETTLE_TIMEOUT_S = 30.0
+# The refusal step 6 must end in: a prompt was shown and no answer started in time.
+UNANSWERED = "too_late"
 
 
 class SwitchableCamera:
@@ -101,6 +107,7 @@ def demo_settings(settings: Settings, state_dir: Path) -> Settings:
     # The challenge's models load at start; the journeys switch it off and on (Journeys).
     data["liveness"]["required_for_reset"] = True
     data["liveness"]["required_for_enrollment"] = False
+    data["liveness"]["settle_timeout_s"] = max(DEMO_SETTLE_TIMEOUT_S, settings.liveness.settle_timeout_s)
     data["ui"].update(fullscreen=False, width=DEMO_SIZE[0], height=DEMO_SIZE[1], admin_pin="")
     if settings.ui.font:
         data["ui"]["font"] = str(settings.resolve(settings.ui.font))
@@ -143,6 +150,8 @@ def run_demo(settings: Settings, screens: Path, log_level: str = "INFO") -> int:
                "person B looks ~32 degrees aside; the default gate would refuse his pose before comparing faces")
         _print("   note: liveness challenge off for steps 1-5 (the scripted camera shows photos, which cannot answer "
                "its prompts), on for step 6")
+        _print(f"   note: liveness.settle_timeout_s widened {settings.liveness.settle_timeout_s:g} -> "
+               f"{config.liveness.settle_timeout_s:g} s, so a slow machine gets time to show step 6's prompt")
         service = KioskService(config, None, logger=configure_logging(log_level), open_camera=lambda: camera)
         service.install_signal_handlers()
         started = time.monotonic()
@@ -177,10 +186,22 @@ class Journeys:
         self.flow = self.kiosk.flow
         self.results: list[StepResult] = []
         self.flow.require_liveness(False)
+        # While not None: every challenge prompt that was on screen after a loop iteration.
+        self.prompts_seen: list[str] | None = None
+        self._in_step = False
 
     def _step(self, paced: bool = False) -> None:
         if not self.service.step(paced=paced) and self.service.requests.stop:
             raise DemoStopped()
+        if self.prompts_seen is not None and not self._in_step:
+            prompt = self.flow.liveness_prompt()
+            if prompt and (not self.prompts_seen or self.prompts_seen[-1] != prompt):
+                self.prompts_seen.append(prompt)
+                self._in_step = True
+                try:
+                    self.ui.shot(f"prompt-{prompt}")
+                finally:
+                    self._in_step = False
 
     def shot(self, label: str = "") -> None:
         self.ui.shot(label)
@@ -327,23 +348,37 @@ class Journeys:
         return False, f"expected a refusal after a comparison; got screen {flow.step.name}, \"{message}\" ({self._score()})"
 
     def photo_refused_by_liveness(self) -> tuple[bool, str]:
-        ui, flow = self.ui, self.flow
-        prompts: list[str] = []
-
-        def prompt_shown() -> str:
-            ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step is not reset.FACE, STEP_TIMEOUT_S, "a prompt")
-            prompts.append(flow.liveness_prompt() or "")
-            return prompts[-1] or "no-prompt"
-
+        flow = self.flow
+        self.prompts_seen = []
         flow.require_liveness(True)
         try:
-            took = self._reset_until_verdict("A-photo", label=prompt_shown)
+            took = self._reset_until_verdict("A-photo")
         finally:
             flow.require_liveness(False)
+            prompts, self.prompts_seen = self.prompts_seen, None
         outcome = flow.session.outcome
         message = flow.session.message.msgid if flow.session.message is not None else ""
         evidence = outcome.liveness if outcome is not None else None
-        prompt = prompts[0] if prompts else ""
-        if flow.step is reset.REFUSED and evidence is not None and not evidence["passed"]:
-            return True, f"prompt \"{prompt}\" unanswered, refused in {took:.1f} s ({evidence['reason']}): \"{message}\""
-        return False, f"expected a liveness refusal; got screen {flow.step.name}, \"{message}\""
+        return judge_unanswered_prompt(flow.step is reset.REFUSED, prompts or [], evidence, message, took)
+
+
+def judge_unanswered_prompt(refused: bool, prompts_on_screen: list[str], evidence: dict[str, Any] | None,
+                            message: str, took: float) -> tuple[bool, str]:
+    """Step 6 passes only if the screen showed a prompt, the challenge recorded that prompt
+    as shown, and the refusal is the unanswered-prompt one (``too_late``). Any other
+    liveness refusal (``not_steady`` on a slow machine, ``face_lost``...) is a failure: it
+    does not show that a photo cannot answer a prompt."""
+    challenge = (evidence or {}).get("challenge") or {}
+    shown = list(challenge.get("evidence", []))
+    prompt = next((p for p in prompts_on_screen if p), "")
+    if not refused or evidence is None:
+        return False, f"expected a liveness refusal; got \"{message}\" (refused={refused}, evidence={evidence is not None})"
+    if evidence.get("passed"):
+        return False, "the liveness challenge passed for a photo"
+    if not prompt or not shown:
+        return False, (f"no prompt was shown before the refusal ({challenge.get('reason')}): the challenge ended before "
+                       "it asked anything")
+    if challenge.get("reason") != UNANSWERED or shown[-1].get("outcome") != UNANSWERED:
+        return False, f"prompt \"{prompt}\" shown, but refused for {challenge.get('reason')!r}, not the unanswered prompt"
+    return True, (f"prompt \"{prompt}\" shown and unanswered, refused in {took:.1f} s ({UNANSWERED}: "
+                  f"no answer started within the window): \"{message}\"")
