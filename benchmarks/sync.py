@@ -14,6 +14,12 @@ latency is ~0: add your round-trip time (a few per change) to compare with produ
 * ``outbox_drain_per_s``: ``--drain`` enrollments made offline on a third kiosk, then pushed
   by one drain (email claim + user write each, doorbell rings), on a separate empty database.
 
+* ``verify_per_record_us``: what trusting one pulled record costs (certificate cached):
+  the signature check over its canonical encoding (kiosk/fleet/trust.py), in microseconds.
+
+Every record is signed (the seeded ones by a "seed" kiosk), every kiosk has its identity
+and root-signed certificate, and pulls check signatures, as in production.
+
 Targets: initial sync of 10,000 users <= 15 s, propagation p95 <= 2 s.
 
     .venv/bin/python benchmarks/sync.py --json
@@ -46,6 +52,13 @@ from kiosk.store import Store  # noqa: E402
 from kiosk.store.emails import normalize_email  # noqa: E402
 from kiosk.store.passwords import Passwords  # noqa: E402
 from kiosk.store.templates import TemplateCodec  # noqa: E402
+from kiosk.fleet.admin import AdminKeys  # noqa: E402
+from kiosk.fleet.certs import issue_certificate, root_public_key  # noqa: E402
+from kiosk.fleet.encoding import b64  # noqa: E402
+from kiosk.fleet.identity import KioskIdentity, load_identity  # noqa: E402
+from kiosk.fleet.records import sign_record  # noqa: E402
+from kiosk.fleet.sealing import seal  # noqa: E402
+from kiosk.fleet.trust import Trust  # noqa: E402
 from kiosk.sync import SyncEngine, layout  # noqa: E402
 from kiosk.sync.firebase import EMULATOR_ENV, open_app  # noqa: E402
 
@@ -68,8 +81,31 @@ def kiosk_folder(root: Path, name: str, key: bytes) -> Path:
     return folder
 
 
-def sync_settings(name: str, database: str = "test-db", **overrides) -> SyncSettings:
-    return SyncSettings(enabled=True, database_url=f"https://{database}.firebaseio.com", kiosk_id=name, **overrides)
+def sync_settings(name: str, database: str = "test-db", root: str = "", folder: Path | None = None, **overrides) -> SyncSettings:
+    identity = str((folder or Path(".")) / "kiosk-identity.json")
+    return SyncSettings(enabled=True, database_url=f"https://{database}.firebaseio.com", kiosk_id=name,
+                        fleet_root_key=root, identity_file=identity, **overrides)
+
+
+def engine_for(name: str, folder: Path, root: str, database: str = "test-db") -> SyncEngine:
+    settings = settings_for(folder)
+    sync = sync_settings(name, database, root, folder)
+    return SyncEngine(sync, lambda: Store.open(settings), lambda: open_app(sync, settings.resolve),
+                      identity=lambda kiosk_id: load_identity(sync, kiosk_id, settings.resolve, environ={})[0],
+                      model_dims={MODEL: DIM})
+
+
+def enroll(server, admin: AdminKeys, identity: KioskIdentity, database: str = "test-db") -> None:
+    """The certificate and sealed key `facekiosk fleet enroll-kiosk` writes, written directly."""
+    public = identity.public()
+    cert = issue_certificate(admin.root, public, int(time.time() * 1000) - 86_400_000 * 400, 800)
+    sealed = {admin.current: b64(seal(public.sealing_key, public.kiosk_id, admin.current, admin.template_key))}
+    server.set_data({"cert": cert, "templateKeys": sealed}, f"/kiosks/{public.kiosk_id}", namespace=database)
+
+
+def kiosk_identity(server, admin: AdminKeys, folder: Path, name: str, database: str = "test-db") -> None:
+    identity, _, _ = load_identity(sync_settings(name, database, admin.root_public(), folder), name, lambda p: Path(p), environ={})
+    enroll(server, admin, identity, database)
 
 
 def memory_mb(field: str) -> float:
@@ -79,10 +115,13 @@ def memory_mb(field: str) -> float:
     return float("nan")
 
 
-def seed_users(server, key: bytes, users: int, seed: int) -> dict:
-    """``users`` records as kiosks push them, with updatedAt spread over the past year."""
+def seed_users(server, admin: AdminKeys, users: int, seed: int) -> dict:
+    """``users`` records as kiosks push them (signed by kiosk "seed"), with updatedAt spread
+    over the past year."""
     start = time.perf_counter()
-    codec = TemplateCodec(key, encrypt=True)
+    writer = KioskIdentity.generate("seed")
+    enroll(server, admin, writer)
+    codec = TemplateCodec(admin.template_key, encrypt=True)
     rng = np.random.default_rng(seed)
     password_hash = Passwords(settings_for(Path(".")).passwords).hash("one shared benchmark password", None)
     now_ms = int(time.time() * 1000)
@@ -93,7 +132,7 @@ def seed_users(server, key: bytes, users: int, seed: int) -> dict:
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         email = f"user{i}@example.org"
         stamp = now_ms - (users - i) * 3000
-        records[uid] = {
+        record = {
             "email": email,
             "passwordHash": password_hash,
             "model": MODEL,
@@ -106,6 +145,7 @@ def seed_users(server, key: bytes, users: int, seed: int) -> dict:
             "changeId": f"seed:{i}",
             "revision": 1,
         }
+        records[uid] = {**sign_record(writer, uid, record, stamp), "updatedAt": stamp}
         index[layout.encode_email_key(normalize_email(email).key)] = uid
     server.set_data(records, "/users")
     server.set_data(index, "/emailIndex")
@@ -115,10 +155,9 @@ def seed_users(server, key: bytes, users: int, seed: int) -> dict:
 # -- child: the initial sync of a fresh kiosk -------------------------------------------------
 
 
-def child_initial(folder: Path, database: str) -> int:
+def child_initial(folder: Path, database: str, root: str) -> int:
     settings = settings_for(folder)
-    sync = sync_settings("fresh", database)
-    engine = SyncEngine(sync, lambda: Store.open(settings), lambda: open_app(sync, settings.resolve))
+    engine = engine_for("fresh", folder, root, database)
     before = memory_mb("VmRSS")
     start, cpu = time.perf_counter(), time.process_time()
     engine.run_pass()
@@ -131,11 +170,13 @@ def child_initial(folder: Path, database: str) -> int:
     return 0
 
 
-def initial_sync(root: Path, key: bytes, server) -> dict:
-    folder = kiosk_folder(root, "fresh", key)
+def initial_sync(root: Path, admin: AdminKeys, server) -> dict:
+    folder = kiosk_folder(root, "fresh", admin.template_key)
+    kiosk_identity(server, admin, folder, "fresh")
     env = {**os.environ, EMULATOR_ENV: server.emulator_host}
     result = subprocess.run(
-        [sys.executable, __file__, "--child-initial", str(folder)], env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, __file__, "--child-initial", str(folder), "--root", admin.root_public()],
+        env=env, capture_output=True, text=True, timeout=900,
     )
     if result.returncode != 0:
         raise SystemExit(f"initial sync child failed:\n{result.stderr[-3000:]}")
@@ -152,12 +193,12 @@ def initial_sync(root: Path, key: bytes, server) -> dict:
 # -- propagation and drain (engines in this process) -------------------------------------------
 
 
-def propagation(root: Path, key: bytes, changes: int, seed: int, kick: bool) -> dict:
-    a_folder, b_folder = kiosk_folder(root, "a", key), root / "fresh"  # b: the kiosk that did the initial sync
+def propagation(root: Path, admin: AdminKeys, server, changes: int, seed: int, kick: bool) -> dict:
+    a_folder, b_folder = kiosk_folder(root, "a", admin.template_key), root / "fresh"  # b: the kiosk that did the initial sync
+    kiosk_identity(server, admin, a_folder, "a")
     a_settings, b_settings = settings_for(a_folder), settings_for(b_folder)
-    a_sync, b_sync = sync_settings("a"), sync_settings("fresh")
-    a_engine = SyncEngine(a_sync, lambda: Store.open(a_settings), lambda: open_app(a_sync, a_settings.resolve))
-    b_engine = SyncEngine(b_sync, lambda: Store.open(b_settings), lambda: open_app(b_sync, b_settings.resolve))
+    a_engine = engine_for("a", a_folder, admin.root_public())
+    b_engine = engine_for("fresh", b_folder, admin.root_public())
     a_store, b_store = Store.open(a_settings), Store.open(b_settings)
     rng = np.random.default_rng(seed)
     a_engine.start()
@@ -198,11 +239,11 @@ def propagation(root: Path, key: bytes, changes: int, seed: int, kick: bool) -> 
     }
 
 
-def drain(root: Path, key: bytes, count: int, seed: int) -> dict:
-    folder = kiosk_folder(root, "drainer", key)
+def drain(root: Path, admin: AdminKeys, server, count: int, seed: int) -> dict:
+    folder = kiosk_folder(root, "drainer", admin.template_key)
+    kiosk_identity(server, admin, folder, "drainer", "drain-db")
     settings = settings_for(folder)
-    sync = sync_settings("drainer", "drain-db")
-    engine = SyncEngine(sync, lambda: Store.open(settings), lambda: open_app(sync, settings.resolve))
+    engine = engine_for("drainer", folder, admin.root_public(), "drain-db")
     rng = np.random.default_rng(seed)
     with Store.open(settings) as store:
         for i in range(count):
@@ -223,6 +264,19 @@ def drain(root: Path, key: bytes, count: int, seed: int) -> dict:
     return {"outbox_drain_per_s": round(count / seconds, 1), "outbox_drain_changes": count}
 
 
+def verification_cost(server, admin: AdminKeys, samples: int = 2000) -> dict:
+    """Microseconds to trust one seeded record (certificate cached, as during a sync)."""
+    users = list((server.get_data("/users") or {}).items())[:samples]
+    certs = server.get_data("/kiosks") or {}
+    trust = Trust(root_public_key(admin.root_public()), lambda k: certs.get(k, {}).get("cert"), lambda: None)
+    trust.refresh()
+    start = time.perf_counter()
+    for uid, value in users:
+        trust.check(uid, value)
+    seconds = time.perf_counter() - start
+    return {"verify_per_record_us": round(seconds / max(1, len(users)) * 1e6, 1), "verify_samples": len(users)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -232,23 +286,25 @@ def main() -> int:
     parser.add_argument("--no-kick", action="store_true", help="kiosk A finds changes by polling (sync.poll_s) only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--child-initial", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--root", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_initial:
-        return child_initial(args.child_initial, "test-db")
+        return child_initial(args.child_initial, "test-db", args.root)
 
     from rtdb_server import RtdbServer
 
-    key = os.urandom(32)
+    admin = AdminKeys.generate()
     report: dict = {"users": args.users, "templates_per_user": TEMPLATES, "dim": DIM}
     with tempfile.TemporaryDirectory(prefix="facekiosk-sync-bench-") as tmp, RtdbServer(
         rules_path=ROOT / "database.rules.json", keepalive_s=30.0, record_requests=False
     ) as server:
         os.environ[EMULATOR_ENV] = server.emulator_host
         root = Path(tmp)
-        report.update(seed_users(server, key, args.users, args.seed))
-        report.update(initial_sync(root, key, server))
-        report.update(propagation(root, key, args.changes, args.seed, kick=not args.no_kick))
-        report.update(drain(root, key, args.drain, args.seed))
+        report.update(seed_users(server, admin, args.users, args.seed))
+        report.update(verification_cost(server, admin))
+        report.update(initial_sync(root, admin, server))
+        report.update(propagation(root, admin, server, args.changes, args.seed, kick=not args.no_kick))
+        report.update(drain(root, admin, server, args.drain, args.seed))
     report["targets"] = TARGETS
     report["meets_targets"] = {name: report[name] <= limit for name, limit in TARGETS.items()}
     report["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
