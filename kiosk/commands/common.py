@@ -8,7 +8,7 @@ from typing import Any
 from kiosk.config import Settings, config_path, load_config
 from kiosk.errors import ConfigError, ImageError, KioskError
 from kiosk.manifest import load_manifest
-from kiosk.vision.image_io import load_image
+from kiosk.vision.image_io import ImageLimits, load_image
 from kiosk.vision.pipeline import FacePipeline, FaceResult
 
 
@@ -56,7 +56,7 @@ def with_embedders(settings: Settings, spec: str) -> Settings:
     return settings.model_copy(update={"models": models})
 
 
-def analyze_file(pipeline: FacePipeline, path: str) -> tuple[FaceResult, float]:
+def analyze_file(pipeline: FacePipeline, path: str, limits: ImageLimits = ImageLimits()) -> tuple[FaceResult, float]:
     """Analyze the one face in an image file; returns the result and the load time (ms).
 
     More than one person in the picture is an error: which face was meant is a guess.
@@ -64,7 +64,7 @@ def analyze_file(pipeline: FacePipeline, path: str) -> tuple[FaceResult, float]:
     import time
 
     start = time.perf_counter()
-    image = load_image(path)
+    image = load_image(path, limits)
     load_ms = (time.perf_counter() - start) * 1e3
     try:
         result = pipeline.analyze(image)

@@ -19,8 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    pipeline = FacePipeline.from_settings(load_settings(args))
-    result, load_ms = analyze_file(pipeline, args.image)
+    settings = load_settings(args)
+    pipeline = FacePipeline.from_settings(settings)
+    result, load_ms = analyze_file(pipeline, args.image, settings.images.limits())
     embedding = [round(float(v), 6) for v in result.embedding]
     if args.json:
         timings = {"load_image": round(load_ms, 2), **{k: round(v, 2) for k, v in result.timings_ms.items()}}

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     results, timings = [], {"load_models": load_models_ms}
     for tag, path in (("a", args.image_a), ("b", args.image_b)):
-        result, load_ms = analyze_file(pipeline, path)
+        result, load_ms = analyze_file(pipeline, path, settings.images.limits())
         results.append(result)
         timings[f"load_image_{tag}"] = load_ms
         for stage, ms in result.timings_ms.items():

@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 
 from kiosk.config.base import Section
 from kiosk.config.camera import CameraSettings
+from kiosk.config.images import ImageSettings
 from kiosk.config.liveness import LivenessSettings
 from kiosk.config.sync import SyncSettings
 from kiosk.config.store import AuditSettings, LockoutSettings, PasswordSettings, StoreSettings
@@ -39,6 +40,7 @@ class Settings(Section):
     camera: CameraSettings = CameraSettings()
     sync: SyncSettings = SyncSettings()
     liveness: LivenessSettings = LivenessSettings()
+    images: ImageSettings = ImageSettings()
 
     # Not a setting: where the file came from, so relative paths can be resolved.
     base_dir: str = Field(".", exclude=True)
