@@ -5,10 +5,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-# Debian packages the project needs: venv support, and what systemd-python builds with.
-APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd
+# What SDL's KMSDRM video driver loads at run time on a screen without X (kiosk/display_libs.py
+# names them; facekiosk doctor checks they load): libdrm, libgbm, EGL, GLES, Mesa's drivers.
+DISPLAY_PACKAGES := libdrm2 libgbm1 libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri
+# Tests only: the filesystem that forgets unsynced writes (tests/fusefs.py) mounts with FUSE 3.
+TEST_APT_PACKAGES := fuse3
+# Debian packages the project needs: venv support, what systemd-python builds with, the display's.
+APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd $(DISPLAY_PACKAGES)
 
-.PHONY: demo test test-fast typecheck models apt-deps clean
+.PHONY: demo test test-fast typecheck models apt-deps test-apt-deps apt-install clean
 
 # The real kiosk service (facekiosk run --demo): scripted public-domain faces as the
 # camera, a throw-away SQLite store, no display needed (a window opens if DISPLAY is set).
@@ -34,7 +39,13 @@ models: $(VENV)/.test-installed
 	$(PY) -m converters sface --out models
 
 apt-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-apt-deps: apt-deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -49,7 +60,7 @@ $(VENV)/.runtime-installed: setup.py $(VENV)/.created
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.test-installed: setup.py $(VENV)/.created
+$(VENV)/.test-installed: setup.py $(VENV)/.created | test-apt-deps
 	$(BIN)/pip install -q -e ".[convert,dev]"
 	touch $@ $(VENV)/.runtime-installed
 

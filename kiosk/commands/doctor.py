@@ -57,6 +57,26 @@ def check_models(settings: Settings) -> Check:
     return Check("models", True, f"{len(names)} models match their sha256; embedder {embedder.model_id}, {calibrated}")
 
 
+def check_litert() -> Check:
+    """The start-up self-check: did XNNPACK take every model loaded (check_models loads
+    them)? Without it (LiteRT cannot read /proc/cpuinfo) each runs several times slower."""
+    from kiosk.litert import CPUINFO_FIX, runtime_report
+
+    ok, detail = runtime_report()
+    return Check("litert", ok, detail, "" if ok else CPUINFO_FIX + " (see systemd/facekiosk.service)")
+
+
+def check_display_libraries() -> Check:
+    """What SDL's KMSDRM driver loads from the system: without it the screen cannot open."""
+    from kiosk.display_libs import install_hint, missing_libraries
+
+    missing = missing_libraries()
+    if missing:
+        names = ", ".join(item.what for item in missing)
+        return Check("display libraries", False, f"KMSDRM cannot start: {names} missing", install_hint(missing))
+    return Check("display libraries", True, "libdrm, libgbm, EGL, GLES and the Mesa drivers load (KMSDRM)")
+
+
 def check_template_key(settings: Settings) -> Check:
     from kiosk.store.templates import load_template_key
 
@@ -126,7 +146,8 @@ def check_display(settings: Settings) -> Check:
     except pygame.error as err:
         return Check(
             "display", False, f"cannot open the display{f' with SDL_VIDEODRIVER={driver}' if driver else ''}: {err}",
-            "on a console-only kiosk set SDL_VIDEODRIVER=kmsdrm and add the user to the video and render groups",
+            "on a console-only kiosk set SDL_VIDEODRIVER=kmsdrm and add the user to the video and render groups"
+            + (f"; {check_display_libraries().fix}" if check_display_libraries().ok is False else ""),
         )
     note = " (renders nowhere: set SDL_VIDEODRIVER=kmsdrm on the device)" if actual in ("dummy", "offscreen") else ""
     return Check("display", True, f"SDL video driver {actual}{note}")
@@ -186,7 +207,8 @@ def check_fleet(settings: Settings) -> Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    checks = [check_models(settings), check_template_key(settings), check_store(settings), check_camera(settings), check_display(settings)]
+    checks = [check_models(settings), check_litert(), check_template_key(settings), check_store(settings), check_camera(settings),
+              check_display_libraries(), check_display(settings)]
     return checks + check_firebase(settings) + [check_fleet(settings)]
 
 
