@@ -84,6 +84,7 @@ class Kiosk:
         folder = root / name
         folder.mkdir(parents=True)
         (folder / "template-key").write_bytes(admin.template_key)
+        (folder / "template-key").chmod(0o600)
         self.name = name
         self.folder = folder
         self.admin = admin

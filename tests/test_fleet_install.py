@@ -113,6 +113,7 @@ def test_wrong_or_missing_keys_at_start_up_are_one_line(tmp_path: Path, server, 
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     cfg = config(tmp_path / "k", enabled=True, database_url=server.url(), kiosk_id="k")
     (tmp_path / "k" / "template-key").write_bytes(b"\1" * 32)
+    (tmp_path / "k" / "template-key").chmod(0o600)
     settings = load_config(cfg)
     with pytest.raises(FleetError, match="fleet_root_key is empty"):
         SyncEngine.from_settings(settings, settings.sync, environ={}).start()
@@ -133,6 +134,7 @@ def test_doctor_counts_quarantined_records(tmp_path: Path, server, monkeypatch) 
     admin = AdminKeys.generate()
     cfg = config(tmp_path / "k", enabled=True, database_url=server.url(), kiosk_id="k", fleet_root_key=admin.root_public())
     (tmp_path / "k" / "template-key").write_bytes(admin.template_key)
+    (tmp_path / "k" / "template-key").chmod(0o600)
     settings = load_config(cfg)
     from kiosk.fleet.identity import load_identity
 

@@ -78,6 +78,7 @@ def test_systemd_credential_wins_over_key_file(tmp_path: Path) -> None:
 def test_key_file_formats(tmp_path: Path, encode) -> None:
     key = os.urandom(32)
     (tmp_path / "template-key").write_bytes(encode(key))
+    (tmp_path / "template-key").chmod(0o600)
     with Store.open(make_settings(tmp_path)) as store:
         store.enroll("ann@example.org", "correct horse", unit_vectors(1), MODEL)
     (tmp_path / "template-key").write_bytes(key)  # the same key, raw: still opens
@@ -87,6 +88,7 @@ def test_key_file_formats(tmp_path: Path, encode) -> None:
 
 def test_short_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "template-key").write_bytes(b"too short\n")
+    (tmp_path / "template-key").chmod(0o600)
     with pytest.raises(StoreError, match="not a 32-byte key"):
         Store.open(make_settings(tmp_path))
 

@@ -37,6 +37,7 @@ def pair(tmp_path: Path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "template-key").write_bytes(key)
+        (tmp_path / name / "template-key").chmod(0o600)
         stores.append(Store.open(make_settings(tmp_path / name)))
     yield stores
     for store in stores:
@@ -59,8 +60,7 @@ def remote_of(store: Store, user_id: str, updated_at_ms: int, change_id: str = "
         created_at=item.created_at,
         email=item.email,
         password_hash=item.password_hash,
-        model_id=item.model_id,
-        templates=item.templates,
+        faces=item.faces,
     )
 
 

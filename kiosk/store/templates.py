@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kiosk.config.store import StoreSettings
 from kiosk.errors import StoreError, ValidationError
+from kiosk.secrets import check_secret_file
 
 KEY_CREDENTIAL = "template-key"
 KEY_BYTES = 32
@@ -80,6 +81,7 @@ def load_template_key(settings: StoreSettings, resolve: Callable[[str], Path], e
     path = key_source(settings, resolve, environ)
     if path is None:
         return None
+    check_secret_file(path, "template key", environ)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -23,6 +23,7 @@ import firebase_admin
 from firebase_admin import credentials
 
 from kiosk.config.sync import SyncSettings
+from kiosk.secrets import check_secret_file
 from kiosk.sync.errors import SyncError
 
 SERVICE_ACCOUNT_CREDENTIAL = "firebase-service-account"
@@ -60,6 +61,7 @@ def open_app(
     path = credentials_path(sync, resolve, environ)
     credential: credentials.Base | None
     if path is not None:
+        check_secret_file(path, "Firebase service-account key", environ)
         try:
             credential = credentials.Certificate(str(path))
         except FileNotFoundError:
