@@ -45,8 +45,5 @@ class Backoff:
         low, high = self.factor
         return min(self.maximum_s, ceiling * self.rng.uniform(low, high))
 
-    # The camera's name for delay(), kept while tests/test_daemon_camera.py calls it.
-    next_delay = delay
-
     def reset(self) -> None:
         self.failures = 0

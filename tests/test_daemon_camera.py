@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from kiosk.camera.grabber import FrameGrabber
-from kiosk.camera.resilient import Backoff, ReopeningSource, presence_check, reopening_source
+from kiosk.backoff import Backoff
+from kiosk.camera.resilient import ReopeningSource, presence_check, reopening_source
 from kiosk.camera.scripted import PERSON_A, person_frames, write_folder
 from kiosk.camera.sources import CameraError
 from kiosk.config.camera import CameraSettings
@@ -38,11 +39,11 @@ def read_until(source, predicate, timeout=5.0):
 
 def test_backoff_doubles_up_to_the_cap_with_bounded_jitter():
     plain = Backoff(0.5, 10.0, jitter=0.0)
-    assert [plain.next_delay() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert [plain.delay() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
     plain.reset()
-    assert plain.next_delay() == 0.5
+    assert plain.delay() == 0.5
     jittered = Backoff(0.5, 10.0, jitter=0.2, rng=random.Random(1))
-    delays = [jittered.next_delay() for _ in range(40)]
+    delays = [jittered.delay() for _ in range(40)]
     assert 0.4 <= delays[0] <= 0.6 and all(d <= 10.0 for d in delays)
     assert len({round(d, 6) for d in delays[6:]}) > 1, "capped delays still vary (no fleet-wide lockstep)"
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from kiosk.config.sync import SyncSettings
-from kiosk.sync.backoff import Backoff
+from kiosk.backoff import Backoff
 from kiosk.sync.errors import SyncError
 from kiosk.sync.firebase import EMULATOR_ENV, SERVICE_ACCOUNT_CREDENTIAL, credentials_path, open_app
 from kiosk.sync.status import SyncStatus, not_configured

@@ -34,7 +34,7 @@ REOPEN_INITIAL_S = 0.5
 REOPEN_MAX_S = 10.0
 REOPEN_JITTER = 0.2
 
-__all__ = ["Backoff", "ReopeningSource", "presence_check", "reopening_source"]
+__all__ = ["ReopeningSource", "presence_check", "reopening_source"]
 
 
 def presence_check(settings: CameraSettings, resolve: Callable[[str], Path] = Path) -> Callable[[], bool]:

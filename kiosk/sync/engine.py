@@ -52,7 +52,7 @@ from kiosk.store.emails import normalize_email
 from kiosk.store.keycheck import template_key_matches
 from kiosk.store.replica import CONFLICT, INVALID, PushItem, RemoteRecordError, RemoteUser, SyncState
 from kiosk.sync import layout, status as st
-from kiosk.sync.backoff import Backoff
+from kiosk.backoff import Backoff
 from kiosk.sync.errors import SyncError
 from kiosk.sync.firebase import open_app
 from kiosk.sync.remote import REMOTE_DELETED, Remote, end_listener, listener_alive
