@@ -26,7 +26,7 @@ scalars = st.one_of(
 )
 values = st.recursive(scalars, lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=4)), max_leaves=12)
 FIELDS = ["deleted", "updatedAt", "createdAt", "origin", "writer", "changeId", "base", "revision", "email",
-          "passwordHash", "model", "templates", "signedAt", "sig"]
+          "passwordHash", "model", "templates", "faces", "signedAt", "sig"]
 
 
 @st.composite

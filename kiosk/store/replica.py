@@ -6,7 +6,10 @@ transaction (see the ``Store`` methods that wrap these functions). The rules:
 * **Push** (``next_push`` / ``mark_pushed``): the oldest pending outbox row names a user; the
   push carries that user's *current* row, so it covers every pending row of the user up to
   ``PushItem.upto_seq``. Template blobs travel exactly as stored (AES-GCM with the fleet
-  template key, bound to user id and model id), so they are never decrypted for sync.
+  template key, bound to user id and model id), so they are never decrypted for sync. A
+  person's templates of every model travel together (``faces``: model id -> templates);
+  a pulled record replaces them all, including those of models this kiosk does not run
+  (kept, never in a gallery), so a fleet can add a model kiosk by kiosk.
 * **Pull** (``apply_remote``): a cloud version replaces the local row unless the user has
   pending local changes (they are pushed later and so win: last writer wins by server
   time). A cloud deletion always wins and makes pending local changes moot ("superseded").
@@ -64,6 +67,19 @@ class RemoteRecordError(KioskError):
     """A cloud record that cannot be applied (malformed, or sealed with another key)."""
 
 
+Sealed = tuple[tuple[str, bytes], ...]  # (template id, sealed blob), in order
+Faces = tuple[tuple[str, Sealed], ...]  # (model id, that model's templates), one entry a model
+
+
+def flat_templates(faces: Faces) -> Sealed:
+    return tuple(item for _, sealed in faces for item in sealed)
+
+
+def only_model(faces: Faces) -> str | None:
+    """The model id when the templates are of exactly one model, else None."""
+    return faces[0][0] if len(faces) == 1 else None
+
+
 @dataclass(frozen=True)
 class RemoteUser:
     """One ``/users/{uid}`` record as read from the cloud (blobs already base64-decoded)."""
@@ -79,8 +95,15 @@ class RemoteUser:
     created_at: float
     email: str | None = None
     password_hash: str | None = None
-    model_id: str | None = None
-    templates: tuple[tuple[str, bytes], ...] = ()  # (template id, blob)
+    faces: Faces = ()  # templates by model: several models per person since the template upgrade
+
+    @property
+    def model_id(self) -> str | None:
+        return only_model(self.faces)
+
+    @property
+    def templates(self) -> Sealed:
+        return flat_templates(self.faces)
 
 
 @dataclass(frozen=True)
@@ -97,11 +120,18 @@ class PushItem:
     released_emails: tuple[str, ...]  # addresses whose /emailIndex entry may point here
     lost_to: str | None  # set when this tombstone withdraws an enrollment that lost its email
     password_hash: str | None
-    model_id: str | None
-    templates: tuple[tuple[str, bytes], ...]
+    faces: Faces
     origin_kiosk: str
     created_at: float
     remote_change: str | None
+
+    @property
+    def model_id(self) -> str | None:
+        return only_model(self.faces)
+
+    @property
+    def templates(self) -> Sealed:
+        return flat_templates(self.faces)
 
     def change_id(self, store_kiosk_id: str) -> str:
         return f"{store_kiosk_id}:{self.upto_seq}"
@@ -162,9 +192,9 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
     payloads = [(kind, json.loads(payload)) for _, kind, payload in rows]
     released = tuple(p["email"] for kind, p in payloads if kind == outbox.DELETE and p.get("email"))
     lost_to = next((p["lost_to"] for kind, p in payloads if kind == outbox.DELETE and p.get("lost_to")), None)
-    models = {model for _, model, _ in templates}
-    if len(models) > 1:
-        raise StoreError(f"user {user_id} has templates of several models {sorted(models)}: cannot sync them")
+    by_model: dict[str, list[tuple[str, bytes]]] = {}
+    for template_id, model, blob in templates:
+        by_model.setdefault(model, []).append((template_id, bytes(blob)))
     for _, _, blob in templates:
         if not blob or blob[0] != FORMAT_AESGCM:
             raise StoreError("cloud sync needs encrypted templates (store.encrypt_templates and a template key)")
@@ -179,8 +209,7 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
         released_emails=released,
         lost_to=lost_to,
         password_hash=password_hash,
-        model_id=next(iter(models)) if models else None,
-        templates=tuple((tid, bytes(blob)) for tid, _, blob in templates),
+        faces=tuple((model, tuple(sealed)) for model, sealed in sorted(by_model.items())),
         origin_kiosk=origin,
         created_at=float(created_at),
         remote_change=remote_change,
@@ -214,24 +243,25 @@ def _check_remote(codec: TemplateCodec, remote: RemoteUser) -> RemoteUser:
         raise RemoteRecordError(f"user {remote.user_id}: the email is not a valid address") from None
     if not remote.password_hash or not remote.password_hash.startswith("$argon2"):
         raise RemoteRecordError(f"user {remote.user_id}: the password hash is not an argon2 hash")
-    if not remote.templates or not remote.model_id:
-        raise RemoteRecordError(f"user {remote.user_id}: no face templates or no model")
-    dims = set()
-    for template_id, blob in remote.templates:
-        try:
-            uuid.UUID(template_id)
-            raw = codec.decode_raw(remote.user_id, remote.model_id, blob)
-        except (ValueError, StoreError) as err:
-            raise RemoteRecordError(f"user {remote.user_id}: template {template_id}: {err}") from None
-        if not blob or blob[0] != FORMAT_AESGCM:
-            raise RemoteRecordError(f"user {remote.user_id}: template {template_id} is not encrypted")
-        if len(raw) % 4 or not 1 <= len(raw) // 4 <= MAX_DIM:
-            raise RemoteRecordError(f"user {remote.user_id}: template {template_id} has a bad length")
-        if not np.all(np.isfinite(np.frombuffer(raw, dtype="<f4"))):
-            raise RemoteRecordError(f"user {remote.user_id}: template {template_id} holds NaN or infinity")
-        dims.add(len(raw) // 4)
-    if len(dims) != 1:
-        raise RemoteRecordError(f"user {remote.user_id}: templates of different lengths")
+    if any(not sealed for _, sealed in remote.faces):
+        raise RemoteRecordError(f"user {remote.user_id}: a model without face templates")
+    for model_id, sealed in remote.faces:
+        dims = set()
+        for template_id, blob in sealed:
+            try:
+                uuid.UUID(template_id)
+                raw = codec.decode_raw(remote.user_id, model_id, blob)
+            except (ValueError, StoreError) as err:
+                raise RemoteRecordError(f"user {remote.user_id}: template {template_id}: {err}") from None
+            if not blob or blob[0] != FORMAT_AESGCM:
+                raise RemoteRecordError(f"user {remote.user_id}: template {template_id} is not encrypted")
+            if len(raw) % 4 or not 1 <= len(raw) // 4 <= MAX_DIM:
+                raise RemoteRecordError(f"user {remote.user_id}: template {template_id} has a bad length")
+            if not np.all(np.isfinite(np.frombuffer(raw, dtype="<f4"))):
+                raise RemoteRecordError(f"user {remote.user_id}: template {template_id} holds NaN or infinity")
+            dims.add(len(raw) // 4)
+        if len(dims) != 1:
+            raise RemoteRecordError(f"user {remote.user_id}: templates of model {model_id} of different lengths")
     return replace(remote, email=address.address)
 
 
@@ -254,8 +284,9 @@ def _insert_templates(conn: sqlite3.Connection, remote: RemoteUser, created_at: 
     conn.executemany(
         "INSERT INTO templates (id, user_id, model_id, dim, blob, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (template_id, remote.user_id, remote.model_id, (len(blob) - _SEALED_OVERHEAD) // 4, blob, created_at)
-            for template_id, blob in remote.templates
+            (template_id, remote.user_id, model_id, (len(blob) - _SEALED_OVERHEAD) // 4, blob, created_at)
+            for model_id, sealed in remote.faces
+            for template_id, blob in sealed
         ],
     )
 
@@ -372,7 +403,8 @@ def apply_remote(
     current = conn.execute(
         "SELECT id, model_id, blob FROM templates WHERE user_id = ?", (remote.user_id,)
     ).fetchall()
-    if {(tid, model, bytes(blob)) for tid, model, blob in current} != {(tid, remote.model_id, blob) for tid, blob in remote.templates}:
+    wanted = {(tid, model, blob) for model, sealed in remote.faces for tid, blob in sealed}
+    if {(tid, model, bytes(blob)) for tid, model, blob in current} != wanted:
         conn.execute("DELETE FROM templates WHERE user_id = ?", (remote.user_id,))
         _insert_templates(conn, remote, seconds)
     return UPDATED

@@ -9,6 +9,14 @@
         templates      {"<template uuid>": "<base64>"}   each the store's sealed blob:
                        0x01 | 12-byte nonce | AES-256-GCM(little-endian float32 vector) | tag,
                        key = the fleet template key, associated data binds user id + model id
+        faces          instead of model + templates when the person has templates of several
+                       models: {"<encoded model id>": {"model": "<model id>",
+                       "templates": {"<template uuid>": "<base64>"}}} (the key is the model id
+                       encoded as email keys are, since RTDB keys cannot hold "/" or ".").
+                       A kiosk keeps the templates of a model it does not run (so a fleet can
+                       move to a new model kiosk by kiosk) and checks the length of those of
+                       the models it runs. One model is still written as model + templates,
+                       which kiosks of the previous release read.
         deleted        false | true   (a tombstone keeps only the bookkeeping fields below)
         updatedAt      server timestamp (ms) of this version  {".sv": "timestamp"}; indexed
         createdAt      enrollment time (ms, the enrolling kiosk's clock)
@@ -47,7 +55,7 @@ import binascii
 import uuid
 from typing import Any, Mapping
 
-from kiosk.store.replica import PushItem, RemoteRecordError, RemoteUser
+from kiosk.store.replica import Faces, PushItem, RemoteRecordError, RemoteUser, Sealed
 
 USERS = "users"
 EMAIL_INDEX = "emailIndex"
@@ -89,6 +97,11 @@ def decode_email_key(encoded: str) -> str:
         data.extend(b"." if char == "," else char.encode("utf-8"))
         i += 1
     return data.decode("utf-8")
+
+
+def encode_model_key(model_id: str) -> str:
+    """A model id as an RTDB key (the email-key encoding: "/" and "." are not allowed)."""
+    return encode_email_key(model_id)
 
 
 def user_path(user_id: str) -> str:
@@ -133,20 +146,29 @@ def user_record(item: PushItem, change_id: str, writer: str) -> dict[str, Any]:
     if item.remote_change:
         record["base"] = item.remote_change
     if not item.deleted:
-        record.update(
-            email=item.email,
-            passwordHash=item.password_hash,
-            model=item.model_id,
-            templates={tid: base64.b64encode(blob).decode("ascii") for tid, blob in item.templates},
-        )
+        record.update(email=item.email, passwordHash=item.password_hash)
+        if not item.faces:
+            pass  # no face yet: an enrollment held for staff review
+        elif len(item.faces) == 1:
+            model, sealed = item.faces[0]
+            record.update(model=model, templates=_encode_templates(sealed))
+        else:
+            record["faces"] = {
+                encode_model_key(model): {"model": model, "templates": _encode_templates(sealed)} for model, sealed in item.faces
+            }
     return record
+
+
+def _encode_templates(sealed: Sealed) -> dict[str, str]:
+    return {tid: base64.b64encode(blob).decode("ascii") for tid, blob in sealed}
 
 
 # What a pulled record may hold (anything else: quarantined), and how big.
 FIELDS = frozenset({
     "deleted", "updatedAt", "createdAt", "origin", "writer", "changeId", "base", "revision",
-    "email", "passwordHash", "model", "templates", "signedAt", "sig",
+    "email", "passwordHash", "model", "templates", "faces", "signedAt", "sig",
 })
+MAX_MODELS = 8  # models one person may have templates of
 MAX_TEXT = {"email": 320, "passwordHash": 512, "model": 200, "changeId": 200, "base": 200, "origin": 200, "writer": 64}
 MAX_MS = 2**53 - 1  # the largest integer a JSON double keeps exactly
 MAX_REVISION = 2**31 - 1
@@ -170,7 +192,7 @@ def _int(value: Any, name: str, user_id: str, low: int, high: int) -> int:
     return value
 
 
-def _templates(value: Any, user_id: str, max_templates: int) -> tuple[tuple[str, bytes], ...]:
+def _templates(value: Any, user_id: str, max_templates: int) -> Sealed:
     if not isinstance(value, dict) or not value:
         raise RemoteRecordError(f"user {user_id}: 'templates' is missing or not a map")
     if len(value) > max_templates:
@@ -203,8 +225,8 @@ def template_dim(blob: bytes) -> int:
 def parse_user(user_id: str, value: Any, max_templates: int = 32, model_dims: Mapping[str, int] | None = None) -> RemoteUser:
     """A /users/{uid} value as a RemoteUser; RemoteRecordError (never another exception) if
     it is not one: unknown fields, wrong types, sizes out of range, more than
-    ``max_templates`` templates, templates of different lengths, or of a length other than
-    ``model_dims[model]`` for a model this kiosk knows."""
+    ``max_templates`` templates in all, templates of one model of different lengths, or of a
+    length other than ``model_dims[model]`` for a model this kiosk knows (see ``_faces``)."""
     try:
         canonical = isinstance(user_id, str) and str(uuid.UUID(user_id)) == user_id
     except (ValueError, TypeError, AttributeError):
@@ -234,21 +256,64 @@ def parse_user(user_id: str, value: Any, max_templates: int = 32, model_dims: Ma
         created_at=created / 1000.0,
     )
     if deleted:
-        if {"email", "passwordHash", "model", "templates"} & set(value):
+        if {"email", "passwordHash", "model", "templates", "faces"} & set(value):
             raise RemoteRecordError(f"user {user_id}: a tombstone that still holds an email, hash or templates")
         return RemoteUser(**common)
-    model = _text(value.get("model"), "model", user_id)
-    templates = _templates(value.get("templates"), user_id, max_templates)
-    dims = {template_dim(blob) for _, blob in templates}
-    if len(dims) != 1:
-        raise RemoteRecordError(f"user {user_id}: templates of different lengths {sorted(dims)}")
-    expected = (model_dims or {}).get(model or "")
-    if expected is not None and dims != {expected}:
-        raise RemoteRecordError(f"user {user_id}: templates of {dims.pop()} values, model {model} makes {expected}")
+    faces = _faces(value, user_id, max_templates, model_dims or {})
     return RemoteUser(
         **common,
         email=_text(value.get("email"), "email", user_id),
         password_hash=_text(value.get("passwordHash"), "passwordHash", user_id),
-        model_id=model,
-        templates=templates,
+        faces=faces,
     )
+
+
+def _faces(value: dict[str, Any], user_id: str, max_templates: int, model_dims: Mapping[str, int]) -> Faces:
+    """The templates by model, from ``faces`` or the one-model ``model`` + ``templates``.
+
+    Per model: every template of one length, and that length the model's when this kiosk
+    runs the model; a model it does not run is kept as it is (checked for shape only).
+    ``max_templates`` bounds all the templates of the record together."""
+    if "faces" in value:
+        if {"model", "templates"} & set(value):
+            raise RemoteRecordError(f"user {user_id}: both 'faces' and 'model'/'templates'")
+        raw = value["faces"]
+        if not isinstance(raw, dict) or not raw:
+            raise RemoteRecordError(f"user {user_id}: 'faces' is missing or not a map")
+        if len(raw) > MAX_MODELS:
+            raise RemoteRecordError(f"user {user_id}: templates of {len(raw)} models, more than {MAX_MODELS}")
+        entries: list[tuple[str, Any]] = []
+        for key, entry in sorted(raw.items()):
+            if not isinstance(entry, dict) or set(entry) != {"model", "templates"}:
+                raise RemoteRecordError(f"user {user_id}: a 'faces' entry is not {{model, templates}}")
+            model = _text(entry.get("model"), "model", user_id)
+            assert model is not None
+            if key != encode_model_key(model):
+                raise RemoteRecordError(f"user {user_id}: a 'faces' entry is filed under another model's key")
+            entries.append((model, entry["templates"]))
+    elif "model" not in value and "templates" not in value:
+        return ()  # an account without a face yet (its enrollment held for staff review)
+    else:
+        model = _text(value.get("model"), "model", user_id)
+        assert model is not None
+        entries = [(model, value.get("templates"))]
+    faces: list[tuple[str, Sealed]] = []
+    total = 0
+    seen: set[str] = set()
+    for model, raw_templates in sorted(entries):
+        templates = _templates(raw_templates, user_id, max_templates)
+        total += len(templates)
+        if total > max_templates:
+            raise RemoteRecordError(f"user {user_id}: {total} templates, more than sync.max_templates ({max_templates})")
+        ids = {template_id for template_id, _ in templates}
+        if ids & seen:
+            raise RemoteRecordError(f"user {user_id}: one template id under two models")
+        seen |= ids
+        dims = {template_dim(blob) for _, blob in templates}
+        if len(dims) != 1:
+            raise RemoteRecordError(f"user {user_id}: templates of model {model} of different lengths {sorted(dims)}")
+        expected = model_dims.get(model)
+        if expected is not None and dims != {expected}:
+            raise RemoteRecordError(f"user {user_id}: templates of {dims.pop()} values, model {model} makes {expected}")
+        faces.append((model, templates))
+    return tuple(faces)
