@@ -14,7 +14,7 @@ import pytest
 
 from kiosk.fleet.records import sign_record
 from kiosk.sync.layout import encode_model_key
-from store_support import MODEL, OTHER_MODEL, unit_vectors
+from store_support import MODEL, OTHER_MODEL, query, unit_vectors
 from sync_support import PASSWORD, Kiosk, admin_app, fleet, server, thread_errors  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("thread_errors")
@@ -30,7 +30,7 @@ def passes(*kiosks: Kiosk, rounds: int = 2) -> None:
 def models_of(kiosk: Kiosk, user_id: str) -> dict[str, int]:
     """model id -> template count of a user at a kiosk."""
     out: dict[str, int] = {}
-    for template in kiosk.store.conn.execute("SELECT model_id FROM templates WHERE user_id = ?", (user_id,)):
+    for template in query(kiosk.store, "SELECT model_id FROM templates WHERE user_id = ?", (user_id,)):
         out[template[0]] = out.get(template[0], 0) + 1
     return out
 
