@@ -45,6 +45,9 @@ EXTRAS = {
         # Static types: make typecheck (mypy.ini), run by make test before pytest.
         "mypy==2.4.1",
         "types-PyYAML==6.0.12.20261122",
+        # The power-cut tests' filesystem that forgets unsynced writes (tests/fusefs.py), on
+        # libfuse 3 (Makefile: TEST_APT_PACKAGES fuse3).
+        "mfusepy==3.1.1",
         # An SMTP server inside the test process for the mail tests (the kiosk uses smtplib).
         "aiosmtpd==1.4.6",
     ],
