@@ -95,12 +95,13 @@ def check_template_key(settings: Settings) -> Check:
 
 
 def check_store(settings: Settings) -> Check:
-    from kiosk.store.db import db_path
+    from kiosk.store.db import db_path, where_db_was_looked_for
     from kiosk.store.health import check_file
 
     path = db_path(settings.store, settings.resolve)
     if not path.exists():
-        return Check("store", False, f"no user database at {path}", "start the kiosk once ('facekiosk run') to create it")
+        return Check("store", False, f"no user database at {path} ({where_db_was_looked_for(settings.store)})",
+                     "start the kiosk once ('facekiosk run') to create it")
     try:
         health = check_file(path)
     except (KioskError, OSError) as err:

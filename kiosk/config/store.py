@@ -8,6 +8,9 @@ from kiosk.config.base import Section
 class StoreSettings(Section):
     # Empty: $STATE_DIRECTORY/facekiosk.db under systemd, else var/facekiosk.db beside the config.
     path: str = ""
+    # The folder systemd gives the service (StateDirectory=facekiosk): with path empty,
+    # admin commands run outside the service use the database there when it exists.
+    service_state_dir: str = "/var/lib/facekiosk"
     encrypt_templates: bool = True
     # Used when no systemd credential named template-key is present.
     key_file: str = ""

@@ -160,11 +160,16 @@ MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def default_db_path(resolve: Callable[[str], Path], environ: Mapping[str, str]) -> Path:
+def default_db_path(resolve: Callable[[str], Path], environ: Mapping[str, str], service_state_dir: str = "") -> Path:
+    """The service's state directory ($STATE_DIRECTORY, given by systemd); outside the
+    service (an administrator's ``facekiosk users ...``) the same folder, named by
+    ``store.service_state_dir``, when it exists; else var/ beside the config."""
     state = environ.get("STATE_DIRECTORY", "")
     if state:
         # systemd passes several directories separated by ':' when several are named.
         return Path(state.split(":")[0]) / DB_NAME
+    if service_state_dir and Path(service_state_dir).is_dir():
+        return Path(service_state_dir) / DB_NAME
     return resolve("var") / DB_NAME
 
 
@@ -173,7 +178,15 @@ def db_path(settings: StoreSettings, resolve: Callable[[str], Path], environ: Ma
     environ = os.environ if environ is None else environ
     if settings.path:
         return resolve(settings.path)
-    return default_db_path(resolve, environ)
+    return default_db_path(resolve, environ, settings.service_state_dir)
+
+
+def where_db_was_looked_for(settings: StoreSettings) -> str:
+    """How the path was chosen, for "no user database at ..." messages."""
+    if settings.path:
+        return "store.path in the config"
+    return (f"store.path is empty and {settings.service_state_dir or 'store.service_state_dir'} (the service's "
+            "StateDirectory=) does not exist here: set store.path, or run this on the kiosk")
 
 
 def _prepare_file(path: Path) -> None:

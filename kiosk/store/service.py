@@ -121,6 +121,8 @@ class Store:
         if encrypt and key is None and require_key:
             raise missing_key_error()
         path = db.db_path(settings.store, settings.resolve, environ)
+        if not create and not path.is_file():
+            raise StoreError(f"no user database at {path} ({db.where_db_was_looked_for(settings.store)})")
         conn = db.connect(path, create=create)
         try:
             if key is not None:
