@@ -155,8 +155,23 @@ _V4 = (
     "CREATE INDEX review_by_user ON review_templates(user_id)",
 )
 
+# Version 5: fleet-wide attempt limits (kiosk/store/limits.py). One row per failed attempt
+# on an account, or per success or unlock that clears them: this kiosk's (kiosk_id '') and
+# those merged from the other kiosks' signed ledgers. at_ms is fleet time (the server's
+# clock carried forward on the monotonic clock, kiosk/store/clock.py), never the wall clock.
+_V5 = (
+    """CREATE TABLE account_events (
+        user_id TEXT NOT NULL,
+        kiosk_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (user_id, kiosk_id, kind, at_ms)
+    ) WITHOUT ROWID""",
+    "CREATE TABLE account_dirty (user_id TEXT PRIMARY KEY)",
+)
+
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
