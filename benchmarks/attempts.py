@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.evaluation import (  # noqa: E402
     MIN_TAIL_COUNT,
+    TAIL_METHOD,
     fit_tail,
     fuse_z,
     pairwise_distances,
@@ -112,9 +113,9 @@ def attempt_scores(scores: np.ndarray, genuine, attackers) -> tuple[np.ndarray, 
     return g, mean[mask], single
 
 
-def attempt_thresholds(impostor: np.ndarray, fars, method: str = "gpd") -> tuple[dict[str, dict], dict]:
+def attempt_thresholds(impostor: np.ndarray, fars, method: str = TAIL_METHOD) -> tuple[dict[str, dict], dict]:
     """FAR -> threshold on impostor attempt scores: measured where at least MIN_TAIL_COUNT
-    attempts fall below it, else from the generalised Pareto fit to the lowest 1%."""
+    attempts fall below it, else from the fitted tail (evaluation.fit_tail)."""
     fit = fit_tail(impostor)
     out = {}
     for far in fars:
@@ -124,12 +125,13 @@ def attempt_thresholds(impostor: np.ndarray, fars, method: str = "gpd") -> tuple
         if value * len(impostor) >= MIN_TAIL_COUNT:
             out[far] = {"threshold": measured, "how": "measured", "extrapolated": extrapolated}
         else:
-            out[far] = {"threshold": extrapolated, "how": f"extrapolated ({method}, lowest 1%)",
+            out[far] = {"threshold": extrapolated, "how": f"extrapolated ({method} tail)",
                         "measured_floor": measured}
     return out, fit
 
 
-def rates(genuine: np.ndarray, impostor: np.ndarray, single: np.ndarray, threshold: float, fit_single: dict | None = None) -> dict:
+def rates(genuine: np.ndarray, impostor: np.ndarray, single: np.ndarray, threshold: float, fit_single: dict | None = None,
+          fit_attempts: dict | None = None) -> dict:
     report = {
         "threshold": float(threshold),
         "frr": float(np.mean(genuine > threshold)),
@@ -141,4 +143,6 @@ def rates(genuine: np.ndarray, impostor: np.ndarray, single: np.ndarray, thresho
     }
     if fit_single is not None:
         report["far_if_frames_identical_tail"] = tail_far(fit_single, threshold)
+    if fit_attempts is not None:
+        report["far_tail"] = tail_far(fit_attempts, threshold)
     return report
