@@ -47,7 +47,7 @@ class SimulatedCheck:
         self.present = False
         self.challenge = Challenge(
             draw_prompts(rng, settings), settings, distance=lambda a, b: float(np.linalg.norm(a - b)),
-            max_distance=rules.verify_threshold, rng=rng,
+            max_distance=rules.same_face_threshold, rng=rng,
         )
         self._result: LivenessResult | None = None
 

@@ -14,7 +14,7 @@ import pytest
 
 from kiosk.flows import FaceRules, Step
 from kiosk.flows.faces import ModelRule
-from kiosk.vision.fusion import Fusion, ModelStats, OperatingPoints
+from kiosk.vision.fusion import Fusion
 from test_flows import PASSWORD, Kiosk
 from ui_support import PERSON_A, PERSON_B, WIDE_YAW, lenient_pipeline, observe_person
 
@@ -31,8 +31,9 @@ def rules(pipeline, settings):
     one = FaceRules.from_pipeline(pipeline, settings)
     primary = one.models[0]
     points = one.fusion.points[primary.name]
+    stats = one.fusion.models[primary.name]  # the second model scores like the first
     fusion = Fusion(
-        {primary.name: ModelStats(0.0, 1.0), SECOND.name: ModelStats(0.0, 1.0)},
+        {primary.name: stats, SECOND.name: stats},
         {key: points for key in (primary.name, SECOND.name, "+".join(sorted((primary.name, SECOND.name))))},
         attempt_frames=1,
     )
@@ -81,7 +82,8 @@ def test_the_upgrade_is_offered_may_be_skipped_and_adds_the_new_models_templates
     flow.act("agree")
     assert flow.step == Step.SIGNIN_UPGRADE_FACE
     kiosk.show(faces_a)
-    assert flow.step == Step.WELCOME and flow.session.message.msgid.startswith("Thank you")
+    assert flow.step == Step.WELCOME, flow.session.problem
+    assert flow.session.message.msgid.startswith("Thank you")
     assert kiosk.event_names()[-1] == "templates_added"
     assert SECOND.model_id in kiosk.store.get_user("ann@example.org").model_ids()
     flow.act("finish")

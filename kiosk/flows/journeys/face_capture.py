@@ -4,6 +4,7 @@ takes the face the challenge saw. The journey names its step and what follows.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -21,6 +22,24 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Flow"], None]
 RESTART = (START_OVER, Action.START_OVER)
+
+
+@dataclass(frozen=True)
+class CaptureStep:
+    """The handlers of a journey's picture-taking step: ``step`` names it (called, since
+    a step is declared after its handlers), ``done`` runs once the pictures are taken."""
+
+    step: Callable[[], StepSpec]
+    done: Handler
+
+    def start(self, flow: Flow) -> None:
+        start(flow, self.step())
+
+    def observe(self, flow: Flow, observation: FaceObservation, now: float) -> None:
+        observe(flow, observation, now, self.done, self.start)
+
+    def tick(self, flow: Flow, now: float) -> None:
+        tick(flow, now, self.start)
 
 
 def start(flow: Flow, step: StepSpec) -> None:

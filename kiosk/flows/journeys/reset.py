@@ -98,37 +98,31 @@ def decide(flow: Flow, outcome: Outcome) -> None:
     assert session.email is not None
     if outcome.accepted and session.user_id is not None:
         job = accounts.record_face(session.email, True, outcome.score, outcome.audit_reason())
-        flow.run_job(JobKind.RECORD_ACCEPT, job, N_("Checking..."), accepted)
+        flow.run_job(JobKind.RECORD_ACCEPT, job, N_("Checking..."), recorded)
     elif outcome.counts:
         reason = f"{outcome.reason}; {session.subject_reason}" if session.subject_reason else outcome.reason
         job = accounts.record_face(session.email, False, outcome.score, replace(outcome, reason=reason).audit_reason())
-        flow.run_job(JobKind.RECORD_REFUSE, job, N_("Checking..."), refused)
+        flow.run_job(JobKind.RECORD_REFUSE, job, N_("Checking..."), recorded)
     else:
         session.attempts_left = None
         flow.say(N_("We did not see a face.") if outcome.reason == NO_FACE else N_("We could not get a clear picture of your face."))
         show_refusal(flow)
 
 
-def accepted(flow: Flow, done: Done) -> None:
+def recorded(flow: Flow, done: Done) -> None:
+    """The face decision is in the store (lockout, audit): on to the new password, or the
+    refusal, or the lock the refusal caused."""
     result = done.value
+    outcome = flow.session.outcome
     if not isinstance(result, FaceRecorded):
         flow.store_failed(done.error)
     elif result.locked is not None:
         flow.locked(result.locked)
-    else:
+    elif outcome is not None and outcome.accepted:
         flow.session.templates = None
         flow.go(PASSWORD)
-        outcome = flow.session.outcome
-        flow.emit(EventName.RESET_ACCEPTED, "face accepted for a password reset", score=face_score(outcome.score if outcome else None),
-                  reason=outcome.reason if outcome else None, liveness=liveness_word(outcome))
-
-
-def refused(flow: Flow, done: Done) -> None:
-    result = done.value
-    if not isinstance(result, FaceRecorded):
-        flow.store_failed(done.error)
-    elif result.locked is not None:
-        flow.locked(result.locked)
+        flow.emit(EventName.RESET_ACCEPTED, "face accepted for a password reset", score=face_score(outcome.score),
+                  reason=outcome.reason, liveness=liveness_word(outcome))
     else:
         flow.session.attempts_left = result.attempts_left
         flow.say(flow.session.refusal or N_("We could not verify you."))

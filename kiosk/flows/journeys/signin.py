@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import logging
 
 from kiosk.flows import accounts
-from kiosk.flows.faces import FaceObservation
 from kiosk.flows.journeys import face_capture
 from kiosk.flows.machine import face_score
 from kiosk.flows.accounts import Locked, RegisteredElsewhere, SignedIn, WrongPassword
@@ -78,18 +77,6 @@ def checked(flow: Flow, done: Done) -> None:
         flow.store_failed(done.error)
 
 
-def start_upgrade(flow: Flow) -> None:
-    face_capture.start(flow, UPGRADE_FACE)
-
-
-def observe_upgrade(flow: Flow, observation: FaceObservation, now: float) -> None:
-    face_capture.observe(flow, observation, now, save_upgrade, start_upgrade)
-
-
-def upgrade_tick(flow: Flow, now: float) -> None:
-    face_capture.tick(flow, now, start_upgrade)
-
-
 def save_upgrade(flow: Flow) -> None:
     session = flow.session
     assert session.user_id is not None and session.capture is not None
@@ -119,6 +106,12 @@ def upgraded(flow: Flow, done: Done) -> None:
         flow.store_failed(done.error)
 
 
+def upgrade_face_step() -> StepSpec:
+    return UPGRADE_FACE
+
+
+UPGRADE = face_capture.CaptureStep(upgrade_face_step, save_upgrade)
+
 EMAIL = StepSpec(
     "signin_email", screen="email", title=N_("Sign in: your email address"), back=Back.START, field=Field.EMAIL,
     submit_label=N_("Next"), on_submit=submit_email,
@@ -142,11 +135,11 @@ UPGRADE_OFFER = StepSpec(
         N_("This kiosk now recognises faces better. Please look at the camera for a few seconds to update your face pictures."),
         N_("You can skip this: your account keeps working, and you will be asked again next time."),
     ),
-    actions={Action.AGREE: start_upgrade, Action.DECLINE: lambda flow: flow.go(WELCOME)},
+    actions={Action.AGREE: UPGRADE.start, Action.DECLINE: lambda flow: flow.go(WELCOME)},
 )
 UPGRADE_FACE = StepSpec(
     "signin_upgrade_face", screen="enroll_face", title=N_("Sign in: your face pictures"), back=UPGRADE_OFFER, camera=True,
-    on_observe=observe_upgrade, on_tick=upgrade_tick, on_abandon=face_capture.leave,
+    on_observe=UPGRADE.observe, on_tick=UPGRADE.tick, on_abandon=face_capture.leave,
 )
 
 JOURNEY = Journey("sign in", (EMAIL, PASSWORD, UPGRADE_OFFER, UPGRADE_FACE, WELCOME), start=Action.SIGNIN, entry=EMAIL)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from kiosk.errors import KioskError, ValidationError
 from kiosk.flows import accounts
 from kiosk.flows.events import EventName
-from kiosk.flows.faces import FaceObservation
 from kiosk.flows.journeys import face_capture
 from kiosk.flows.journeys.passwords import confirmed, submit_new_password
 from kiosk.flows.jobs import Done
@@ -34,18 +33,6 @@ def confirm_step() -> StepSpec:
 def submit_confirm(flow: Flow) -> None:
     if confirmed(flow):
         flow.go(CONSENT)
-
-
-def start_capture(flow: Flow) -> None:
-    face_capture.start(flow, FACE)
-
-
-def observe_face(flow: Flow, observation: FaceObservation, now: float) -> None:
-    face_capture.observe(flow, observation, now, save, start_capture)
-
-
-def face_tick(flow: Flow, now: float) -> None:
-    face_capture.tick(flow, now, start_capture)
 
 
 def save(flow: Flow) -> None:
@@ -97,6 +84,13 @@ def saved(flow: Flow, done: Done) -> None:
     flow.emit(EventName.ENROLL_REFUSED, "enrollment refused", reason=problem.title.msgid)
 
 
+def face_step() -> StepSpec:
+    return FACE
+
+
+CAPTURE = face_capture.CaptureStep(face_step, save)
+start_capture = CAPTURE.start
+
 EMAIL = StepSpec(
     "signup_email", screen="email", title=N_("Sign up: your email address"), back=Back.START, field=Field.EMAIL,
     submit_label=N_("Next"), on_submit=submit_email,
@@ -115,7 +109,7 @@ CONSENT = StepSpec(
 )
 FACE = StepSpec(
     "signup_face", screen="enroll_face", title=N_("Sign up: your face"), back=CONSENT, camera=True,
-    on_observe=observe_face, on_tick=face_tick, on_abandon=face_capture.leave,
+    on_observe=CAPTURE.observe, on_tick=CAPTURE.tick, on_abandon=face_capture.leave,
 )
 DONE = StepSpec(
     "signup_done", screen="result", title=N_("Sign up: done"), back=Back.NONE, result=True, submit_label=N_("Done"),
