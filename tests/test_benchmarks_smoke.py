@@ -25,6 +25,7 @@ def run_script(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_latency_json_keys():
     report = run_script("benchmarks/latency.py", "--runs", "2", "--warmup", "1", "--threads", "1",
                         "--startup-runs", "1", "--skip-vggface")

@@ -54,6 +54,7 @@ def start(workdir):
         daemon.close()
 
 
+@pytest.mark.slow
 def test_ready_status_watchdog_and_a_frozen_loop_stops_the_pings(start, notify):
     daemon = start(notify, WATCHDOG_USEC="1000000", FACEKIOSK_TEST_HOOKS="1")
     daemon.wait_ready()
@@ -82,6 +83,7 @@ def test_ready_status_watchdog_and_a_frozen_loop_stops_the_pings(start, notify):
     assert notify.times("STOPPING=1")
 
 
+@pytest.mark.slow
 def test_camera_folder_removed_and_restored_recovers_without_restart(start, notify, workdir):
     daemon = start(notify)
     daemon.wait_ready()
@@ -116,6 +118,7 @@ def _enrollment_state(workdir: Path) -> tuple[bool, int]:
         return True, sum(1 for entry in store.pending_outbox(1000) if entry.user_id == user.id)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["while saving", "during the face capture", "a save longer than the stop budget"])
 def test_sigterm_during_an_enrollment_leaves_it_complete_or_absent(start, workdir, when):
     # Default argon2 parameters: hashing the password takes ~0.3 s, so a SIGTERM sent as
@@ -150,6 +153,7 @@ def test_sigterm_during_an_enrollment_leaves_it_complete_or_absent(start, workdi
     assert DEFAULT_EMAIL not in log, "emails are logged only as keyed hashes"
 
 
+@pytest.mark.slow
 def test_sighup_reloads_the_config_and_keeps_it_when_the_new_one_is_bad(start, notify, workdir):
     daemon = start(notify, FACEKIOSK_TEST_HOOKS="1", FACEKIOSK_TEST_JOURNEY="enroll,reset-loop")
     daemon.wait_ready()
@@ -212,6 +216,7 @@ def test_a_missing_template_key_exits_2(workdir):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_make_demo_command_passes(tmp_path):
     """What ``make demo`` runs: the real service through enroll, sign in, reset by face and
     an impostor, headless, with screenshots."""
@@ -228,6 +233,7 @@ def test_make_demo_command_passes(tmp_path):
     assert len(list(screens.glob("*.png"))) >= 10
 
 
+@pytest.mark.slow
 def test_daemon_benchmark_reports_its_figures():
     """benchmarks/daemon.py end to end, with a very short soak (figures: see the script)."""
     import json

@@ -5,6 +5,8 @@ neither stops the watchdog pings nor the kiosk."""
 
 from __future__ import annotations
 
+import pytest
+
 import signal
 import time
 
@@ -13,6 +15,7 @@ from sync_support import FAST, enroll, server  # noqa: F401 - fixture
 from daemon_support import Daemon, NotifySocket, write_config
 
 
+@pytest.mark.slow
 def test_sync_state_in_status_and_the_kiosk_survives_the_network_vanishing(tmp_path, server, monkeypatch):  # noqa: F811
     from kiosk.fleet.admin import AdminKeys
     from kiosk.fleet.identity import KioskIdentity

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_sync_benchmark_json_keys() -> None:
     result = subprocess.run(
         [sys.executable, "benchmarks/sync.py", "--users", "200", "--changes", "5", "--drain", "20", "--json"],

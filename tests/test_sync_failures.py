@@ -60,6 +60,7 @@ def assert_no_duplicates(server: RtdbServer, expected_users: int) -> None:
     assert sorted(cloud_index(server).values()) == sorted(uid for uid, v in users.items() if not v["deleted"])
 
 
+@pytest.mark.slow
 def test_server_down_during_100_enrollments_then_back(fleet, server: RtdbServer) -> None:
     a, b = fleet("a"), fleet("b")
     start(a, b)
@@ -109,6 +110,7 @@ def test_server_stopped_mid_stream(fleet, server: RtdbServer, down_s: float) -> 
     assert_no_duplicates(server, 12)
 
 
+@pytest.mark.slow
 def test_connections_dropped_mid_response(fleet, server: RtdbServer) -> None:
     """Answers lost before their first byte (the SDK re-sends the request), answers cut in
     the middle of the body (the SDK raises), and live streams cut in the middle of an event."""

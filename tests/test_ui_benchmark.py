@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_ui_benchmark_json_keys():
     result = subprocess.run(
         [sys.executable, "benchmarks/ui.py", "--json", "--seconds", "2", "--taps", "4"],
