@@ -215,9 +215,10 @@ class Flow:
         """A job whose result nobody waits for (e.g. an attempt recorded on leaving)."""
         self.jobs.submit((self.session.id, kind), job)
 
-    def emit(self, name: EventName, message: str, level: int = logging.INFO, **fields: object) -> None:
-        """Record a decision for the journal; ``fields``: FlowEvent's score, reason, liveness."""
-        self.events(FlowEvent(name, message, self.session.email, level=level, **fields))  # type: ignore[arg-type]
+    def emit(self, name: EventName, message: str, level: int = logging.INFO, *, score: float | None = None,
+             reason: str | None = None, liveness: str | None = None) -> None:
+        """Record a decision for the journal (the current person's email travels with it)."""
+        self.events(FlowEvent(name, message, self.session.email, score, reason, liveness, level))
 
     # -- what the screens read -------------------------------------------------------------
 
