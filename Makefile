@@ -11,7 +11,7 @@ DISPLAY_PACKAGES := libdrm2 libgbm1 libegl1 libgles2 libegl-mesa0 libgl1-mesa-dr
 # Tests only: the filesystem that forgets unsynced writes (tests/fusefs.py) mounts with FUSE 3.
 TEST_APT_PACKAGES := fuse3
 # Debian packages the project needs: venv support, what systemd-python builds with, the display's.
-APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd $(DISPLAY_PACKAGES)
+APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd $(DISPLAY_PACKAGES) fonts-dejavu-core
 
 .PHONY: demo test test-fast typecheck models apt-deps test-apt-deps apt-install clean
 

@@ -197,6 +197,6 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
                    else open_display(settings.ui, environ.get("SDL_VIDEODRIVER", "")))
         font = settings.resolve(settings.ui.font) if settings.ui.font else None
         app = KioskApp(flow, surface, load_catalog(settings.ui.language), grabber, FaceWorker(pipeline.analyze),
-                       settings.ui.mirror_preview, settings.ui.max_fps, font, overrides.clock)
+                       settings.ui.mirror_preview, settings.ui.max_fps, font, overrides.clock, ui=settings.ui)
         undo.pop_all()
     return Kiosk(settings, settings, pipeline, store, sync, source, grabber, jobs, flow, app)

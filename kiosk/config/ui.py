@@ -18,6 +18,9 @@ class UiSettings(Section):
     # typed; a result screen ("done", "welcome") after result_timeout_s.
     idle_timeout_s: float = Field(60.0, gt=0.0)
     result_timeout_s: float = Field(10.0, gt=0.0)
+    # This long before the idle timeout a "Need more time?" dialog counts down (with a
+    # sound); a tap on "More time" starts the timeout again. 0 turns the dialog off.
+    idle_warning_s: float = Field(20.0, ge=0.0)
     # Digits that open the admin screen from a corner button; "" hides the button.
     admin_pin: str = ""
     # Face pictures taken at sign-up, at least this far apart, within capture_timeout_s.
@@ -30,9 +33,13 @@ class UiSettings(Section):
     verify_good_frames: int = Field(3, ge=1)
     # Show the camera picture mirrored, as people expect of a screen facing them.
     mirror_preview: bool = True
+    # A short sound with each liveness prompt and with the "Need more time?" warning
+    # (pygame's mixer; silent, with one log line, where there is no audio device).
+    sound: bool = True
+    sound_volume: float = Field(0.8, ge=0.0, le=1.0)
     # Upper limit of screen redraws per second.
     max_fps: int = Field(30, ge=5, le=240)
-    # A TrueType font file for all text; "" uses the font that ships with pygame.
+    # A TrueType font file for all text; "" uses DejaVu Sans (fonts-dejavu-core).
     font: str = ""
 
     @field_validator("admin_pin")
@@ -41,6 +48,12 @@ class UiSettings(Section):
         if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
             raise ValueError("must be 4 to 12 digits, or empty to hide the admin screen")
         return value
+
+    @model_validator(mode="after")
+    def _warning(self) -> "UiSettings":
+        if self.idle_warning_s and self.idle_warning_s >= self.idle_timeout_s:
+            raise ValueError(f"idle_warning_s ({self.idle_warning_s:g}) must be shorter than idle_timeout_s ({self.idle_timeout_s:g}), or 0")
+        return self
 
     @model_validator(mode="after")
     def _size(self) -> "UiSettings":

@@ -51,6 +51,7 @@ __all__ = ["Flow", "FlowConfig", "Problem", "Session", "START_OVER"]
 class FlowConfig:
     idle_timeout_s: float = 60.0
     result_timeout_s: float = 10.0
+    idle_warning_s: float = 20.0  # "Need more time?" this long before the idle timeout; 0: none
     enroll_samples: int = 5
     enroll_sample_interval_s: float = 0.4
     capture_timeout_s: float = 30.0
@@ -73,6 +74,7 @@ class FlowConfig:
         return cls(
             idle_timeout_s=ui.idle_timeout_s,
             result_timeout_s=ui.result_timeout_s,
+            idle_warning_s=ui.idle_warning_s,
             enroll_samples=ui.enroll_samples,
             enroll_sample_interval_s=ui.enroll_sample_interval_s,
             capture_timeout_s=ui.capture_timeout_s,
@@ -305,6 +307,29 @@ class Flow:
         if self.step.camera and verifier is not None and self.session.job is None:
             return verifier.frame_analyzer()
         return None
+
+    def timeout_left(self) -> float | None:
+        """Seconds until this screen times out and the session is wiped (None on the
+        start screen): the idle timeout, or a result screen's own."""
+        if self.step is self.home:
+            return None
+        limit = self.config.result_timeout_s if self.step.result else self.config.idle_timeout_s
+        return max(0.0, limit - (self.clock() - self.last_activity))
+
+    def idle_warning_left(self) -> float | None:
+        """While the "Need more time?" dialog shows: the seconds until the wipe.
+
+        Shown in the last ``idle_warning_s`` before the idle timeout of any step a
+        person is in the middle of (not the start screen, not a result screen, which
+        shows its own countdown, not while a store job runs)."""
+        if self.step.result or self.config.idle_warning_s <= 0 or self.session.job is not None:
+            return None
+        left = self.timeout_left()
+        return left if left is not None and left <= self.config.idle_warning_s else None
+
+    def more_time(self) -> None:
+        """The dialog's "More time" button: the idle timeout starts again."""
+        self.activity()
 
     def countdown_s(self) -> float | None:
         verifier = self.session.verifier

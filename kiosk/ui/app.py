@@ -27,10 +27,12 @@ from kiosk.flows.machine import Flow
 from kiosk.flows.steps import StepSpec
 from kiosk.i18n import Catalog
 from kiosk.ui.events import to_pointer
+from kiosk.ui.dialog import TimeoutDialog
 from kiosk.ui.face_worker import FaceWorker
 from kiosk.ui.layout import Layout
 from kiosk.ui.preview import STALE_S
 from kiosk.ui.screens import Context, Screen, screen_class
+from kiosk.ui.sound import Sounds
 from kiosk.ui.text import Painter
 
 
@@ -83,7 +85,10 @@ class KioskApp:
         max_fps: int = 30,
         font: str | Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ui: UiSettings | None = None,
     ) -> None:
+        """``ui``: the ui settings for sound, high contrast, larger text and the help
+        text (defaults when None)."""
         self.flow = flow
         self.surface = surface
         self.grabber = grabber
@@ -102,6 +107,11 @@ class KioskApp:
             camera_error=lambda: grabber.error if grabber is not None else None,
             clock=clock,
         )
+        self.ui = ui or UiSettings()
+        self.sounds = Sounds(self.ui.sound, self.ui.sound_volume)
+        self.dialog = TimeoutDialog(self.ctx)
+        self._warned = False
+        self._prompted: tuple[str, int] | None = None
         self._screens: dict[type[Screen], Screen] = {}
         self.screen: Screen | None = None
         self._shown: tuple[StepSpec, int, int] | None = None
@@ -165,6 +175,10 @@ class KioskApp:
             if pointer is None:
                 continue
             self.pointer_events[pointer.kind] += 1
+            if self.dialog.showing():
+                self.dialog.pointer(pointer)  # nothing under the dialog is touched
+                self.sync_screen()
+                continue
             self.flow.activity()
             assert self.screen is not None
             self.screen.pointer(pointer, now)
@@ -189,10 +203,24 @@ class KioskApp:
         self.flow.observe(observation)
         self.sync_screen()
 
+    def cue(self) -> None:
+        """Sounds for what appeared this frame: the timeout warning, a new prompt."""
+        warned = self.flow.idle_warning_left() is not None
+        if warned and not self._warned:
+            self.sounds.play("warning")
+        self._warned = warned
+        prompt, progress = self.flow.liveness_prompt(), self.flow.liveness_progress()
+        current = (prompt, progress[0]) if prompt is not None and progress is not None else None
+        if current is not None and current != self._prompted:
+            self.sounds.play("prompt")
+        self._prompted = current
+
     def render(self) -> None:
         self.painter.records.clear()
         assert self.screen is not None
         self.screen.draw()
+        if self.dialog.showing():
+            self.dialog.draw()
         if self.grabber is not None and self.flow.step.camera:
             frame = self.grabber.latest()
             if frame is not None and frame.seq != self._drawn_seq:
@@ -208,6 +236,7 @@ class KioskApp:
         self.feed_camera()
         self.flow.tick()
         self.sync_screen()
+        self.cue()
         self.render()
         pygame.display.flip()
         done = time.perf_counter()
@@ -226,6 +255,8 @@ class KioskApp:
         """A reloaded configuration: language (from the next frame), frame rate, mirror."""
         self.max_fps = ui.max_fps
         self.ctx.mirror_preview = ui.mirror_preview
+        self.ui = ui
+        self.sounds.apply(ui.sound, ui.sound_volume)
         self.set_catalog(catalog)
 
     def set_catalog(self, catalog: Catalog) -> None:

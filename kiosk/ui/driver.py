@@ -125,10 +125,13 @@ class Driver:
         self.step()
 
     def button(self, name: str) -> Pressable:
-        for widget in self.screen.widgets:
+        """A button of the screen, or of the "Need more time?" dialog while it shows."""
+        widgets: list[Pressable] = list(self.app.dialog.buttons) if self.app.dialog.showing() else []
+        widgets += self.screen.widgets
+        for widget in widgets:
             if getattr(widget, "name", None) == name:
                 return widget
-        names = [getattr(w, "name", "?") for w in self.screen.widgets]
+        names = [getattr(w, "name", "?") for w in widgets]
         raise AssertionError(f"no button {name!r} on {self.screen.name} (has {names})")
 
     def press(self, name: str | Action) -> None:

@@ -206,21 +206,27 @@ class Keyboard:
         radius = max(3, self.layout.px(6))
         for key in self.keys:
             special = key.code.startswith("<") or key.code in (".com",)
-            color = theme.KEY_PRESSED if key.code in held else (theme.KEY_SPECIAL if special else theme.KEY)
+            color = theme.KEY_SPECIAL if special else theme.KEY
+            ink = theme.TEXT
+            edge: theme.Color | None = theme.EDGE
             if key.code == SUBMIT:
-                color = theme.ACCENT_PRESSED if key.code in held else theme.ACCENT
+                color, edge = theme.ACCENT, (theme.EDGE if theme.high_contrast else None)
             if (key.code == CAPS and self.caps) or (key.code == SHIFT and self.shift):
-                color = theme.ACCENT
+                color, ink = theme.ACCENT_LIGHT, theme.PRESSED_TEXT  # on: light, as held keys
+            if key.code in held:
+                color, ink, edge = theme.PRESSED, theme.PRESSED_TEXT, None
             rounded(surface, key.rect, color, radius)
+            if edge is not None:
+                rounded(surface, key.rect, edge, radius, width=max(1, self.layout.px(2)))
             icon = key.rect.inflate(-key.rect.width // 2, -key.rect.height // 2)
             if key.code == BACKSPACE:
-                draw_backspace(surface, icon, theme.TEXT)
+                draw_backspace(surface, icon, ink)
             elif key.code in (SHIFT, CAPS):
-                draw_shift(surface, icon, theme.TEXT, filled=self.shift if key.code == SHIFT else self.caps, underline=key.code == CAPS)
+                draw_shift(surface, icon, ink, filled=self.shift if key.code == SHIFT else self.caps, underline=key.code == CAPS)
             else:
                 label = {SYMBOLS: "#+=", LETTERS: "abc", SUBMIT: self.submit_label, SPACE: N_("space")}.get(key.code, None)
                 if label is None:
                     label = self.label_of(key.code)
                 size = theme.BUTTON_LABEL if key.code in (SUBMIT, SPACE, SYMBOLS, LETTERS, ".com") else theme.KEY_LABEL
                 pad = max(2, key.rect.height // 10)
-                painter.text(label, key.rect.inflate(-2 * pad, -pad), size, theme.TEXT, align="center", valign="middle", wrap=False, owner=f"key {key.code}")
+                painter.text(label, key.rect.inflate(-2 * pad, -pad), size, ink, align="center", valign="middle", wrap=False, owner=f"key {key.code}")

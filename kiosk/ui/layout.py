@@ -17,7 +17,9 @@ KEY_HEIGHT = 60  # design pixels: 9 mm on a 7" 800x480 panel
 KEY_GAP = 4
 KEYBOARD_ROWS = 5
 MARGIN = 8
-TOP_BAR = 56
+TOP_BAR = 64
+# Every control is at least this tall and wide (design px: 9 mm on a 7" 800x480 panel).
+MIN_CONTROL = 60
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,18 @@ class Layout:
         return pygame.Rect(0, 0, self.width, self.px(TOP_BAR))
 
     def back_button(self) -> pygame.Rect:
-        return pygame.Rect(self.margin, self.px(6), self.px(110), self.px(44))
+        """60 design px tall (not the 44 of a phone): the top edge is the hardest place
+        to reach from a wheelchair, so its targets are the larger."""
+        return pygame.Rect(self.margin, self.px(2), self.px(128), self.px(MIN_CONTROL))
 
     def start_over_button(self) -> pygame.Rect:
-        width = self.px(170)
-        return pygame.Rect(self.width - self.margin - width, self.px(6), width, self.px(44))
+        width = self.px(176)
+        return pygame.Rect(self.width - self.margin - width, self.px(2), width, self.px(MIN_CONTROL))
 
     def title_area(self, with_back: bool = True) -> pygame.Rect:
         left = self.back_button().right + self.margin if with_back else self.margin
         right = self.start_over_button().left - self.margin
-        return pygame.Rect(left, self.px(4), right - left, self.px(48))
+        return pygame.Rect(left, self.px(2), right - left, self.px(MIN_CONTROL))
 
     def content(self) -> pygame.Rect:
         """Below the top bar, to the bottom margin."""
@@ -65,7 +69,7 @@ class Layout:
         return pygame.Rect(self.px(4), self.height - height - self.px(4), self.width - 2 * self.px(4), height)
 
     def field(self) -> pygame.Rect:
-        return pygame.Rect(self.margin, self.px(62), self.width - 2 * self.margin, self.px(54))
+        return pygame.Rect(self.margin, self.px(TOP_BAR + 2), self.width - 2 * self.margin, self.px(48))
 
     def feedback(self) -> pygame.Rect:
         """Between the field and the keyboard."""

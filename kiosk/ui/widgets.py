@@ -16,12 +16,22 @@ from kiosk.ui import theme
 from kiosk.ui.events import DOWN, MOVE, UP, Pointer
 from kiosk.ui.text import Painter
 
-STYLES = {
-    "primary": (theme.ACCENT, theme.ACCENT_PRESSED, theme.TEXT),
-    "secondary": (theme.PANEL_LIGHT, theme.KEY_PRESSED, theme.TEXT),
-    "danger": (theme.ERROR, (190, 60, 60), theme.TEXT),
-    "quiet": (theme.PANEL, theme.PANEL_LIGHT, theme.MUTED),
-}
+STYLE_NAMES = ("primary", "secondary", "danger", "quiet")
+
+
+def style(name: str) -> tuple[theme.Color, theme.Color | None, theme.Color]:
+    """(fill, outline or None, label) of a button style, from the palette in use. Held
+    down, every style is theme.PRESSED with theme.PRESSED_TEXT (a 3:1 change at least)."""
+    return {
+        "primary": (theme.ACCENT, None if not theme.high_contrast else theme.EDGE, theme.TEXT),
+        "secondary": (theme.PANEL_LIGHT, theme.EDGE, theme.TEXT),
+        "danger": (theme.ERROR, None if not theme.high_contrast else theme.EDGE, theme.TEXT),
+        "quiet": (theme.PANEL, theme.EDGE, theme.MUTED),
+    }[name]
+
+
+def outline_width(rect: pygame.Rect) -> int:
+    return max(2, rect.height // 24)
 
 
 class Pressable:
@@ -74,7 +84,7 @@ def rounded(surface: pygame.Surface, rect: pygame.Rect, color: theme.Color, radi
 
 
 class Button(Pressable):
-    def __init__(self, rect: pygame.Rect, label: Message, on_tap: Callable[[], None], style: str = "primary", name: str = "", size: float = theme.BUTTON_LABEL) -> None:
+    def __init__(self, rect: pygame.Rect, label: Message, on_tap: Callable[[], None], style: str = "primary", name: str = "", size: theme.Role = theme.BUTTON_LABEL) -> None:
         super().__init__(rect, on_tap)
         self.label = label
         self.style = style
@@ -82,9 +92,13 @@ class Button(Pressable):
         self.size = size
 
     def draw(self, painter: Painter) -> None:
-        normal, pressed, text = STYLES[self.style]
+        fill, edge, text = style(self.style)
+        if self.pressed:
+            fill, edge, text = theme.PRESSED, None, theme.PRESSED_TEXT
         radius = max(4, self.rect.height // 6)
-        rounded(painter.surface, self.rect, pressed if self.pressed else normal, radius)
+        rounded(painter.surface, self.rect, fill, radius)
+        if edge is not None:
+            rounded(painter.surface, self.rect, edge, radius, width=outline_width(self.rect))
         pad = max(4, self.rect.height // 8)
         painter.text(self.label, self.rect.inflate(-2 * pad, -pad), self.size, text, align="center", valign="middle", owner=self.name or "button")
 
@@ -93,7 +107,7 @@ class HoldButton(Pressable):
     """Active only while held down: the eye that shows a password while pressed."""
 
     def draw(self, surface: pygame.Surface) -> None:
-        color = theme.ACCENT if self.pressed else theme.FIELD_MUTED
+        color = theme.ACCENT if self.pressed else theme.FIELD_TEXT
         draw_eye(surface, self.rect.inflate(-self.rect.width // 4, -self.rect.height // 3), color, opened=self.pressed)
 
 
@@ -230,9 +244,11 @@ def draw_wait(surface: pygame.Surface, center: tuple[int, int], radius: int) -> 
     pygame.draw.line(surface, theme.WARN, (x, y), (x + int(radius * 0.45), y), width)
 
 
-def draw_progress(surface: pygame.Surface, rect: pygame.Rect, fraction: float, color: theme.Color = theme.GOOD) -> None:
+def draw_progress(surface: pygame.Surface, rect: pygame.Rect, fraction: float, color: theme.Color | None = None) -> None:
+    color = color or theme.GOOD_LIGHT
     radius = rect.height // 2
     rounded(surface, rect, theme.PANEL_LIGHT, radius)
+    rounded(surface, rect, theme.EDGE, radius, width=max(1, rect.height // 8))
     filled = rect.copy()
     filled.width = int(rect.width * min(max(fraction, 0.0), 1.0))
     if filled.width > 0:

@@ -53,5 +53,5 @@ class AdminScreen(MessageScreen):
         painter = self.ctx.painter
         for i, (label, value) in enumerate(rows):
             y = area.top + i * height
-            painter.text(label, pygame.Rect(area.left, y, label_w - self.layout.px(8), height), theme.BODY, theme.MUTED, valign="middle", owner=f"label {i}")
-            painter.text(value, pygame.Rect(area.left + label_w, y, area.width - label_w, height), theme.BODY, valign="middle", max_lines=2, owner=f"value {i}")
+            painter.text(label, pygame.Rect(area.left, y, label_w - self.layout.px(8), height), theme.HINT, theme.MUTED, valign="middle", owner=f"label {i}")
+            painter.text(value, pygame.Rect(area.left + label_w, y, area.width - label_w, height), theme.STAFF, valign="middle", max_lines=3, owner=f"value {i}")

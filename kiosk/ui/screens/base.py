@@ -3,6 +3,7 @@ keyboard, the camera panel, and result pages with a few buttons."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,7 +15,7 @@ from kiosk.flows.machine import Flow
 from kiosk.flows.session import START_OVER
 from kiosk.flows.steps import Action
 from kiosk.flows.validation import Check
-from kiosk.i18n import N_, Message, Text
+from kiosk.i18n import N_, NP_, Message, Text
 from kiosk.ui import theme
 from kiosk.ui.events import Pointer
 from kiosk.ui.keyboard import Keyboard
@@ -116,18 +117,21 @@ class Screen:
         box = pygame.Rect(0, 0, min(area.width, self.layout.px(420)), self.layout.px(90))
         box.center = area.center
         rounded(painter.surface, box, theme.PANEL_LIGHT, self.layout.px(10))
+        rounded(painter.surface, box, theme.EDGE, self.layout.px(10), width=max(2, self.layout.px(2)))
         painter.text(message, box.inflate(-self.layout.px(24), -self.layout.px(12)), theme.TITLE, align="center", valign="middle", owner="busy")
 
-    def draw_check(self, check: Check, box: pygame.Rect, error: bool = False, size: float = theme.BODY) -> None:
+    def draw_check(self, check: Check, box: pygame.Rect, error: bool = False, size: theme.Role = theme.BODY) -> None:
         """One feedback line: a mark and its text. ``error`` shows a hint as an error."""
         painter = self.ctx.painter
-        line = painter.font(painter.size_px(size)).get_linesize()
+        line = painter.role_font(size).get_linesize()
         radius = min(box.height // 2, self.layout.px(11))
         center = (box.left + radius, box.top + max(radius, line // 2))
         hint = check.hint and not error
         draw_mark(painter.surface, center, radius, check.ok, hint=hint)
         text_box = pygame.Rect(box.left + 2 * radius + self.layout.px(8), box.top, box.width - 2 * radius - self.layout.px(8), box.height)
-        color = theme.TEXT if check.ok else (theme.MUTED if hint else theme.ERROR)
+        color = theme.TEXT if check.ok else (theme.MUTED if hint else theme.ERROR_TEXT)
+        if size is not theme.HINT and not painter.fit(painter.translate(check.text), text_box, size, max_lines=2)[2]:
+            size = theme.HINT  # a long message: hint-sized rather than cut
         painter.text(check.text, text_box, size, color, max_lines=2, owner="feedback")
 
     def buttons_row(self, specs: list[ButtonSpec], area: pygame.Rect) -> list[Button]:
@@ -210,7 +214,7 @@ class FaceScreen(Screen):
         icon = pygame.Rect(box.left, box.top, size, size)
         prompt = self.flow.liveness_prompt()
         if prompt is not None:
-            draw_prompt_icon(painter.surface, icon.inflate(-layout.px(10), -layout.px(10)), prompt, theme.WARN)
+            draw_prompt_icon(painter.surface, icon.inflate(-layout.px(10), -layout.px(10)), prompt, theme.PROMPT_TEXT)
         index, total = progress
         label = pygame.Rect(icon.right + layout.px(10), box.top, box.right - icon.right - layout.px(10), size)
         painter.text(N_("Step {n} of {total}", n=min(index + 1, total), total=total), label, theme.BODY, valign="middle", owner="challenge")
@@ -219,8 +223,12 @@ class FaceScreen(Screen):
     def draw_guidance(self, box: pygame.Rect) -> None:
         guidance = self.flow.face_guidance()
         if guidance is not None:
+            if self.flow.liveness_prompt() is not None:
+                # A prompt: large, in its own colour (never the success green).
+                self.ctx.painter.text(guidance, box, theme.PROMPT, theme.PROMPT_TEXT, max_lines=3, owner="guidance")
+                return
             observation = self.ctx.observation()
-            color = theme.GOOD if observation is not None and observation.good else theme.WARN
+            color = theme.GOOD_LIGHT if observation is not None and observation.good else theme.WARN
             self.ctx.painter.text(guidance, box, theme.TITLE, color, max_lines=3, owner="guidance")
 
 
@@ -253,6 +261,15 @@ class MessageScreen(Screen):
         content = self.layout.content()
         buttons = self.button_area()
         area = pygame.Rect(content.left, content.top, content.width, buttons.top - content.top - self.layout.px(12))
+        left = self.flow.timeout_left() if self.flow.step.result else None
+        if left is not None:
+            # A result screen closes by itself: say when.
+            line = pygame.Rect(area.left, area.bottom - self.layout.px(30), area.width, self.layout.px(30))
+            self.ctx.painter.text(
+                NP_("This screen closes in {n} second.", "This screen closes in {n} seconds.", math.ceil(left)),
+                line, theme.HINT, theme.MUTED, align="right", valign="bottom", owner="closes",
+            )
+            area.height -= line.height + self.layout.px(6)
         text_left = area.left + self.layout.px(8)
         surface = self.ctx.painter.surface
         if self.mark is not None:
@@ -264,11 +281,11 @@ class MessageScreen(Screen):
                 draw_mark(surface, center, radius, ok=self.mark == "good")
             text_left = center[0] + radius + self.layout.px(20)
         box = pygame.Rect(text_left, area.top + self.layout.px(16), area.right - text_left - self.layout.px(8), area.height - self.layout.px(16))
-        items: list[tuple[Message, float, theme.Color]] = []
+        items: list[tuple[Message, theme.Role, theme.Color]] = []
         headline, body = self.headline(), self.body()
         if headline is not None:
-            items.append((headline, theme.HUGE - 8, theme.TEXT))
+            items.append((headline, theme.HUGE, theme.TEXT))
         if body is not None:
-            items.append((body, theme.BODY + 2, theme.MUTED))
+            items.append((body, theme.BODY, theme.MUTED))
         if items:
             self.ctx.painter.paragraphs(items, box, self.layout.px(16), owner="message")

@@ -47,7 +47,7 @@ class ConsentScreen(Screen):
 
     def draw_content(self) -> None:
         text, _ = self._areas()
-        items: list[tuple[Message, float, theme.Color]] = [(WHAT, theme.BODY + 2, theme.TEXT)]
+        items: list[tuple[Message, theme.Role, theme.Color]] = [(WHAT, theme.TITLE, theme.TEXT)]
         items += [(N_("• {item}", item=item), theme.BODY, theme.TEXT) for item in STORED]
-        items += [(WHY, theme.BODY + 2, theme.TEXT), (PURPOSE, theme.BODY, theme.TEXT), (self.flow.consent_text(), theme.BODY, theme.TEXT)]
+        items += [(WHY, theme.TITLE, theme.TEXT), (PURPOSE, theme.BODY, theme.TEXT), (self.flow.consent_text(), theme.BODY, theme.TEXT)]
         self.ctx.painter.paragraphs(items, text, self.layout.px(8), owner="consent")

@@ -32,7 +32,7 @@ class EnrollFaceScreen(FaceScreen):
         painter.text(
             N_("Look at the camera, about an arm's length away. Move your head a little between pictures."),
             hint,
-            theme.SMALL,
+            theme.HINT,
             theme.MUTED,
             owner="hint",
         )
@@ -44,4 +44,4 @@ class EnrollFaceScreen(FaceScreen):
         self.draw_guidance(guidance)
         rest = self.draw_challenge(pygame.Rect(side.left, guidance.bottom, side.width, side.bottom - guidance.bottom))
         hint = rest.inflate(0, -layout.px(12)).move(0, layout.px(6))
-        painter.text(hint_text(self.flow), hint, theme.SMALL, theme.MUTED, owner="hint")
+        painter.text(hint_text(self.flow), hint, theme.HINT, theme.MUTED, owner="hint")

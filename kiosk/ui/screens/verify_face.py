@@ -35,9 +35,9 @@ class VerifyFaceScreen(FaceScreen):
         seconds = pygame.Rect(side.left, guidance.bottom + layout.px(8), side.width, layout.px(44))
         painter.text(NP_("{n} second left", "{n} seconds left", math.ceil(left)), seconds, theme.TITLE, owner="countdown")
         bar = pygame.Rect(side.left, seconds.bottom + layout.px(4), side.width, layout.px(14))
-        draw_progress(painter.surface, bar, left / total if total else 0.0, theme.ACCENT)
+        draw_progress(painter.surface, bar, left / total if total else 0.0, theme.ACCENT_LIGHT)
         hint = pygame.Rect(side.left, bar.bottom + layout.px(14), side.width, side.bottom - bar.bottom - layout.px(14))
-        painter.text(hint_text(self.flow), hint, theme.SMALL, theme.MUTED, owner="hint")
+        painter.text(hint_text(self.flow), hint, theme.HINT, theme.MUTED, owner="hint")
 
 
 def hint_text(flow: Flow) -> Text:
