@@ -121,7 +121,12 @@ def manifest_file(name: str) -> str:
 
 
 def detector_key(settings) -> str:
-    return hashlib.sha256(json.dumps(settings.detector.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+    detector = settings.detector.model_dump()
+    if detector.pop("kind", "mtcnn") == "mtcnn":  # MTCNN keeps the key it had before YuNet's settings
+        detector = {k: v for k, v in detector.items() if not k.startswith("yunet_")}
+    else:
+        detector["yunet_sha256"] = load_manifest(settings.model_manifest(settings.models.yunet)).sha256
+    return hashlib.sha256(json.dumps(detector, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def embedder_key(manifest, det_key: str) -> str:
@@ -588,8 +593,10 @@ def main() -> int:
         if sum(w.values()) <= 0:
             w = {m: 1.0 for m in subset}
         genuine, impostor = fused_all_pairs(train, stats, w, subset)
-        comparison = {far: threshold_at_far(impostor, float(far)) for far in FUSION_FARS}
+        # Measured where >= MIN_TAIL_COUNT impostor pairs fall below, else the tail's
+        # extrapolation (DevTrain's 5.9M pairs measure all three).
         tail, fit = impostor_tail(impostor)
+        comparison = {far: next(row["threshold"] for row in tail if np.isclose(row["far"], float(far))) for far in FUSION_FARS}
         study = attempt_study(train, test, stats, w, subset, frames, args.templates, FUSION_FARS)
         one = attempt_study(train, test, stats, w, subset, frames, 1, FUSION_FARS) if args.templates != 1 else study
         attempt = {}
