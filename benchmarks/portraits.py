@@ -29,7 +29,9 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.evaluation import accuracy, best_threshold, eer, roc_auc, tar_at  # noqa: E402
 from kiosk.config import config_path, load_config  # noqa: E402
-from kiosk.config.vision import SECURITY_LEVEL_FAR  # noqa: E402
+# Pairs are single comparisons at the model's own thresholds: the per-comparison levels
+# (security_level now names per-attempt FARs, which the fusion manifest serves).
+from kiosk.config.vision import SAME_FACE_LEVEL_FAR as COMPARISON_LEVEL_FAR  # noqa: E402
 from kiosk.errors import ImageError  # noqa: E402
 from kiosk.vision.image_io import load_image  # noqa: E402
 from kiosk.vision.matcher import distances  # noqa: E402
@@ -118,7 +120,7 @@ def evaluate(pipeline: FacePipeline, pairs, embeddings: dict[str, np.ndarray]) -
         return report
     manifest = pipeline.embedder.manifest
     levels = {}
-    for level, far in SECURITY_LEVEL_FAR.items():
+    for level, far in COMPARISON_LEVEL_FAR.items():
         if far not in manifest.thresholds:
             levels[level] = {"far_target": float(far), "error": f"no calibrated threshold for FAR {far} in the manifest"}
             continue
