@@ -27,6 +27,8 @@ def store_settings(tmp_path: Path, **sections: dict[str, Any]):
     The liveness challenge is off unless a test turns it on: the cameras of these tests
     are still pictures, which cannot answer its prompts (tests/test_ui_liveness.py)."""
     sections.setdefault("liveness", {"required_for_reset": False})
+    # The journeys keep the shipped password strength rule (the store tests drop it).
+    sections["passwords"] = {"min_strength": 3, **sections.get("passwords", {})}
     return make_settings(tmp_path, **sections)
 
 

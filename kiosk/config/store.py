@@ -19,6 +19,10 @@ class StoreSettings(Section):
 class PasswordSettings(Section):
     min_length: int = Field(8, ge=1, le=1024)
     max_length: int = Field(256, ge=1, le=4096)
+    # zxcvbn score a new password needs: 0 accepts anything, 3 "safely unguessable".
+    min_strength: int = Field(3, ge=0, le=4)
+    # Words a guesser of any account here would try first (with the email's own parts).
+    context_words: list[str] = Field(default_factory=lambda: ["facekiosk", "kiosk", "face", "password"], max_length=100)
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(1, ge=1, le=255)

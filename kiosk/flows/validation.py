@@ -12,6 +12,7 @@ from kiosk.config.store import PasswordSettings
 from kiosk.errors import ValidationError
 from kiosk.i18n import N_, NP_, Text
 from kiosk.store.emails import Email, normalize_email
+from kiosk.store import passwords
 from kiosk.store.passwords import check_password_rules
 
 EMAIL_MAX_CHARS = 254
@@ -66,7 +67,33 @@ def password_checks(password: str, email: Email | None, settings: PasswordSettin
     if email is not None:
         same = bool(password) and password.casefold() in (email.address.casefold(), email.key)
         checks.append(Check(bool(password) and not same, N_("Not your email address")))
+    if settings.min_strength > 0:
+        checks.append(strength_check(password, email, settings))
     return checks
+
+
+# Why a password is too easy to guess (kiosk.store.passwords' kinds), in every language.
+WEAKNESS_TEXT = {
+    passwords.COMMON: N_("Too easy to guess: a common password, or close to one"),
+    passwords.WORD: N_("Too easy to guess: a single word or name"),
+    passwords.PERSONAL: N_("Too easy to guess: it contains your email or this kiosk's name"),
+    passwords.KEYBOARD: N_("Too easy to guess: a keyboard pattern"),
+    passwords.REPEAT: N_("Too easy to guess: repeated characters"),
+    passwords.SEQUENCE: N_("Too easy to guess: a sequence like abc or 6543"),
+    passwords.DATE: N_("Too easy to guess: a year or a date"),
+    passwords.SHORT: N_("Too easy to guess: add another word or two"),
+}
+
+
+def strength_check(password: str, email: Email | None, settings: PasswordSettings) -> Check:
+    """zxcvbn's verdict, with the reason when it is too guessable. While the password is
+    shorter than the minimum it is only a hint (the length rule speaks first)."""
+    if len(password) < settings.min_length or len(password) > settings.max_length:
+        return Check(False, N_("Hard to guess"), hint=True)
+    found = passwords.strength(password, email, settings)
+    if found.score >= settings.min_strength:
+        return Check(True, N_("Hard to guess"))
+    return Check(False, WEAKNESS_TEXT[found.weakness])
 
 
 def password_ok(password: str, email: Email | None, settings: PasswordSettings) -> bool:
