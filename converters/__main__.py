@@ -1,4 +1,4 @@
-"""``python -m converters {mtcnn,dlib,vggface,sface} ...``: build .tflite models and manifests."""
+"""``python -m converters {mtcnn,dlib,vggface,sface,yunet} ...``: build .tflite models and manifests."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from converters import dlib_resnet, dlib_template, face_mesh, mtcnn_nets, sface, vggface
+from converters import dlib_resnet, dlib_template, face_mesh, mtcnn_nets, sface, vggface, yunet
 from kiosk.errors import KioskError
 
-CONVERTERS = (mtcnn_nets, dlib_resnet, dlib_template, vggface, face_mesh, sface)
+CONVERTERS = (mtcnn_nets, dlib_resnet, dlib_template, vggface, face_mesh, sface, yunet)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,17 +40,25 @@ class ModelSettings(Section):
     pnet: str = "mtcnn_pnet.json"
     rnet: str = "mtcnn_rnet.json"
     onet: str = "mtcnn_onet.json"
+    yunet: str = "yunet_2023mar_fp32.json"  # the detector when detector.kind is yunet
     num_threads: int = Field(2, ge=1, le=64)
     flip_tta: bool = True
     verify_hashes: bool = True
 
 
 class DetectorSettings(Section):
+    # mtcnn: the three-stage cascade (models.pnet/rnet/onet); yunet: one YuNet pass
+    # (models.yunet), which kiosk/vision/yunet.py describes.
+    kind: Literal["mtcnn", "yunet"] = "mtcnn"
     min_face_px: int = Field(40, ge=12)
     scale_factor: float = Field(0.709, gt=0.1, lt=1.0)
     score_thresholds: list[float] = Field(default_factory=lambda: [0.6, 0.7, 0.7], min_length=3, max_length=3)
     nms_thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.7, 0.7], min_length=3, max_length=3)
     max_side_px: int = Field(640, ge=64)  # larger frames are downscaled before detection
+    # YuNet only: face score (sqrt of class x objectness) needed, and the overlap (IoU)
+    # above which a weaker box is dropped.
+    yunet_score_threshold: float = Field(0.6, gt=0.0, lt=1.0)
+    yunet_nms_threshold: float = Field(0.3, gt=0.0, le=1.0)
 
 
 class QualitySettings(Section):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from kiosk.vision.align import align_face
 from kiosk.vision.embedder import Embedder
 from kiosk.vision.matcher import distances, fuse
 from kiosk.vision.mtcnn import Face, MtcnnDetector, Net
+from kiosk.vision.yunet import YunetDetector, YunetNet
 from kiosk.vision.quality import Finding, assess
 
 # A second face counts as "another person in the picture" when it is at least this big
@@ -43,6 +45,12 @@ class FaceResult:
     embeddings: Embeddings = field(default_factory=dict)  # every model's, primary included
 
 
+class Detector(Protocol):
+    """What the pipeline needs of a face detector (MtcnnDetector, YunetDetector)."""
+
+    def detect(self, image_rgb: np.ndarray) -> list[Face]: ...
+
+
 # Which of the faces found to use, given the image's shape.
 ChooseFace = Callable[[list[Face], tuple[int, ...]], Face]
 
@@ -58,7 +66,7 @@ def choose_central(faces: list[Face], image_shape: tuple[int, ...]) -> Face:
 
 
 class FacePipeline:
-    def __init__(self, detector: MtcnnDetector, embedder: Embedder | Sequence[Embedder], quality: QualitySettings) -> None:
+    def __init__(self, detector: Detector, embedder: Embedder | Sequence[Embedder], quality: QualitySettings) -> None:
         """``embedder``: one embedding model, or several (the first is the primary)."""
         embedders = (embedder,) if isinstance(embedder, Embedder) else tuple(embedder)
         if not embedders:
@@ -91,11 +99,16 @@ class FacePipeline:
     @classmethod
     def from_settings(cls, settings: Settings) -> "FacePipeline":
         models = settings.models
-        pnet, rnet, onet = (
-            Net.from_manifest(settings.model_manifest(name), models.num_threads, models.verify_hashes)
-            for name in (models.pnet, models.rnet, models.onet)
-        )
-        detector = MtcnnDetector(pnet, rnet, onet, settings=settings.detector)
+        detector: Detector
+        if settings.detector.kind == "yunet":
+            net = YunetNet.from_manifest(settings.model_manifest(models.yunet), models.num_threads, models.verify_hashes)
+            detector = YunetDetector(net, settings.detector)
+        else:
+            pnet, rnet, onet = (
+                Net.from_manifest(settings.model_manifest(name), models.num_threads, models.verify_hashes)
+                for name in (models.pnet, models.rnet, models.onet)
+            )
+            detector = MtcnnDetector(pnet, rnet, onet, settings=settings.detector)
         embedders = [
             Embedder.from_manifest(settings.model_manifest(name), models.num_threads, models.flip_tta, models.verify_hashes)
             for name in models.embedders
