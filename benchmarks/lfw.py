@@ -670,7 +670,8 @@ def main() -> int:
             frames,
             {
                 "data": f"LFW View 1 {args.calibrate_on} ({len(train.keys)} images, {len(set(train.labels))} people), "
-                        "deep-funneled, MTCNN (face nearest the centre) + each model's own 5-point alignment",
+                        "deep-funneled, MTCNN (face nearest the centre) + each model's own 5-point alignment; "
+                        "LFW label errors merged (benchmarks/lfw.py LFW_ALIASES, LFW_RELABELLED)",
                 "command": "python benchmarks/lfw.py --root ../shared/data/lfw-view1 --embedders "
                            + ",".join(names) + f" --write-fusion {args.write_fusion}",
                 "models": {m: {"manifest": files[m], "sha256": embedders[m].manifest.sha256, "flip_tta": flips[m],
@@ -678,7 +679,8 @@ def main() -> int:
                 "impostor_stats": "mean and std of the model's distance over every impostor image pair of DevTrain",
                 "weights": f"{chosen}: chosen among {sorted(candidates)} by DevTrain TAR at FAR 1e-4 (all image pairs); "
                            + "; ".join(f"{k} {v['weights']}" for k, v in candidates.items()),
-                "comparison": "one picture against one template (all image pairs of DevTrain), FAR 1e-3/1e-4/1e-5 measured",
+                "comparison": "one picture against one template (all image pairs of DevTrain): the tail's values at "
+                              "FAR 1e-3/1e-4/1e-5 (all three measured on DevTrain's 5.9M impostor pairs)",
                 "attempt": f"mean fused score of {frames} distinct images of one person against another person's templates "
                            f"(mean over up to {args.templates} templates, and over 1; the stricter threshold); "
                            "measured where >= 10 impostor attempts fall below, else extrapolated with an exponential "
