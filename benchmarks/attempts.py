@@ -1,10 +1,10 @@
 """Per-attempt operating points: a reset decides on the mean fused score of
 ``attempt_frames`` good pictures of one face against the claimed person's templates.
 
-Used by ``benchmarks/lfw.py --write-fusion`` (thresholds from DevTrain, figures on
-DevTest); run alone it prints the DevTest table:
+Used by ``benchmarks/lfw.py`` (thresholds from DevTrain, figures on DevTest, and on the
+portraits with ``--portraits``); its report's ``subsets`` hold the tables:
 
-    python benchmarks/attempts.py --root ../shared/data/lfw-view1 --json
+    python benchmarks/lfw.py --root ../shared/data/lfw-view1 --embedders sface,dlib --json
 
 Attempts are built from distinct images (the mean of three copies of one photo is one
 photo): a genuine attempt is three images of a person not used as their templates; an
