@@ -59,6 +59,7 @@ def test_missing_or_broken_credentials_are_clear_errors(tmp_path: Path, monkeypa
     with pytest.raises(SyncError, match="not found"):
         open_app(SyncSettings(database_url=URL, credentials_file="nope.json"), resolve, {})
     (tmp_path / "bad.json").write_text(json.dumps({"type": "authorized_user"}))
+    (tmp_path / "bad.json").chmod(0o600)
     with pytest.raises(SyncError, match="unusable"):
         open_app(SyncSettings(database_url=URL, credentials_file="bad.json"), resolve, {})
 

@@ -1,4 +1,4 @@
-"""``facekiosk users list | show EMAIL | delete EMAIL | export EMAIL | review``: manage the
+"""``facekiosk users list | show EMAIL | delete EMAIL | unlock EMAIL | export EMAIL | review``: manage the
 local users.
 
 ``list`` and ``show`` say which of the configured face models each person has templates
@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.add_argument("--reason", default="", help="why, for the audit log")
 
+    unlock = actions.add_parser("unlock", help="clear an account's failed attempts at every kiosk (the password lock too)")
+    unlock.add_argument("email")
     export = actions.add_parser("export", help="a person's own data as JSON (no secrets)")
     export.add_argument("email")
     export.add_argument("--output", metavar="FILE", help="write to FILE (created with mode 0600) instead of stdout")
@@ -211,6 +213,11 @@ def run(args: argparse.Namespace) -> int:
             return _show(store, settings, args)
         if args.users_action == "delete":
             return _delete(store, args)
+        if args.users_action == "unlock":
+            status = store.unlock(args.email)
+            print(f"unlocked: {status.face_failures} failed face and {status.password_failures} failed password attempts "
+                  "count now; the other kiosks follow at their next sync")
+            return 0
         if args.users_action == "review":
             return _review(store, args)
         return _export(store, args)

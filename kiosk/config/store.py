@@ -41,6 +41,20 @@ class LockoutSettings(Section):
     kiosk_max_failures: int = Field(30, ge=1)  # per kiosk, within the window
     window_s: float = Field(900.0, gt=0)
     lockout_s: float = Field(900.0, gt=0)
+    # Fleet-wide, per account (kiosk/store/limits.py): consecutive failed face attempts
+    # before waits start, the first wait and its cap (each further failure doubles it)...
+    face_free_tries: int = Field(5, ge=1, le=100)
+    face_wait_s: float = Field(60.0, gt=0)
+    face_wait_max_s: float = Field(86400.0, gt=0)
+    # ...and failed password attempts after which the password is locked until a face reset
+    # or `facekiosk users unlock` (NIST SP 800-63B: at most 100).
+    password_max_failures: int = Field(100, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _waits(self) -> "LockoutSettings":
+        if self.face_wait_s > self.face_wait_max_s:
+            raise ValueError(f"face_wait_s ({self.face_wait_s}) is longer than face_wait_max_s ({self.face_wait_max_s})")
+        return self
 
 
 class AuditSettings(Section):

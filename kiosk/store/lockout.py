@@ -12,9 +12,10 @@ Rules (``lockout`` in config):
 
 Attempts are stored in the database (a power cycle must not reset the count) and purged
 once they are older than the window. They hold the email's comparison key, never the
-password. The clock is wall time so that counts survive restarts; because a kiosk
-without a real-time clock can boot with a wrong time, a remaining time is never reported
-as longer than ``lockout_s``.
+password. The clock is the store's fleet time (kiosk/store/clock.py: the server's time
+carried on the monotonic clock), so a step of the system clock neither extends nor clears
+a lock; a remaining time is never reported as longer than ``lockout_s``. This is the
+per-kiosk throttle; the fleet-wide limits per account are in limits.py.
 """
 
 from __future__ import annotations
@@ -115,6 +116,11 @@ class Lockout:
     def record_success(self, subject: str) -> None:
         with self._tx():
             self.conn.execute("DELETE FROM attempts WHERE subject = ?", (subject,))
+
+    def unlock(self, subject: str) -> None:
+        """An administrator ends the email's lock and clears its failures (caller's transaction)."""
+        self.conn.execute("DELETE FROM attempts WHERE subject = ?", (subject,))
+        self.conn.execute("DELETE FROM lockouts WHERE scope = ? AND subject = ?", (EMAIL, subject))
 
     def _purge(self, now: float) -> None:
         self.conn.execute("DELETE FROM attempts WHERE at <= ?", (now - self.settings.window_s,))

@@ -278,6 +278,8 @@ def _erase(conn: sqlite3.Connection, user_id: str, email_key: str | None, delete
     )
     if email_key:
         conn.execute("DELETE FROM attempts WHERE subject = ?", (email_key,))
+    conn.execute("DELETE FROM account_events WHERE user_id = ?", (user_id,))
+    conn.execute("DELETE FROM account_dirty WHERE user_id = ?", (user_id,))
 
 
 def _insert_templates(conn: sqlite3.Connection, remote: RemoteUser, created_at: float) -> None:

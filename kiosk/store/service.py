@@ -44,6 +44,8 @@ from kiosk.store.errors import (
 from kiosk.store.gallery import DuplicateSearch, find_duplicate, load_gallery
 from kiosk.vision.matcher import Gallery
 from kiosk.store.lockout import LockStatus, Lockout
+from kiosk.store import limits as limits_mod
+from kiosk.store.clock import FleetClock
 from kiosk.store.passwords import Passwords
 from kiosk.store.templates import TemplateCodec, derive_key, key_check_value, key_matches, load_template_key, missing_key_error
 from kiosk.store.users import User
@@ -88,6 +90,7 @@ class Store:
         hmac_key: bytes | None,
         clock: Callable[[], float],
         path: Path,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.conn = conn
         self.settings = settings
@@ -96,7 +99,11 @@ class Store:
         self.clock = clock
         self.path = path
         self.passwords = Passwords(settings.passwords)
-        self.lockout = Lockout(conn, settings.lockout, kiosk_id, clock)
+        # Waits run on fleet time (server-anchored, monotonic): a clock step changes nothing.
+        # An injected clock (tests) is also the monotonic one unless one is given.
+        self.fleet_clock = FleetClock(conn, clock, monotonic or (time.monotonic if clock is time.time else clock))
+        self.limits = limits_mod.AccountLimits(conn, settings.lockout, self.fleet_clock)
+        self.lockout = Lockout(conn, settings.lockout, kiosk_id, self.fleet_clock.now)
         self.audit = AuditLog(conn, settings.audit, kiosk_id, clock, hmac_key)
 
     @classmethod
@@ -107,6 +114,7 @@ class Store:
         environ: Mapping[str, str] | None = None,
         require_key: bool = True,
         create: bool = True,
+        monotonic: Callable[[], float] | None = None,
     ) -> "Store":
         """Open (creating and migrating) the database named by the config.
 
@@ -139,8 +147,9 @@ class Store:
                 hmac_key = _meta(conn, "audit_secret", lambda: os.urandom(32))
             else:
                 hmac_key = None
-            store = cls(conn, settings, TemplateCodec(key, encrypt), kiosk_id, hmac_key, clock, path)
+            store = cls(conn, settings, TemplateCodec(key, encrypt), kiosk_id, hmac_key, clock, path, monotonic)
             with db.transaction(conn):
+                store.fleet_clock.start()
                 store.audit.purge_images()
             return store
         except BaseException:
@@ -332,7 +341,21 @@ class Store:
     # -- signing in ---------------------------------------------------------------------
 
     def _refuse_if_locked(self, address: Email, action: str) -> None:
+        user = users.find_user(self.conn, address)
+        account = self.limits.status(user.id) if user is not None else None
         status = self.lockout.status(address.key)
+        if account is not None and action == audit_mod.SIGN_IN_PASSWORD and account.password_locked:
+            with db.transaction(self.conn):
+                self.audit.record(action, audit_mod.LOCKED, email_key=address.key, email=address.address, user_id=user.id if user else None,
+                                  reason=f"password locked after {account.password_failures} failed attempts: face reset or unlock")
+            raise LockedOutError("This password is locked: reset it with your face, or ask staff.", "password",
+                                 max(status.remaining_s, self.settings.lockout.lockout_s))
+        if account is not None and action == audit_mod.SIGN_IN_FACE and account.face_wait_s > status.remaining_s:
+            # The fleet-wide wait is the longer one: that is the true remaining time.
+            with db.transaction(self.conn):
+                self.audit.record(action, audit_mod.LOCKED, email_key=address.key, email=address.address, user_id=user.id if user else None,
+                                  reason=f"account waits after {account.face_failures} failed face attempts (fleet-wide)")
+            raise LockedOutError("Too many failed attempts for this email.", lockout_mod.EMAIL, account.face_wait_s)
         if status.locked:
             with db.transaction(self.conn):
                 self.audit.record(action, audit_mod.LOCKED, email_key=address.key, email=address.address, reason=f"{status.scope} locked")
@@ -352,6 +375,8 @@ class Store:
         if not result.ok:
             with db.transaction(self.conn, durable=True):
                 status = self.lockout.record_failure(address.key, lockout_mod.PASSWORD)
+                if user is not None:
+                    self.limits.record(user.id, limits_mod.PASSWORD_FAIL)
                 self.audit.record(
                     audit_mod.SIGN_IN_PASSWORD,
                     audit_mod.FAIL,
@@ -367,6 +392,7 @@ class Store:
         assert user is not None
         with db.transaction(self.conn, durable=result.new_hash is not None):
             self.lockout.record_success(address.key)
+            self.limits.record(user.id, limits_mod.PASSWORD_OK)
             reason = ""
             if result.new_hash is not None and stored is not None:
                 if users.set_password_hash(self.conn, user.id, result.new_hash, self.clock(), "rehash", expected_old=stored):
@@ -420,6 +446,8 @@ class Store:
                 self.lockout.record_success(address.key)
             else:
                 self.lockout.record_failure(address.key, lockout_mod.FACE)
+            if user is not None:
+                self.limits.record(user.id, limits_mod.FACE_OK if accepted else limits_mod.FACE_FAIL)
             self.audit.record(
                 audit_mod.SIGN_IN_FACE,
                 audit_mod.OK if accepted else audit_mod.FAIL,
@@ -431,7 +459,12 @@ class Store:
                 image=image,
             )
             self.audit.purge_images()
-        return self.lockout.status(address.key)
+        status = self.lockout.status(address.key)
+        if user is not None and not accepted:
+            account = self.limits.status(user.id)  # the fleet-wide wait, when longer
+            if account.face_wait_s > status.remaining_s:
+                status = LockStatus(True, lockout_mod.EMAIL, account.face_wait_s, status.failures, 0)
+        return status
 
     # -- changes ------------------------------------------------------------------------
 
@@ -454,6 +487,7 @@ class Store:
             user = users.require_user(self.conn, address)
             users.tombstone(self.conn, user, self.clock())
             self.conn.execute("DELETE FROM attempts WHERE subject = ?", (address.key,))
+            self.limits.forget(user.id)
             self.audit.record(audit_mod.DELETE, audit_mod.OK, email_key=address.key, email=address.address, user_id=user.id, reason=reason)
         # Old page images of the erased rows can linger in the WAL until it is reset.
         try:
@@ -505,6 +539,52 @@ class Store:
     def save_sync_state(self, state: replica.SyncState) -> None:
         with db.transaction(self.conn):
             replica.save_state(self.conn, state)
+
+    # -- fleet-wide attempt limits (kiosk.sync pushes and merges the ledgers) ---------------
+
+    def set_server_time(self, server_ms: int) -> None:
+        with db.transaction(self.conn):
+            self.fleet_clock.set_server_time(server_ms)
+
+    def ledgers_to_push(self, limit: int = 100) -> list[tuple[str, list[tuple[str, int]]]]:
+        """(user id, this kiosk's events) of the accounts whose ledger changed here."""
+        with db.read_snapshot(self.conn):
+            return [(user_id, self.limits.ledger(user_id)) for user_id in self.limits.dirty(limit)]
+
+    def mark_ledger_pushed(self, user_id: str, upto_ms: int) -> None:
+        with db.transaction(self.conn):
+            self.limits.pushed(user_id, upto_ms)
+
+    def merge_ledgers(self, ledgers: list[tuple[str, str, list[tuple[str, int]]]], database: str, seen_ms: int | None) -> None:
+        """Other kiosks' ledgers (user id, kiosk id, events), and the pull cursor after them."""
+        with db.transaction(self.conn, durable=True):
+            for user_id, kiosk_id, events in ledgers:
+                if users.get_user(self.conn, user_id, include_deleted=True) is not None and \
+                        users.get_user(self.conn, user_id) is None:
+                    continue  # erased here: its attempts are not kept
+                self.limits.merge(user_id, kiosk_id, events)
+            if seen_ms is not None:
+                limits_mod.save_cursor(self.conn, database, seen_ms)
+
+    def ledger_cursor(self, database: str) -> int:
+        return limits_mod.load_cursor(self.conn, database)
+
+    def account_status(self, email: str) -> limits_mod.AccountStatus | None:
+        """The fleet-wide attempt state of an account (None: no such account)."""
+        user = users.find_user(self.conn, normalize_email(email))
+        return self.limits.status(user.id) if user is not None else None
+
+    def unlock(self, email: str) -> limits_mod.AccountStatus:
+        """An administrator clears an account's failed attempts, here and (through sync)
+        at every kiosk. UnknownUserError if there is no such account."""
+        address = normalize_email(email)
+        with db.transaction(self.conn, durable=True):
+            user = users.require_user(self.conn, address)
+            self.limits.record(user.id, limits_mod.UNLOCK)
+            self.lockout.unlock(address.key)
+            self.audit.record(audit_mod.SIGN_IN_PASSWORD, audit_mod.OK, email_key=address.key, email=address.address,
+                              user_id=user.id, reason="unlocked by an administrator")
+        return self.limits.status(user.id)
 
     def sync_notice(self, email: str) -> replica.Notice | None:
         """A message the person using ``email`` must see (e.g. "this email was registered at

@@ -50,6 +50,7 @@ from kiosk.store import Store
 from kiosk.store import quarantine
 from kiosk.store.emails import normalize_email
 from kiosk.store.keycheck import template_key_matches
+from kiosk.store.limits import LedgerError, decode_events, encode_events
 from kiosk.store.replica import CONFLICT, INVALID, PushItem, RemoteRecordError, RemoteUser, SyncState
 from kiosk.sync import layout, status as st
 from kiosk.backoff import Backoff
@@ -219,6 +220,7 @@ class SyncEngine:
         if not state.initial_done:
             self._initial_load(store, self._remote)
         self._drain(store, self._remote)
+        self._push_ledgers(store, self._remote)
         self._supervise_listener(self._remote)
         now = self._monotonic()
         with self._lock:
@@ -415,7 +417,10 @@ class SyncEngine:
         assert self._trust is not None
         self._refresh_trust(self._trust)  # a revocation takes effect within one catch-up
         state = store.sync_state(self.sync.database_url)
-        limit = remote.server_time() + int(self.sync.future_margin_s * 1000)
+        server_now = remote.server_time()
+        store.set_server_time(server_now)  # attempt waits run on the server's time
+        limit = server_now + int(self.sync.future_margin_s * 1000)
+        self._pull_ledgers(store, remote, limit)
         if state.last_seen_ms > limit:
             # Saved by an older version from a forged far-future record: read everything again.
             self._log.warning("sync: the catch-up cursor was beyond the server's time; catching up from the start")
@@ -436,6 +441,55 @@ class SyncEngine:
                     seen = max(seen, remote_user.updated_at_ms)
             self._beat()
         store.save_sync_state(SyncState(state.database, True, min(seen, hold) if hold is not None else seen))
+
+    # -- attempt ledgers (kiosk/store/limits.py) ----------------------------------------------
+
+    def _push_ledgers(self, store: Store, remote: Remote) -> None:
+        """This kiosk's attempts ledger of every account whose ledger changed, signed."""
+        pushed = False
+        while not self._stop.is_set():
+            batch = store.ledgers_to_push(50)
+            if not batch:
+                break
+            for user_id, events in batch:
+                record = layout.ledger_record(user_id, encode_events(events))
+                signed = sign_record(self._identity_or_fail(), layout.ledger_subject(user_id), record, int(self._clock() * 1000))
+                remote.write_ledger(user_id, signed)
+                store.mark_ledger_pushed(user_id, max((at for _, at in events), default=0))
+                pushed = True
+            self._beat()
+        if pushed:
+            remote.ring()
+
+    def _identity_or_fail(self) -> KioskIdentity:
+        assert self._identity is not None
+        return self._identity
+
+    def _pull_ledgers(self, store: Store, remote: Remote, limit_ms: int) -> None:
+        """The other kiosks' ledgers changed since the cursor, trusted ones merged."""
+        assert self._trust is not None
+        database = self.sync.database_url
+        seen = store.ledger_cursor(database)
+        if seen > limit_ms:
+            seen = 0
+        start = max(0, seen - int(self.sync.catchup_overlap_s * 1000))
+        for page in remote.users_since(start, self.sync.page_size, root=layout.ATTEMPTS):
+            merged: list[tuple[str, str, list[tuple[str, int]]]] = []
+            for key, value in page:
+                stamp = value.get("updatedAt") if isinstance(value, dict) else None
+                try:
+                    user_id, kiosk_id, text = layout.parse_ledger(key, value)
+                    if kiosk_id == self.kiosk_id:
+                        pass  # our own, as we wrote it
+                    else:
+                        self._trust.check(layout.ledger_subject(user_id), value)
+                        merged.append((user_id, kiosk_id, decode_events(text)))
+                except (RemoteRecordError, Untrusted, LedgerError) as err:
+                    self._log.warning("sync: refused an attempts ledger %s: %s", str(key)[:80], err)
+                if isinstance(stamp, int) and not isinstance(stamp, bool) and stamp <= limit_ms:
+                    seen = max(seen, stamp)
+            store.merge_ledgers(merged, database, seen)
+            self._beat()
 
     # -- the live stream ----------------------------------------------------------------------
 

@@ -38,6 +38,11 @@
         quarantined    how many cloud records this kiosk refused (with each heartbeat)
         cert           the kiosk's certificate, signed by the fleet root (kiosk/fleet/certs.py)
         templateKeys   {key id: the fleet template key sealed to this kiosk} (fleet/sealing.py)
+    /attempts/{uid}:{kiosk id}       that kiosk's ledger of failed attempts on the account
+        uid, events    "f<ms>,p<ms>,F<ms>,..." (kiosk/store/limits.py: face/password failures,
+                       face/password successes, unlock) on fleet time; only what still counts
+        updatedAt, writer, signedAt, sig   as a user record, the signature over
+                       "attempts/<uid>" so it never passes for a user record
     /revocations/{kiosk id}           root-signed: this kiosk's records are refused
     /clocks/{kiosk id}                server timestamp written and read back: the server's time
 
@@ -62,6 +67,7 @@ EMAIL_INDEX = "emailIndex"
 KIOSKS = "kiosks"
 REVOCATIONS = "revocations"
 CLOCKS = "clocks"
+ATTEMPTS = "attempts"
 SERVER_TIMESTAMP = {".sv": "timestamp"}
 
 # Characters kept as they are in an encoded email key; "." becomes ","; every other byte of
@@ -102,6 +108,38 @@ def decode_email_key(encoded: str) -> str:
 def encode_model_key(model_id: str) -> str:
     """A model id as an RTDB key (the email-key encoding: "/" and "." are not allowed)."""
     return encode_email_key(model_id)
+
+
+def attempts_path(user_id: str, kiosk_id: str) -> str:
+    return f"/{ATTEMPTS}/{user_id}:{kiosk_id}"
+
+
+def ledger_subject(user_id: str) -> str:
+    """What a ledger's signature binds (never a user id, so never a user record's)."""
+    return f"{ATTEMPTS}/{user_id}"
+
+
+def ledger_record(user_id: str, events: str) -> dict[str, Any]:
+    return {"uid": user_id, "events": events, "updatedAt": SERVER_TIMESTAMP}
+
+
+LEDGER_FIELDS = frozenset({"uid", "events", "updatedAt", "writer", "signedAt", "sig"})
+
+
+def parse_ledger(key: Any, value: Any) -> tuple[str, str, Any]:
+    """(user id, kiosk id, the events text) of an /attempts entry; RemoteRecordError if not one."""
+    if not isinstance(key, str) or key.count(":") != 1:
+        raise RemoteRecordError(f"attempts {str(key)[:80]!r}: the key is not <user id>:<kiosk id>")
+    user_id, kiosk_id = key.split(":")
+    try:
+        canonical = str(uuid.UUID(user_id)) == user_id
+    except ValueError:
+        canonical = False
+    if not canonical or not isinstance(value, dict) or set(value) - LEDGER_FIELDS:
+        raise RemoteRecordError(f"attempts {key[:80]!r}: not a ledger")
+    if value.get("uid") != user_id or value.get("writer") != kiosk_id:
+        raise RemoteRecordError(f"attempts {key[:80]!r}: filed under another account or kiosk")
+    return user_id, kiosk_id, value.get("events")
 
 
 def user_path(user_id: str) -> str:

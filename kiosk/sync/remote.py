@@ -226,13 +226,13 @@ class Remote:
                 return
             after = items[-1][0]
 
-    def users_since(self, start_ms: int, page_size: int) -> Iterator[list[tuple[str, Any]]]:
-        """/users records with updatedAt >= start_ms, in pages ordered by updatedAt.
+    def users_since(self, start_ms: int, page_size: int, root: str = layout.USERS) -> Iterator[list[tuple[str, Any]]]:
+        """/users (or ``root``) records with updatedAt >= start_ms, in pages ordered by updatedAt.
 
         Pages overlap at their boundary timestamp (start_at is inclusive); a page made only
         of one timestamp is finished with an equal_to query, so pagination always advances.
         """
-        users = self.ref(f"/{layout.USERS}")
+        users = self.ref(f"/{root}")
         cursor = start_ms
         while True:
             items = list((users.order_by_child("updatedAt").start_at(cursor).limit_to_first(page_size).get() or {}).items())
@@ -249,6 +249,10 @@ class Remote:
                 cursor += 1
             else:
                 cursor = last
+
+    def write_ledger(self, user_id: str, record: dict[str, Any]) -> None:
+        """This kiosk's attempts ledger of an account (its own slot: a plain write)."""
+        self.ref(layout.attempts_path(user_id, self.kiosk_id)).set(record)
 
     # -- doorbell -------------------------------------------------------------------------
 
