@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from kiosk.config.store import StoreSettings
+from kiosk.durable import fsync_dir, makedirs_durable
 from kiosk.errors import StoreError
 
 DB_NAME = "facekiosk.db"
@@ -205,12 +206,22 @@ def where_db_was_looked_for(settings: StoreSettings) -> str:
 
 
 def _prepare_file(path: Path) -> None:
-    """Create the folder (0700) and the file (0600) before SQLite does, with tight modes."""
+    """Create the folder (0700) and the file (0600) before SQLite does, with tight modes,
+    and make both names durable: SQLite fsyncs the folder of its WAL, never the folders
+    above, so without this a power cut soon after the first start could take the whole
+    database with it, acknowledged enrollments included (tests/test_powercut.py)."""
     try:
         if not path.parent.exists():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+            makedirs_durable(path.parent, 0o700)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(path.parent)
     except OSError as err:
         raise StoreError(f"cannot create the user database {path}: {err.strerror}") from None
 

@@ -1,0 +1,212 @@
+"""Power cuts at random moments under the real kiosk code (tests/test_powercut.py and
+benchmarks/powercut.py).
+
+Each round mounts the forgetting filesystem (tests/fusefs.py) on what the last round's
+cut left, starts tests/powercut_writer.py on it (``facekiosk install`` into it, then the
+store's enrollments, password changes and deletions, each printed once the store said
+done), cuts the power at a random moment (the filesystem stops and keeps only what was
+synced; the writer is killed), and checks what survived:
+
+* the installed config, unit and template key are absent or whole (never empty or torn),
+  and once the database holds a user, the key it was made with is still there;
+* ``PRAGMA integrity_check`` is ok, every change the writer reported is there with its
+  outbox row, no user is half-written (tests/test_store_crash.py's checks);
+* the store opens again with the surviving key and serves (every live user reads back,
+  a password verifies).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from argon2 import PasswordHasher
+
+from fusefs import ForgetfulMount
+from store_support import TINY_ARGON2
+
+ROOT = Path(__file__).resolve().parent.parent
+WRITER = Path(__file__).resolve().parent / "powercut_writer.py"
+KEY = Path("root/etc/facekiosk/template-key")
+CONFIG = Path("root/etc/facekiosk/config.yml")
+UNIT = Path("root/etc/systemd/system/facekiosk.service")
+DB = Path("state/facekiosk.db")
+
+
+@dataclass
+class Figures:
+    cuts: int = 0
+    acknowledged: int = 0  # changes the writer reported as saved
+    lost: int = 0  # acknowledged changes missing after a cut
+    corrupt: int = 0  # databases failing integrity_check (or unreadable)
+    torn_files: int = 0  # installed files present but not whole
+    failed_starts: int = 0  # the store did not open and serve after a cut
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cuts": self.cuts, "acknowledged_changes": self.acknowledged, "changes_lost": self.lost,
+                "corrupt_databases": self.corrupt, "torn_files": self.torn_files, "failed_starts": self.failed_starts,
+                "failures": self.failures[:20]}
+
+
+def _writer_config(mount: Path, folder: Path) -> Path:
+    data = {
+        "store": {"path": str(mount / DB), "key_file": str(mount / KEY)},
+        "passwords": dict(TINY_ARGON2),
+    }
+    path = folder / "writer.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _read_available(fd: int, deadline: float, want: bytes = b"") -> bytes:
+    """Bytes from the pipe until ``want`` appears, the deadline passes or it closes."""
+    import select
+
+    out = b""
+    while time.monotonic() < deadline and (not want or want not in out):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def one_cut(work: Path, disk: Path, rng: random.Random, seed: int) -> tuple[Path, list[list[str]], str]:
+    """One round; returns the folder holding what survived, the reported changes and the
+    writer's stderr tail."""
+    mount_point = work / "mnt"
+    after = work / f"after-{seed}"
+    config = _writer_config(mount_point, work)
+    mount = ForgetfulMount(disk, mount_point)
+    proc = subprocess.Popen([sys.executable, str(WRITER), str(mount_point), str(config), str(seed)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    out = b""
+    try:
+        if rng.random() < 0.25:  # during start-up: install, opening, migrating
+            out += _read_available(fd, time.monotonic() + rng.uniform(0.0, 3.0))
+        else:
+            out += _read_available(fd, time.monotonic() + 30.0, b"READY")  # the store is open
+            out += _read_available(fd, time.monotonic() + rng.uniform(0.0, 1.5))
+        mount.cut(after)  # the power goes: from here the filesystem answers nothing
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        rest, err = proc.communicate(timeout=30)
+        mount.unmount()
+    # Only lines read before the cut count (what the writer printed after it never reached
+    # anyone); a line cut by the kill has no newline.
+    lines = out.decode().split("\n")[:-1]
+    events = [line.split(" ", 3) for line in lines if line not in ("READY", "INSTALLED")]
+    shutil.rmtree(mount_point, ignore_errors=True)
+    return after, events, err.decode()[-600:]
+
+
+def check_files(after: Path, expected_config: bytes, expected_unit: bytes, figures: Figures, label: str) -> bool:
+    """The installed files: absent or whole; True when the key is there (32 bytes)."""
+    for rel, expected in ((CONFIG, expected_config), (UNIT, expected_unit)):
+        path = after / rel
+        if path.exists() and path.read_bytes() != expected:
+            figures.torn_files += 1
+            figures.failures.append(f"{label}: {rel} torn ({path.stat().st_size} bytes)")
+    key = after / KEY
+    if key.exists() and len(key.read_bytes()) != 32:
+        figures.torn_files += 1
+        figures.failures.append(f"{label}: {KEY} torn ({len(key.read_bytes())} bytes)")
+        return False
+    return key.exists()
+
+
+def check_serves(after: Path, live_passwords: dict[str, str], figures: Figures, label: str) -> None:
+    """The kiosk's store opens on what survived, with its key, and answers."""
+    from kiosk.config import parse_config
+    from kiosk.store import Store
+
+    settings = parse_config({"store": {"path": str(after / DB), "key_file": str(after / KEY)},
+                             "passwords": dict(TINY_ARGON2)}, base_dir=after)
+    try:
+        with Store.open(settings) as store:
+            users = store.list_users()
+            for user in users[:3]:
+                store.face_templates(user.email, "crash/fp32@0")  # decrypts: the key is the right one
+            by_id = {user.id: user for user in users}
+            for user_id, password in list(live_passwords.items())[:2]:
+                if user_id in by_id:
+                    store.sign_in_password(by_id[user_id].email, password)  # raises if it does not match
+    except Exception as err:  # noqa: BLE001 - any failure to serve is the finding
+        figures.failed_starts += 1
+        figures.failures.append(f"{label}: the store did not serve: {type(err).__name__}: {err}")
+
+
+def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
+    from test_store_crash import _check
+
+    from kiosk.commands.install import CHECKOUT, installed_config_text, unit_text
+
+    rng = random.Random(seed)
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    expected_config = installed_config_text(CHECKOUT / "config.yml", CHECKOUT).encode()
+    expected_unit = unit_text(CHECKOUT).encode()
+    figures = Figures()
+    reported: dict[str, list[list[str]]] = defaultdict(list)
+    disk = work / "disk-0"
+    disk.mkdir(parents=True)
+    for number in range(cuts):
+        after, events, err = one_cut(work, disk, rng, number)
+        label = f"cut {number + 1}"
+        figures.cuts += 1
+        figures.acknowledged += len(events)
+        for event in events:
+            reported[event[1]].append(event)
+        has_key = check_files(after, expected_config, expected_unit, figures, label)
+        db = after / DB
+        if not db.exists():
+            if reported:
+                figures.lost += sum(len(v) for v in reported.values())
+                figures.failures.append(f"{label}: the database is gone with {len(reported)} acknowledged users")
+                reported.clear()
+        else:
+            try:
+                _check(db, reported, hasher)
+            except AssertionError as err:
+                text = str(err).splitlines()[0]
+                if "integrity" in text or "PRAGMA" in text:
+                    figures.corrupt += 1
+                else:
+                    figures.lost += 1
+                figures.failures.append(f"{label}: {text}")
+            except Exception as err:  # noqa: BLE001
+                figures.corrupt += 1
+                figures.failures.append(f"{label}: unreadable database: {type(err).__name__}: {err}")
+            if has_key:
+                passwords = {}
+                for user_id, items in reported.items():
+                    changes = [e for e in items if e[0] in ("P", "D")]
+                    if changes and changes[-1][0] == "P":
+                        passwords[user_id] = changes[-1][3]
+                check_serves(after, passwords, figures, label)
+            elif reported:
+                figures.lost += 1
+                figures.failures.append(f"{label}: the template key is gone but the database holds acknowledged users")
+        if log is not None:
+            log(f"{label}: {len(events)} acknowledged; totals {figures.as_dict() | {'failures': len(figures.failures)}}")
+        shutil.rmtree(disk, ignore_errors=True)
+        disk = after
+        if figures.failures and len(figures.failures) > 50:
+            break
+    return figures
