@@ -61,3 +61,5 @@ class AuditSettings(Section):
     hash_emails: bool = True
     store_images: bool = False
     image_retention_days: int = Field(7, ge=0)
+    # Audit entries older than this are erased (at start and with every face attempt).
+    retention_days: int = Field(90, ge=1)

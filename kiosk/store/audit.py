@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -67,6 +68,14 @@ def email_hmac(key: bytes, email_key: str) -> str:
     return hmac.new(key, email_key.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+_EMAIL_LIKE = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+")
+
+
+def scrub_emails(text: str) -> str:
+    """``text`` with anything shaped like an email address replaced by ``<email>``."""
+    return _EMAIL_LIKE.sub("<email>", text) if "@" in text else text
+
+
 class AuditLog:
     def __init__(
         self,
@@ -100,6 +109,7 @@ class AuditLog:
     ) -> int:
         """Add one entry (inside the caller's transaction if there is one)."""
         plain = email if (email is not None and not self.settings.hash_emails) else None
+        reason = scrub_emails(reason)  # reasons are free text: an address in one would outlive erasure
         digest = self.email_hash(email_key) if email_key is not None else None
         keep_image = image if (image is not None and self.settings.store_images and self.settings.image_retention_days > 0) else None
         cursor = self.conn.execute(
@@ -164,8 +174,15 @@ class AuditLog:
         row = self.conn.execute("SELECT image, image_type FROM audit WHERE id = ? AND image IS NOT NULL", (entry_id,)).fetchone()
         return (bytes(row[0]), row[1]) if row else None
 
+    def purge_old(self) -> int:
+        """Erase entries older than ``audit.retention_days``; returns how many."""
+        cutoff = self.clock() - self.settings.retention_days * DAY_S
+        return self.conn.execute("DELETE FROM audit WHERE at < ?", (cutoff,)).rowcount
+
     def purge_images(self) -> int:
-        """Erase images past retention (all of them when images are off); returns how many."""
+        """Erase images past retention (all of them when images are off), and entries past
+        ``audit.retention_days``; returns how many images."""
+        self.purge_old()
         if self.settings.store_images:
             cutoff = self.clock() - self.settings.image_retention_days * DAY_S
             cursor = self.conn.execute("UPDATE audit SET image = NULL, image_type = NULL WHERE image IS NOT NULL AND at < ?", (cutoff,))

@@ -278,6 +278,7 @@ def _erase(conn: sqlite3.Connection, user_id: str, email_key: str | None, delete
     )
     if email_key:
         conn.execute("DELETE FROM attempts WHERE subject = ?", (email_key,))
+        conn.execute("DELETE FROM sync_notices WHERE email_key = ?", (email_key,))  # the address erased with it
     conn.execute("DELETE FROM account_events WHERE user_id = ?", (user_id,))
     conn.execute("DELETE FROM account_dirty WHERE user_id = ?", (user_id,))
 

@@ -485,9 +485,10 @@ class Store:
         address = normalize_email(email)
         with db.transaction(self.conn, durable=True):
             user = users.require_user(self.conn, address)
-            users.tombstone(self.conn, user, self.clock())
+            users.tombstone(self.conn, user, self.clock(), keep_email=self.settings.sync.enabled or user.remote_updated_at is not None)
             self.conn.execute("DELETE FROM attempts WHERE subject = ?", (address.key,))
             self.limits.forget(user.id)
+            replica.dismiss_notice(self.conn, address.key)
             self.audit.record(audit_mod.DELETE, audit_mod.OK, email_key=address.key, email=address.address, user_id=user.id, reason=reason)
         # Old page images of the erased rows can linger in the WAL until it is reset.
         try:

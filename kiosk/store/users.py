@@ -256,11 +256,13 @@ def set_password_hash(conn: sqlite3.Connection, user_id: str, new_hash: str, now
     return revision
 
 
-def tombstone(conn: sqlite3.Connection, user: User, now: float) -> int:
-    """Erase the templates, hash and email; keep id, times and revision for sync."""
+def tombstone(conn: sqlite3.Connection, user: User, now: float, keep_email: bool = True) -> int:
+    """Erase the templates, hash and email; keep id, times and revision for sync. The
+    outbox row keeps the email (to free its /emailIndex entry) only with ``keep_email``
+    (sync on); it is erased once pushed."""
     conn.execute("DELETE FROM templates WHERE user_id = ?", (user.id,))
     revision = _bump(conn, user.id, now, "email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ?", (now,))
-    outbox.add(conn, user.id, outbox.DELETE, revision, now, {"email": user.email})
+    outbox.add(conn, user.id, outbox.DELETE, revision, now, {"email": user.email} if keep_email else {})
     return revision
 
 

@@ -591,8 +591,8 @@ class SyncEngine:
             claim = remote.claim_email(item.email_key, item.user_id)
             if not claim.won:
                 self._log.warning(
-                    "sync: %s was registered first at kiosk %s (user %s); withdrawing this kiosk's enrollment %s",
-                    item.email, claim.owner_kiosk or "?", claim.owner, item.user_id,
+                    "sync: the email of user %s was registered first at kiosk %s (user %s); withdrawing this kiosk's enrollment",
+                    item.user_id, claim.owner_kiosk or "?", claim.owner,
                 )
                 store.resolve_lost_email(item.user_id, claim.owner, claim.owner_kiosk)
                 return
