@@ -113,6 +113,30 @@ def check_store(settings: Settings) -> Check:
     return Check("store", True, f"{path}: schema {health.schema_version}, {health.users} users, integrity ok")
 
 
+MIN_FREE_MB = 50.0
+
+
+def check_storage(settings: Settings, statvfs: Callable[[str], os.statvfs_result] = os.statvfs) -> Check:
+    """Room on the database's disk: a full disk refuses sign-ups and password changes."""
+    from kiosk.store.db import db_path
+
+    folder = db_path(settings.store, settings.resolve).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = statvfs(str(folder))
+    except OSError as err:
+        return Check("storage", False, f"{folder}: {err.strerror}: the storage is failing", "replace the SD card or disk; restore the database from a backup")
+    free_mb = st.f_bavail * st.f_frsize / 1e6
+    if st.f_flag & os.ST_RDONLY:
+        return Check("storage", False, f"{folder} is on a read-only file system: the storage is failing (or mounted read-only)",
+                     "check 'dmesg' for I/O errors; replace the SD card or disk")
+    if free_mb < MIN_FREE_MB:
+        return Check("storage", False, f"the disk is full: {free_mb:.0f} MB free under {folder}",
+                     "free space (journalctl --vacuum-size=100M, old files); sign-ups resume by themselves")
+    return Check("storage", True, f"{free_mb:.0f} MB free under {folder}")
+
+
 def check_camera(settings: Settings) -> Check:
     from kiosk.camera.sources import open_source
 
@@ -208,7 +232,7 @@ def check_fleet(settings: Settings) -> Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    checks = [check_models(settings), check_litert(), check_template_key(settings), check_store(settings), check_camera(settings),
+    checks = [check_models(settings), check_litert(), check_template_key(settings), check_store(settings), check_storage(settings), check_camera(settings),
               check_display_libraries(), check_display(settings)]
     return checks + check_firebase(settings) + [check_fleet(settings)]
 

@@ -254,6 +254,28 @@ def connect(path: Path, create: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def storage_problem(error: BaseException) -> str | None:
+    """"full" when ``error`` says the disk is full, "failing" when the storage itself
+    fails (I/O error, read-only file system), None for anything else. SQLite rolls the
+    transaction back in both cases: nothing is half-saved, and the next write tries again."""
+    import errno as errno_mod
+
+    if isinstance(error, OSError):
+        if error.errno in (errno_mod.ENOSPC, errno_mod.EDQUOT):
+            return "full"
+        if error.errno in (errno_mod.EIO, errno_mod.EROFS):
+            return "failing"
+        return None
+    if isinstance(error, (sqlite3.OperationalError, sqlite3.DatabaseError)):
+        text = str(error).lower()
+        if "disk is full" in text or "database or disk is full" in text:
+            return "full"
+        if "disk i/o error" in text or "readonly database" in text or "read-only" in text:
+            return "failing"
+    cause = error.__cause__ or error.__context__
+    return storage_problem(cause) if cause is not None and cause is not error else None
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
