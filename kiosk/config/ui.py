@@ -12,8 +12,16 @@ class UiSettings(Section):
     fullscreen: bool = True
     width: int = Field(0, ge=0, le=7680)
     height: int = Field(0, ge=0, le=4320)
-    # Language of all text on screen (gettext catalogs in kiosk/i18n).
+    # Language of all text on screen (gettext catalogs in kiosk/i18n); a person can switch
+    # it on the start screen for their visit.
     language: Literal["en", "de"] = "en"
+    # How the kiosk starts each visit; a person can switch both on the start screen, and
+    # they return to these when the visit ends.
+    large_text: bool = False
+    high_contrast: bool = False
+    # What the start screen's Help button shows, per language (how to get staff help:
+    # the desk, a phone number); a language without one gets a general sentence.
+    help_text: dict[Literal["en", "de"], str] = Field(default_factory=dict)
     # A screen left untouched this long returns to the start screen and forgets what was
     # typed; a result screen ("done", "welcome") after result_timeout_s.
     idle_timeout_s: float = Field(60.0, gt=0.0)
@@ -47,6 +55,14 @@ class UiSettings(Section):
     def _pin(cls, value: str) -> str:
         if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
             raise ValueError("must be 4 to 12 digits, or empty to hide the admin screen")
+        return value
+
+    @field_validator("help_text")
+    @classmethod
+    def _help(cls, value: dict[Literal["en", "de"], str]) -> dict[Literal["en", "de"], str]:
+        for language, text in value.items():
+            if len(text) > 300:
+                raise ValueError(f"{language}: at most 300 characters (the help box shows it at a readable size)")
         return value
 
     @model_validator(mode="after")

@@ -25,13 +25,16 @@ from kiosk.config.ui import UiSettings
 from kiosk.errors import KioskError
 from kiosk.flows.machine import Flow
 from kiosk.flows.steps import StepSpec
-from kiosk.i18n import Catalog
+from kiosk.i18n import Catalog, load_catalog
 from kiosk.ui.events import to_pointer
-from kiosk.ui.dialog import TimeoutDialog
+from kiosk.ui import theme
+from kiosk.ui.dialog import HelpDialog, TimeoutDialog
 from kiosk.ui.face_worker import FaceWorker
 from kiosk.ui.layout import Layout
 from kiosk.ui.preview import STALE_S
+from kiosk.ui.prefs import LARGE_TEXT_SCALE, Preferences
 from kiosk.ui.screens import Context, Screen, screen_class
+from kiosk.ui.screens.base import EntryScreen
 from kiosk.ui.sound import Sounds
 from kiosk.ui.text import Painter
 
@@ -109,11 +112,19 @@ class KioskApp:
         )
         self.ui = ui or UiSettings()
         self.sounds = Sounds(self.ui.sound, self.ui.sound_volume)
+        self._catalogs: dict[str, Catalog] = {catalog.language: catalog}
+        self.defaults = Preferences(catalog.language, self.ui.large_text, self.ui.high_contrast)
+        self.prefs = self.defaults
+        self.ctx.prefs = lambda: self.prefs
+        self.ctx.change_prefs = self.change_prefs
+        self.ctx.show_help = lambda: self.help.show()
         self.dialog = TimeoutDialog(self.ctx)
+        self.help = HelpDialog(self.ctx, {str(k): v for k, v in self.ui.help_text.items()})
+        self.screen: Screen | None = None
+        self._apply_prefs(enter=False)
         self._warned = False
         self._prompted: tuple[str, int] | None = None
         self._screens: dict[type[Screen], Screen] = {}
-        self.screen: Screen | None = None
         self._shown: tuple[StepSpec, int, int] | None = None
         self._observation: FaceObservation | None = None
         self._observation_at = 0.0
@@ -156,6 +167,10 @@ class KioskApp:
             self._observation = None
         if person_changed:
             self.painter.forget()  # cached renderings of the last person's text
+            self.help.hide()
+            if self.prefs != self.defaults:
+                self.prefs = self.defaults  # the next person finds the kiosk as configured
+                self._apply_prefs(enter=False)
         kind = screen_class(self.flow.step)
         screen = self._screens.get(kind)
         if screen is None:
@@ -171,10 +186,17 @@ class KioskApp:
             if event.type == pygame.QUIT:
                 self.running = False
                 continue
+            if event.type in (pygame.TEXTINPUT, pygame.KEYDOWN):
+                self.key_event(event)
+                continue
             pointer = to_pointer(event, size)
             if pointer is None:
                 continue
             self.pointer_events[pointer.kind] += 1
+            if self.help.showing():
+                self.flow.activity()
+                self.help.pointer(pointer)
+                continue
             if self.dialog.showing():
                 self.dialog.pointer(pointer)  # nothing under the dialog is touched
                 self.sync_screen()
@@ -183,6 +205,55 @@ class KioskApp:
             assert self.screen is not None
             self.screen.pointer(pointer, now)
             self.sync_screen()
+
+    def key_event(self, event: pygame.event.Event) -> None:
+        """A hardware keyboard (USB, or a barcode/keyboard wedge) types into the field on
+        screen: text, Backspace, Enter submits. Any key answers the timeout warning."""
+        if self.dialog.showing():
+            self.flow.more_time()
+            return
+        screen = self.screen
+        if not isinstance(screen, EntryScreen) or self.help.showing():
+            self.flow.activity()
+            return
+        if event.type == pygame.TEXTINPUT:
+            text = "".join(ch for ch in event.text if ch.isprintable())
+            if screen.keyboard.kind == "pin":
+                text = "".join(ch for ch in text if ch.isdigit())
+            if text:
+                self.flow.insert(text)
+        elif event.key == pygame.K_BACKSPACE:
+            self.flow.backspace()
+        elif event.key in (pygame.K_RETURN, pygame.K_KP_ENTER):
+            self.flow.submit()
+        self.flow.activity()
+        self.sync_screen()
+
+    # -- preferences ----------------------------------------------------------------------
+
+    def change_prefs(self, language: str | None = None, large_text: bool | None = None, high_contrast: bool | None = None) -> None:
+        """A person's choice on the start screen, for their visit."""
+        prefs = self.prefs
+        self.prefs = Preferences(
+            language if language is not None else prefs.language,
+            large_text if large_text is not None else prefs.large_text,
+            high_contrast if high_contrast is not None else prefs.high_contrast,
+        )
+        self._apply_prefs()
+
+    def _catalog(self, language: str) -> Catalog:
+        catalog = self._catalogs.get(language)
+        if catalog is None:
+            catalog = self._catalogs[language] = load_catalog(language)
+        return catalog
+
+    def _apply_prefs(self, enter: bool = True) -> None:
+        self.painter.catalog = self._catalog(self.prefs.language)
+        self.painter.text_scale = LARGE_TEXT_SCALE if self.prefs.large_text else 1.0
+        theme.use(self.prefs.high_contrast)
+        self.painter.forget()
+        if enter and self.screen is not None:
+            self.screen.enter()  # the keyboard follows the language
 
     def feed_camera(self) -> None:
         if self.worker is None:
@@ -221,6 +292,8 @@ class KioskApp:
         self.screen.draw()
         if self.dialog.showing():
             self.dialog.draw()
+        elif self.help.showing():
+            self.help.draw()
         if self.grabber is not None and self.flow.step.camera:
             frame = self.grabber.latest()
             if frame is not None and frame.seq != self._drawn_seq:
@@ -260,11 +333,13 @@ class KioskApp:
         self.set_catalog(catalog)
 
     def set_catalog(self, catalog: Catalog) -> None:
-        """Switch the language; takes effect on the next frame."""
-        self.painter.catalog = catalog
-        self.painter.forget()
-        if self.screen is not None:
-            self.screen.enter()
+        """Switch the configured language (and high contrast, larger text of ``self.ui``);
+        takes effect on the next frame, and is where every visit starts from."""
+        self._catalogs[catalog.language] = catalog
+        self.defaults = Preferences(catalog.language, self.ui.large_text, self.ui.high_contrast)
+        self.prefs = self.defaults
+        self.help.texts = {str(k): v for k, v in self.ui.help_text.items()}
+        self._apply_prefs()
 
     def save_screenshot(self, path: str | Path) -> Path:
         path = Path(path)

@@ -87,3 +87,59 @@ class TimeoutDialog:
         )
         for button in self.buttons:
             button.draw(painter)
+
+
+HELP_DEFAULT = N_("Please ask a member of staff for help. You can also start over at any time with the Start over button.")
+
+
+class HelpDialog:
+    """The start screen's Help: how to get staff help (``ui.help_text``), and Close."""
+
+    def __init__(self, ctx: Context, texts: dict[str, str]) -> None:
+        self.ctx = ctx
+        self.texts = texts
+        self.visible = False
+        self.close = Button(pygame.Rect(0, 0, 0, 0), N_("Close"), self.hide, "primary", name="close help")
+        self.build()
+
+    def rects(self) -> tuple[pygame.Rect, pygame.Rect]:
+        layout = self.ctx.layout
+        box = pygame.Rect(0, 0, min(layout.width - 2 * layout.margin, layout.px(680)), min(layout.height - 2 * layout.margin, layout.px(380)))
+        box.center = layout.screen.center
+        pad = layout.px(20)
+        self.close.rect = pygame.Rect(box.right - pad - layout.px(200), box.bottom - pad - layout.px(64), layout.px(200), layout.px(64))
+        return box, pygame.Rect(box.left + pad, box.top + pad, box.width - 2 * pad, self.close.rect.top - box.top - 2 * pad)
+
+    def build(self) -> None:
+        self.rects()
+
+    def show(self) -> None:
+        self.visible = True
+
+    def hide(self) -> None:
+        self.visible = False
+        self.close.reset()
+
+    def showing(self) -> bool:
+        return self.visible or self.close.pressed
+
+    def pointer(self, pointer: Pointer) -> None:
+        self.close.handle(pointer)
+
+    def draw(self) -> None:
+        painter, layout = self.ctx.painter, self.ctx.layout
+        shade = pygame.Surface(layout.screen.size, pygame.SRCALPHA)
+        shade.fill(theme.OVERLAY)
+        painter.surface.blit(shade, (0, 0))
+        box, text = self.rects()
+        radius = layout.px(12)
+        rounded(painter.surface, box, theme.PANEL_LIGHT, radius)
+        rounded(painter.surface, box, theme.EDGE, radius, width=max(2, layout.px(3)))
+        custom = self.texts.get(painter.catalog.language, "")
+        painter.paragraphs(
+            [(N_("Help"), theme.HUGE, theme.TEXT), (custom or HELP_DEFAULT, theme.BODY, theme.TEXT)],
+            text,
+            layout.px(12),
+            owner="help dialog",
+        )
+        self.close.draw(painter)

@@ -125,8 +125,10 @@ class Driver:
         self.step()
 
     def button(self, name: str) -> Pressable:
-        """A button of the screen, or of the "Need more time?" dialog while it shows."""
+        """A button of the screen, or of the "Need more time?" dialog or help while shown."""
         widgets: list[Pressable] = list(self.app.dialog.buttons) if self.app.dialog.showing() else []
+        if self.app.help.showing():
+            widgets.append(self.app.help.close)
         widgets += self.screen.widgets
         for widget in widgets:
             if getattr(widget, "name", None) == name:

@@ -39,13 +39,19 @@ SPACE = " "
 
 DIGITS = list("1234567890")
 LETTER_ROWS = [list("qwertyuiop"), [CAPS, *"asdfghjkl"], [SHIFT, *"zxcvbnm", BACKSPACE]]
+# German: QWERTZ with the umlauts and ß where a German keyboard has them.
+LETTER_ROWS_DE = [list("qwertzuiopü"), [CAPS, *"asdfghjklöä"], [SHIFT, *"yxcvbnm", "ß", BACKSPACE]]
 SYMBOL_ROWS = [list("!#$%&*+-=?"), list("@._~^'`{}|"), [LETTERS, *"/():;,\"", BACKSPACE]]
 BOTTOM = {
     "email": [SYMBOLS, "@", ".", "_", "-", ".com", SUBMIT],
     "text": [SYMBOLS, "@", ".", SPACE, "-", SUBMIT],
 }
+BOTTOM_DE = {
+    "email": [SYMBOLS, "@", ".", "-", ".de", ".com", SUBMIT],
+    "text": BOTTOM["text"],
+}
 # Key widths in key units; a row is 10 units.
-WIDTHS = {SHIFT: 1.5, BACKSPACE: 1.5, LETTERS: 1.5, SYMBOLS: 1.5, ".com": 1.5, SPACE: 3.0}
+WIDTHS = {SHIFT: 1.5, BACKSPACE: 1.5, LETTERS: 1.5, SYMBOLS: 1.5, ".com": 1.5, ".de": 1.25, SPACE: 3.0}
 SUBMIT_WIDTH = {"email": 3.0, "text": 2.5}
 PIN_ROWS = [list("123"), list("456"), list("789"), [BACKSPACE, "0", SUBMIT]]
 
@@ -57,9 +63,11 @@ class Key:
 
 
 class Keyboard:
-    def __init__(self, layout: Layout, kind: str, on_text: Callable[[str], None], on_backspace: Callable[[], None], on_submit: Callable[[], None], submit_label: Message = N_("Next")) -> None:
+    def __init__(self, layout: Layout, kind: str, on_text: Callable[[str], None], on_backspace: Callable[[], None], on_submit: Callable[[], None], submit_label: Message = N_("Next"), language: str = "en") -> None:
+        """``language``: "de" gives the German layout (QWERTZ, umlauts, ß, ``.de``)."""
         if kind not in ("email", "text", "pin"):
             raise ValueError(f"unknown keyboard layout {kind!r}")
+        self.language = language
         self.layout = layout
         self.kind = kind
         self.on_text = on_text
@@ -79,8 +87,9 @@ class Keyboard:
     def _rows(self) -> list[list[str]]:
         if self.kind == "pin":
             return PIN_ROWS
-        letters = SYMBOL_ROWS if self.symbols else LETTER_ROWS
-        return [DIGITS, *letters, BOTTOM[self.kind]]
+        german = self.language == "de"
+        letters = SYMBOL_ROWS if self.symbols else (LETTER_ROWS_DE if german else LETTER_ROWS)
+        return [DIGITS, *letters, (BOTTOM_DE if german else BOTTOM)[self.kind]]
 
     def _width_units(self, code: str) -> float:
         if code == SUBMIT:
@@ -133,7 +142,7 @@ class Keyboard:
         return self.caps != self.shift
 
     def label_of(self, code: str) -> str:
-        if len(code) == 1 and code.isalpha():
+        if len(code) == 1 and code.isalpha() and code != "ß":
             return code.upper() if self.upper else code
         return code
 
@@ -205,7 +214,7 @@ class Keyboard:
         held = {key.code for key in self._held.values()}
         radius = max(3, self.layout.px(6))
         for key in self.keys:
-            special = key.code.startswith("<") or key.code in (".com",)
+            special = key.code.startswith("<") or key.code in (".com", ".de")
             color = theme.KEY_SPECIAL if special else theme.KEY
             ink = theme.TEXT
             edge: theme.Color | None = theme.EDGE
@@ -227,6 +236,6 @@ class Keyboard:
                 label = {SYMBOLS: "#+=", LETTERS: "abc", SUBMIT: self.submit_label, SPACE: N_("space")}.get(key.code, None)
                 if label is None:
                     label = self.label_of(key.code)
-                size = theme.BUTTON_LABEL if key.code in (SUBMIT, SPACE, SYMBOLS, LETTERS, ".com") else theme.KEY_LABEL
+                size = theme.BUTTON_LABEL if key.code in (SUBMIT, SPACE, SYMBOLS, LETTERS, ".com", ".de") else theme.KEY_LABEL
                 pad = max(2, key.rect.height // 10)
                 painter.text(label, key.rect.inflate(-2 * pad, -pad), size, ink, align="center", valign="middle", wrap=False, owner=f"key {key.code}")

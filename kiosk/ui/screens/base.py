@@ -20,6 +20,7 @@ from kiosk.ui import theme
 from kiosk.ui.events import Pointer
 from kiosk.ui.keyboard import Keyboard
 from kiosk.ui.layout import Layout
+from kiosk.ui.prefs import Preferences
 from kiosk.ui.preview import draw_preview
 from kiosk.ui.text import Painter
 from kiosk.ui.widgets import Button, Pressable, TextField, draw_mark, draw_prompt_icon, draw_wait, rounded
@@ -39,6 +40,10 @@ class Context:
     observation: Callable[[], FaceObservation | None]  # the newest face result, if fresh
     camera_error: Callable[[], str | None]
     clock: Callable[[], float]
+    # The visit's preferences (kiosk.ui.prefs), set by the app once it is built.
+    prefs: Callable[[], Preferences] = Preferences
+    change_prefs: Callable[..., None] = lambda **_: None
+    show_help: Callable[[], None] = lambda: None
 
 
 class Screen:
@@ -158,7 +163,8 @@ class EntryScreen(Screen):
     def enter(self) -> None:
         self.field = TextField(self.layout.field(), self.masked, self.placeholder, with_eye=self.masked)
         self.keyboard = Keyboard(
-            self.layout, self.keyboard_kind, self.flow.insert, self.flow.backspace, self.flow.submit, self.submit_label
+            self.layout, self.keyboard_kind, self.flow.insert, self.flow.backspace, self.flow.submit, self.submit_label,
+            language=self.ctx.painter.catalog.language,
         )
         super().enter()
         if self.field.eye is not None:
