@@ -13,11 +13,11 @@ import traceback
 from typing import Sequence
 
 from kiosk import __version__
-from kiosk.commands import audit, doctor, embed, fleet, install, liveness_record, run, users, verify
+from kiosk.commands import admin, audit, doctor, embed, fleet, install, liveness_record, run, users, verify
 from kiosk.config import CONFIG_ENV
 from kiosk.errors import KioskError
 
-COMMANDS = (verify, embed, users, audit, doctor, liveness_record, run, fleet, install)
+COMMANDS = (verify, embed, users, audit, doctor, liveness_record, run, fleet, install, admin)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from kiosk.flows.status import SyncStatus
 from kiosk.i18n import Text
 from kiosk.store import Store
 from kiosk.vision.quality import GUIDANCE as QUALITY_CODES
-from ui_support import PERSON_A, PERSON_B, WIDE_YAW, FakeClock, lenient_pipeline, observe_person, store_settings, synthetic_face
+from ui_support import ADMIN_PIN, ADMIN_PIN_HASH, PERSON_A, PERSON_B, WIDE_YAW, FakeClock, lenient_pipeline, observe_person, store_settings, synthetic_face
 
 PASSWORD = "correct horse 9"
 MAX_FAILURES = 3
@@ -61,7 +61,7 @@ class Kiosk:
             verify_good_frames=2,
             verify_timeout_s=10.0,
             capture_timeout_s=20.0,
-            admin_pin="2468",
+            admin_pin_hash=ADMIN_PIN_HASH,
         )
         self.events: list[FlowEvent] = []
         self.flow = Flow(FlowConfig(**{**defaults, **config}), rules, self.jobs, clock=self.clock, liveness=liveness,
@@ -446,25 +446,28 @@ def test_admin_pin(kiosk):
     flow = kiosk.flow
     flow.act("admin")
     assert flow.step == Step.ADMIN_PIN
-    kiosk.enter("1111")
+    kiosk.enter("111111")
     assert flow.step == Step.ADMIN_PIN and flow.session.message.msgid == "Wrong PIN"
-    kiosk.enter("2468")
+    kiosk.enter(ADMIN_PIN)
+    flow.tick()  # the user count, fetched after the PIN's job
     assert flow.step == Step.ADMIN
     assert flow.session.user_count == 0
     assert flow.sync_status() == SyncStatus(configured=False)
     flow.act("finish")
-    for _ in range(3):
-        flow.act("admin")
-        kiosk.enter("0000")
-    assert flow.step == Step.ATTRACT and not flow.admin_available
     flow.act("admin")
-    assert flow.step == Step.ATTRACT, "blocked after three wrong PINs"
-    kiosk.clock.advance(301)
-    assert flow.admin_available
+    for _ in range(3):
+        kiosk.enter("000000")
+    assert flow.session.message.msgid == "Too many wrong PINs. Try again in {n} second."
+    kiosk.enter(ADMIN_PIN)  # the right PIN waits too, unchecked
+    assert flow.step == Step.ADMIN_PIN and "Too many wrong PINs" in flow.session.message.msgid
+    kiosk.wall.advance(31)  # the store's (wall) clock
+    kiosk.enter(ADMIN_PIN)
+    assert flow.step == Step.ADMIN
+    assert [e.result for e in kiosk.store.audit.entries() if e.action == "admin_pin"] == ["fail", "ok", "fail", "fail", "fail", "locked", "ok"]
 
 
 def test_admin_hidden_without_a_pin(tmp_path, rules):
-    kiosk = Kiosk(tmp_path, rules, admin_pin="")
+    kiosk = Kiosk(tmp_path, rules, admin_pin_hash="")
     kiosk.flow.act("admin")
     assert kiosk.flow.step == Step.ATTRACT
     kiosk.jobs.close()

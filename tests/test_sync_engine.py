@@ -373,7 +373,7 @@ def test_the_losing_kiosks_user_is_told_once_at_their_next_sign_in(fleet, server
 
     jobs = InlineJobs(lambda: b.store)
     config = FlowConfig(passwords=b.store.settings.passwords, enroll_samples=5, enroll_sample_interval_s=0.3,
-                        verify_good_frames=2, verify_timeout_s=10.0, capture_timeout_s=20.0, admin_pin="")
+                        verify_good_frames=2, verify_timeout_s=10.0, capture_timeout_s=20.0, admin_pin_hash="")
     flow = Flow(config, FaceRules.from_pipeline(pipeline, settings), jobs)
 
     def sign_in(password: str) -> None:

@@ -179,7 +179,7 @@ def test_catalog_without_translation_falls_back_to_the_message():
 def test_ui_settings_validation():
     assert UiSettings().language == "en" and UiSettings().fullscreen
     assert UiSettings(width=800, height=480).width == 800
-    for bad in ({"admin_pin": "12a4"}, {"admin_pin": "123"}, {"width": 800}, {"width": 200, "height": 100}, {"language": "fr"}, {"idle_timeout_s": 0.0}):
+    for bad in ({"admin_pin": "123456"}, {"admin_pin_hash": "123456"}, {"width": 800}, {"width": 200, "height": 100}, {"language": "fr"}, {"idle_timeout_s": 0.0}):
         with pytest.raises(Exception):
             UiSettings(**bad)
-    assert UiSettings(admin_pin="").admin_pin == ""
+    assert UiSettings(admin_pin_hash="").admin_pin_hash == ""

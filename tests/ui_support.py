@@ -19,6 +19,10 @@ __all__ = ["FakeClock", "PERSON_A", "PERSON_B", "lenient_pipeline", "observe_per
 # 25 degree yaw gate, so his pictures never reach the matcher. Tests about the matcher
 # refusing him widen the gate; tests of the default gates keep it.
 WIDE_YAW = {"max_yaw_deg": 40.0}
+# The admin PIN of the test kiosks, and its hash made with cheap argon2 (the parameters
+# travel in the hash): the store checks it like any other.
+ADMIN_PIN = "246813"
+ADMIN_PIN_HASH = __import__("argon2").PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(ADMIN_PIN)
 
 
 def store_settings(tmp_path: Path, **sections: dict[str, Any]):
@@ -80,12 +84,12 @@ def make_app(
     dummy video driver, its store in tmp_path, its camera a folder of pictures.
 
     ``store``: Settings from :func:`store_settings` (made here if None); ``ui_values``
-    override the ui section (admin PIN 2468 unless given)."""
+    override the ui section (admin PIN 246813 unless given)."""
     from kiosk.assembly import Overrides, build_kiosk
     from kiosk.camera import ImageFolderSource
 
     settings = store if store is not None else store_settings(tmp_path)
-    ui = settings.ui.model_copy(update={"fullscreen": False, "width": size[0], "height": size[1], "admin_pin": "2468", **ui_values})
+    ui = settings.ui.model_copy(update={"fullscreen": False, "width": size[0], "height": size[1], "admin_pin_hash": ADMIN_PIN_HASH, **ui_values})
     settings = settings.model_copy(update={"ui": ui})
     pygame.display.init()
     surface = pygame.display.set_mode(size)

@@ -1,6 +1,6 @@
 """Config section of the touch screen interface."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -29,8 +29,10 @@ class UiSettings(Section):
     # This long before the idle timeout a "Need more time?" dialog counts down (with a
     # sound); a tap on "More time" starts the timeout again. 0 turns the dialog off.
     idle_warning_s: float = Field(20.0, ge=0.0)
-    # Digits that open the admin screen from a corner button; "" hides the button.
-    admin_pin: str = ""
+    # The argon2id hash of the admin PIN (facekiosk admin set-pin), which opens the admin
+    # screen from a corner button; the systemd credential admin-pin-hash wins over it; ""
+    # and no credential hides the button.
+    admin_pin_hash: str = ""
     # Face pictures taken at sign-up, at least this far apart, within capture_timeout_s.
     enroll_samples: int = Field(5, ge=1, le=20)
     enroll_sample_interval_s: float = Field(0.4, ge=0.0)
@@ -50,11 +52,21 @@ class UiSettings(Section):
     # A TrueType font file for all text; "" uses DejaVu Sans (fonts-dejavu-core).
     font: str = ""
 
-    @field_validator("admin_pin")
+    @model_validator(mode="before")
     @classmethod
-    def _pin(cls, value: str) -> str:
-        if value and not (value.isascii() and value.isdigit() and 4 <= len(value) <= 12):
-            raise ValueError("must be 4 to 12 digits, or empty to hide the admin screen")
+    def _plain_pin(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "admin_pin" in data:
+            raise ValueError("admin_pin (a PIN in plain text) was replaced by admin_pin_hash: "
+                             "run facekiosk admin set-pin and put its line here, or its --out file in the credential")
+        return data
+
+    @field_validator("admin_pin_hash")
+    @classmethod
+    def _pin_hash(cls, value: str) -> str:
+        from kiosk.store.admin_pin import valid_hash
+
+        if value and not valid_hash(value):
+            raise ValueError("must be an argon2id hash ($argon2id$...) made by facekiosk admin set-pin, or empty")
         return value
 
     @field_validator("help_text")

@@ -108,7 +108,7 @@ def demo_settings(settings: Settings, state_dir: Path) -> Settings:
     data["liveness"]["required_for_reset"] = True
     data["liveness"]["required_for_enrollment"] = False
     data["liveness"]["settle_timeout_s"] = max(DEMO_SETTLE_TIMEOUT_S, settings.liveness.settle_timeout_s)
-    data["ui"].update(fullscreen=False, width=DEMO_SIZE[0], height=DEMO_SIZE[1], admin_pin="")
+    data["ui"].update(fullscreen=False, width=DEMO_SIZE[0], height=DEMO_SIZE[1], admin_pin_hash="")
     if settings.ui.font:
         data["ui"]["font"] = str(settings.resolve(settings.ui.font))
     return parse_config(data, base_dir=state_dir, origin="demo config")

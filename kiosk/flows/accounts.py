@@ -14,6 +14,7 @@ import numpy as np
 
 from kiosk.flows.faces import Embeddings, FaceRules, Templates
 from kiosk.flows.jobs import Job
+from kiosk.store import admin_pin
 from kiosk.store.emails import Email
 from kiosk.store.errors import AuthenticationError, LockedOutError, ReenrollRequiredError, UnknownUserError
 
@@ -172,6 +173,16 @@ def upgrade_templates(user_id: str, samples: Sequence[Embeddings], missing: Sequ
 def change_password(user_id: str, password: str) -> Job:
     def job(store: Store) -> None:
         store.change_password(user_id, password, reason="reset by face")
+
+    return job
+
+
+def check_admin_pin(typed: str, pin_hash: str) -> Job:
+    """The admin PIN tried against its hash: counted in the store, audited, refused
+    unchecked while the wait after wrong PINs runs."""
+
+    def job(store: Store) -> admin_pin.PinCheck:
+        return admin_pin.check(store, typed, pin_hash)
 
     return job
 

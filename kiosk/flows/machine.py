@@ -39,6 +39,7 @@ from kiosk.flows.validation import Check, email_check, parse_email, password_che
 from kiosk.flows.verify import FrameAnalyzer
 from kiosk.i18n import N_, NP_, Text
 from kiosk.liveness.challenge import Status
+from kiosk.store.admin_pin import load_pin_hash
 from kiosk.store.emails import Email
 
 PIN_MAX_DIGITS = 12
@@ -57,9 +58,7 @@ class FlowConfig:
     capture_timeout_s: float = 30.0
     verify_timeout_s: float = 15.0
     verify_good_frames: int = 3
-    admin_pin: str = ""
-    admin_max_tries: int = 3
-    admin_cooldown_s: float = 300.0
+    admin_pin_hash: str = ""  # argon2id; the store counts the tries (kiosk.store.admin_pin)
     passwords: PasswordSettings = PasswordSettings()
     store_images: bool = False  # said on the consent screen
     image_retention_days: int = 7
@@ -80,7 +79,7 @@ class FlowConfig:
             capture_timeout_s=ui.capture_timeout_s,
             verify_timeout_s=ui.verify_timeout_s,
             verify_good_frames=ui.verify_good_frames,
-            admin_pin=ui.admin_pin,
+            admin_pin_hash=load_pin_hash(ui.admin_pin_hash),
             passwords=settings.passwords,
             store_images=settings.audit.store_images,
             image_retention_days=settings.audit.image_retention_days,
@@ -152,8 +151,6 @@ class Flow:
         self.step_entered_at = now
         self.last_activity = now
         self.wipes = 0  # how many sessions were wiped (for the idle and privacy tests)
-        self.admin_failures = 0
-        self.admin_blocked_until = 0.0
 
     def apply(self, config: FlowConfig, rules: FaceRules, language: str) -> None:
         """A reloaded configuration (SIGHUP): timeouts, thresholds, language. What needs
@@ -247,7 +244,7 @@ class Flow:
 
     @property
     def admin_available(self) -> bool:
-        return bool(self.config.admin_pin) and self.clock() >= self.admin_blocked_until
+        return bool(self.config.admin_pin_hash)
 
     def available_journeys(self) -> list[Journey]:
         """The journeys the start screen offers now, in order."""

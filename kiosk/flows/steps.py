@@ -52,6 +52,7 @@ class JobKind(str, Enum):
     CHANGE_PASSWORD = "change_password"
     COUNT_USERS = "count_users"
     ADD_TEMPLATES = "add_templates"
+    ADMIN_PIN = "admin_pin"
 
 
 class Field(str, Enum):
