@@ -46,7 +46,7 @@ def _make_v1_database(tmp_path: Path) -> tuple[str, list]:
 def test_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     user_id, vectors = _make_v1_database(tmp_path)
     with Store.open(make_settings(tmp_path)) as store:
-        assert query_one(store, "PRAGMA user_version") == db.SCHEMA_VERSION == 5
+        assert query_one(store, "PRAGMA user_version") == db.SCHEMA_VERSION == 6
         assert query_one(store, "SELECT COUNT(*) FROM review_templates") == 0
         user, matrix = store.face_templates("ANN@example.org", MODEL)
         assert user.id == user_id and (matrix == vectors).all()

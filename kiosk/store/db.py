@@ -171,8 +171,43 @@ _V5 = (
     "CREATE TABLE account_dirty (user_id TEXT PRIMARY KEY)",
 )
 
+# Version 6: accounts people can trust (issue 15). mail_queue: emails waiting for the SMTP
+# relay (confirmation and reset codes, notices to owners), retried with backoff; recipient
+# and body are erased once sent or expired. email_codes: one-time codes, only their HMAC,
+# per email (its keyed hash) and purpose, with their expiry and wrong tries. users:
+# when the email was confirmed, and the consent the person gave (text version, time).
+_V6 = (
+    """CREATE TABLE mail_queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent_at REAL,
+        result TEXT
+    )""",
+    "CREATE INDEX mail_queue_due ON mail_queue(result, next_at)",
+    """CREATE TABLE email_codes (
+        email_hash TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (email_hash, purpose)
+    )""",
+    "ALTER TABLE users ADD COLUMN email_confirmed_at REAL",
+    "ALTER TABLE users ADD COLUMN consent_version TEXT",
+    "ALTER TABLE users ADD COLUMN consent_at REAL",
+)
+
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
