@@ -36,10 +36,10 @@ def converter_versions() -> dict[str, str]:
 
 
 def keras_to_tflite(
-    model,
+    model: Any,
     variant: str,
     representative: Callable[[], Iterable[list[np.ndarray]]] | None = None,
-    concrete_function=None,
+    concrete_function: Any = None,
 ) -> bytes:
     """Convert a tf_keras model (or a concrete function of it) to TFLite bytes.
 
@@ -65,7 +65,8 @@ def keras_to_tflite(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return converter.convert()
+    tflite: bytes = converter.convert()
+    return tflite
 
 
 # Manifest fields measured after conversion (alignment template, calibrated thresholds):
@@ -111,21 +112,23 @@ def raw_embeddings(embedder: Embedder, chips_rgb: np.ndarray) -> np.ndarray:
     """(n, d) float64: the model's own output for each RGB uint8 chip, one invoke per
     chip, without the kiosk's mirror averaging and normalisation (parity compares the
     model with its source, not the matching that follows)."""
-    return np.stack([embedder.embed_single(np.ascontiguousarray(chip)).astype(np.float64) for chip in chips_rgb])
+    rows: np.ndarray = np.stack([embedder.embed_single(np.ascontiguousarray(chip)).astype(np.float64) for chip in chips_rgb])
+    return rows
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of two (n, d) arrays."""
     a = a.reshape(len(a), -1).astype(np.float64)
     b = b.reshape(len(b), -1).astype(np.float64)
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    similarity: np.ndarray = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return similarity
 
 
 def median_ms(fn: Callable[[], Any], repeats: int = 20, warmup: int = 3) -> float:
     """Median wall time of ``fn`` in milliseconds, after a few warm-up calls."""
     for _ in range(warmup):
         fn()
-    times = []
+    times: list[float] = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()

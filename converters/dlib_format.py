@@ -171,7 +171,7 @@ def _con(r: _Reader, kind: str) -> Layer:
     for name in ("lr_mult", "wd_mult", "bias_lr_mult", "bias_wd_mult"):
         attrs[name] = r.real()
     attrs["use_bias"] = r.boolean() if kind == "con_5" else True
-    shapes = [("filters", filters)]
+    shapes: list[tuple[str, tuple[int, ...]]] = [("filters", filters)]
     if attrs["use_bias"]:
         shapes.append(("biases", (biases[1],)))  # alias (1, num_filters, 1, 1)
     split = _split_params(params, shapes, kind)
@@ -214,7 +214,7 @@ def _fc(r: _Reader, kind: str) -> Layer:
     for name in ("lr_mult", "wd_mult", "bias_lr_mult", "bias_wd_mult"):
         attrs[name] = r.real()
     # dlib computes out = x * W with W stored (num_inputs, num_outputs), row-major.
-    shapes = [("weights", (weights[0], weights[1]))]
+    shapes: list[tuple[str, tuple[int, ...]]] = [("weights", (weights[0], weights[1]))]
     if bias_mode == 0:
         shapes.append(("biases", (biases[1],)))
     return Layer(kind, _split_params(params, shapes, kind), attrs)

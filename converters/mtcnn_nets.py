@@ -30,7 +30,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 import numpy as np
 
@@ -103,12 +103,21 @@ ARCHITECTURE = {
     ),
 }
 
-MTCNN_INPUT = dict(
-    layout="NHWC",
-    color_order="RGB",
-    mean=(127.5, 127.5, 127.5),
-    scale=(1.0 / 128.0, 1.0 / 128.0, 1.0 / 128.0),
-)
+class _InputFields(TypedDict):
+    """The :class:`InputSpec` fields every MTCNN net shares (all but its size)."""
+
+    layout: str
+    color_order: str
+    mean: tuple[float, float, float]
+    scale: tuple[float, float, float]
+
+
+MTCNN_INPUT: _InputFields = {
+    "layout": "NHWC",
+    "color_order": "RGB",
+    "mean": (127.5, 127.5, 127.5),
+    "scale": (1.0 / 128.0, 1.0 / 128.0, 1.0 / 128.0),
+}
 
 
 @dataclass(frozen=True)
@@ -131,13 +140,13 @@ def load_package_weights(net: str) -> list[np.ndarray]:
     return list(load_weights(f"{net}.lz4"))
 
 
-def build_net(net: str):
+def build_net(net: str) -> Any:
     """A tf_keras functional model with the package's layers, in the package's order."""
     import tf_keras as keras
 
     L = keras.layers
 
-    def conv_prelu(x, filters, kernel, name):
+    def conv_prelu(x: Any, filters: int, kernel: int, name: str) -> Any:
         x = L.Conv2D(filters, kernel, padding="valid", name=f"conv{name}")(x)
         return L.PReLU(shared_axes=[1, 2], name=f"prelu{name}")(x)
 
@@ -185,13 +194,13 @@ def build_net(net: str):
     return keras.Model(inputs, outputs, name=net)
 
 
-def build_loaded_net(net: str):
+def build_loaded_net(net: str) -> Any:
     model = build_net(net)
     model.set_weights(load_package_weights(net))
     return model
 
 
-def package_net(net: str):
+def package_net(net: str) -> Any:
     """The package's own Keras net with its weights: the parity reference."""
     from mtcnn.network.onet import ONet
     from mtcnn.network.pnet import PNet
@@ -206,7 +215,7 @@ def package_net(net: str):
 # --- conversion ----------------------------------------------------------------------
 
 
-def convert_net(net: str, model) -> bytes:
+def convert_net(net: str, model: Any) -> bytes:
     """fp32 TFLite bytes; P-Net with dynamic H and W, R/O-Net with a dynamic batch."""
     import tensorflow as tf
 
@@ -220,11 +229,13 @@ def convert_net(net: str, model) -> bytes:
     )
     names = KERAS_OUTPUTS[net]
 
-    @tf.function
-    def forward(image):
+    def forward(image: Any) -> dict[str, Any]:
         return dict(zip(names, model(image, training=False)))
 
-    tflite = keras_to_tflite(model, "fp32", concrete_function=forward.get_concrete_function(spec))
+    # tf.function called, not used as a decorator: TensorFlow is untyped, and an untyped
+    # decorator would make ``forward`` untyped too.
+    traced = tf.function(forward)
+    tflite = keras_to_tflite(model, "fp32", concrete_function=traced.get_concrete_function(spec))
     if net == "pnet":
         tflite = set_default_input_shape(tflite, (1, PNET_DEFAULT_SIZE, PNET_DEFAULT_SIZE, 3))
     return tflite
@@ -248,10 +259,10 @@ def set_default_input_shape(tflite: bytes, shape: tuple[int, ...]) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def interpreter_output_order(interpreter) -> tuple[str, ...]:
+def interpreter_output_order(interpreter: Any) -> tuple[str, ...]:
     """Meaning of each interpreter output, identified by its channel count."""
     by_channels = {channels: name for name, channels in OUTPUT_CHANNELS.items()}
-    order = []
+    order: list[str] = []
     for detail in interpreter.get_output_details():
         channels = int(detail["shape_signature"][-1])
         if channels not in by_channels:
@@ -417,7 +428,7 @@ def convert_all(out_dir: Path, check_parity: bool = True) -> list[NetResult]:
     return results
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "mtcnn",
         help="convert the mtcnn package's P-Net, R-Net and O-Net to fp32 TFLite",

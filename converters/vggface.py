@@ -108,9 +108,8 @@ def _shim_modules(tf_keras: types.ModuleType) -> dict[str, types.ModuleType]:
     data_utils = module("keras.utils.data_utils", get_file=tf_keras.utils.get_file)
     # ``from keras.utils import layer_utils`` looks the attribute up on the module object,
     # so keras.utils is a copy of tf_keras.utils with the two old submodules added.
-    utils = module("keras.utils", **vars(tf_keras.utils))
+    utils = module("keras.utils", **{**vars(tf_keras.utils), "layer_utils": layer_utils, "data_utils": data_utils})
     utils.__name__ = "keras.utils"
-    utils.layer_utils, utils.data_utils = layer_utils, data_utils
     topology = module("keras.engine.topology", get_source_inputs=tf_keras.utils.get_source_inputs)
     engine = module("keras.engine", topology=topology)
     apps_utils = module("keras_applications.imagenet_utils", _obtain_input_shape=imagenet_utils.obtain_input_shape)
@@ -157,7 +156,7 @@ def keras_vggface_modules() -> Iterator[types.SimpleNamespace]:
         sys.modules.update(saved)
 
 
-def build_model(arch: str, weights: Path | None, seed: int = 0):
+def build_model(arch: str, weights: Path | None, seed: int = 0) -> Any:
     """keras-vggface ``arch`` without the classifier, global average pooled, 224x224 input.
 
     ``weights`` None gives seeded random weights. Raises WeightsError for a bad file.
@@ -187,14 +186,14 @@ def build_model(arch: str, weights: Path | None, seed: int = 0):
     return model
 
 
-def random_weights(model, seed: int) -> list[np.ndarray]:
+def random_weights(model: Any, seed: int) -> list[np.ndarray]:
     """Keras' default initial values, drawn from a seeded generator (no global seeding).
 
     Kernels are Glorot-uniform; BatchNorm gamma and moving variance 1; biases, beta and
     moving mean 0.
     """
     rng = np.random.default_rng(seed)
-    values = []
+    values: list[np.ndarray] = []
     for variable in model.weights:
         shape = tuple(variable.shape)
         name = variable.name.split("/")[-1].split(":")[0]
@@ -210,7 +209,7 @@ def random_weights(model, seed: int) -> list[np.ndarray]:
     return values
 
 
-def check_layer_names(model, weights: Path) -> None:
+def check_layer_names(model: Any, weights: Path) -> None:
     """Loading by name silently skips absent layers: insist every weighted layer is there."""
     import h5py
 
@@ -235,7 +234,8 @@ def loose_crop_points(box: np.ndarray, points: np.ndarray) -> np.ndarray:
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     scale = 256.0 / (LOOSE_CROP_ENLARGE * min(x2 - x1, y2 - y1))
     centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
-    return (np.asarray(points, np.float64) - centre) * scale + CHIP_SIZE / 2
+    chip_points: np.ndarray = (np.asarray(points, np.float64) - centre) * scale + CHIP_SIZE / 2
+    return chip_points
 
 
 def derive_alignment_template(images: list[Path], models_dir: Path) -> tuple[np.ndarray, int]:
@@ -249,9 +249,9 @@ def derive_alignment_template(images: list[Path], models_dir: Path) -> tuple[np.
     from kiosk.vision.mtcnn import MtcnnDetector, Net
     from kiosk.vision.pipeline import choose_central
 
-    nets = [Net.from_manifest(models_dir / f"mtcnn_{n}.json", 2) for n in ("pnet", "rnet", "onet")]
-    detector = MtcnnDetector(*nets, settings=Settings(base_dir=str(models_dir.parent)).detector)
-    points = []
+    pnet, rnet, onet = (Net.from_manifest(models_dir / f"mtcnn_{n}.json", 2) for n in ("pnet", "rnet", "onet"))
+    detector = MtcnnDetector(pnet, rnet, onet, settings=Settings(base_dir=str(models_dir.parent)).detector)
+    points: list[np.ndarray] = []
     for path in images:
         image = load_image(path)
         faces = detector.detect(image)
@@ -267,7 +267,8 @@ def symmetric_template(points: np.ndarray) -> np.ndarray:
     """Average five points with their mirror image (x -> 224 - x, left and right swapped)."""
     points = np.asarray(points, np.float64)
     mirrored = points[[1, 0, 2, 4, 3]] * [-1.0, 1.0] + [CHIP_SIZE, 0.0]
-    return (points + mirrored) / 2
+    symmetric: np.ndarray = (points + mirrored) / 2
+    return symmetric
 
 
 # --- face chips --------------------------------------------------------------------------
@@ -284,7 +285,7 @@ def face_chips(count: int, offset: int = 0, image_dir: Path | None = None) -> tu
 
     root = image_dir or LFW_IMAGES
     paths = sorted(root.glob("*/*.jpg")) if root.is_dir() else []
-    chips = []
+    chips: list[np.ndarray] = []
     if paths:
         picks = (np.linspace(0, len(paths) - 1, count).astype(int) + offset) % len(paths)
         for index in picks:
@@ -292,7 +293,7 @@ def face_chips(count: int, offset: int = 0, image_dir: Path | None = None) -> tu
             w, h = image.size
             left, top = (w - LFW_CENTRE_CROP) // 2, (h - LFW_CENTRE_CROP) // 2
             box = (left, top, left + LFW_CENTRE_CROP, top + LFW_CENTRE_CROP)
-            chips.append(np.asarray(image.crop(box).resize((CHIP_SIZE, CHIP_SIZE), Image.BILINEAR)))
+            chips.append(np.asarray(image.crop(box).resize((CHIP_SIZE, CHIP_SIZE), Image.Resampling.BILINEAR)))
         source = f"{count} LFW deep-funneled centre crops {LFW_CENTRE_CROP}px -> {CHIP_SIZE}px ({root})"
     else:
         from skimage import data as skdata
@@ -303,9 +304,9 @@ def face_chips(count: int, offset: int = 0, image_dir: Path | None = None) -> tu
             side = int(rng.integers(120, 170))
             cx, cy = 223 + int(rng.integers(-12, 13)), 117 + int(rng.integers(-12, 13))
             box = (cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2)
-            chip = image.crop(box).resize((CHIP_SIZE, CHIP_SIZE), Image.BILINEAR)
+            chip = image.crop(box).resize((CHIP_SIZE, CHIP_SIZE), Image.Resampling.BILINEAR)
             if rng.random() < 0.5:
-                chip = chip.transpose(Image.FLIP_LEFT_RIGHT)
+                chip = chip.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             chips.append(np.asarray(chip))
         source = f"{count} jittered crops of skimage.data.astronaut (LFW not found at {root})"
     return np.stack(chips), source
@@ -399,7 +400,7 @@ def convert(
             for sample in calib_batch:
                 yield [sample[None]]
 
-    results = []
+    results: list[VariantResult] = []
     for variant in variants:
         progress(f"vggface: converting {arch} to {variant}")
         tflite = keras_to_tflite(model, variant, representative=representative if variant == "int8" else None)
@@ -443,7 +444,7 @@ def parse_variants(text: str) -> tuple[str, ...]:
     return variants
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "vggface",
         help="convert a keras-vggface model (operator-supplied weights) to TFLite variants",
