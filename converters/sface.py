@@ -39,8 +39,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from converters import sface_reference
-from converters.common import converter_versions, cosine, keras_to_tflite, median_ms, package_version, progress, write_model
-from kiosk.manifest import InputSpec, Manifest, Source
+from converters.common import (
+    converter_versions,
+    cosine,
+    keras_to_tflite,
+    median_ms,
+    package_version,
+    progress,
+    raw_embeddings,
+    runtime_embedder,
+    write_model,
+)
+from kiosk.manifest import InputSpec, Manifest, Source, sha256_file
 
 if TYPE_CHECKING:
     import onnx
@@ -94,10 +104,6 @@ def weights_path() -> Path:
 def default_data_dir() -> Path:
     """``../shared/data`` beside the repository (research data, never committed)."""
     return REPO.parent / "shared" / "data"
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------- ONNX graph
@@ -504,16 +510,11 @@ def kiosk_chips(reference: Reference, data_dir: Path | None = None) -> np.ndarra
 
 def embed_chips(manifest_path: Path, chips_rgb: np.ndarray, num_threads: int = 2) -> np.ndarray:
     """Raw model outputs through the kiosk's Embedder (its preprocessing, no flip, no norm)."""
-    from kiosk.vision.embedder import Embedder
-
-    embedder = Embedder.from_manifest(manifest_path, num_threads=num_threads, check_hash=True)
-    return np.stack([embedder.embed_single(chip) for chip in chips_rgb])
+    return raw_embeddings(runtime_embedder(manifest_path, num_threads), chips_rgb)
 
 
 def embed_latency_ms(manifest_path: Path, chip_rgb: np.ndarray, num_threads: int = 2, repeats: int = 50) -> float:
-    from kiosk.vision.embedder import Embedder
-
-    embedder = Embedder.from_manifest(manifest_path, num_threads=num_threads)
+    embedder = runtime_embedder(manifest_path, num_threads)
     return median_ms(lambda: embedder.embed_single(chip_rgb), repeats=repeats, warmup=5)
 
 
