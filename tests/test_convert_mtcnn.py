@@ -134,6 +134,10 @@ def test_onet_landmarks_on_a_real_face():
     assert max(ys[left_eye], ys[right_eye]) < ys[nose] < min(ys[mouth_left], ys[mouth_right])
 
 
+# Converts all three nets again (17 s on two loaded cores): slow. The committed nets are
+# checked against the package's Keras nets above, and a conversion runs in the fast loop
+# below (R-Net alone).
+@pytest.mark.slow
 @pytest.mark.parametrize("net", NETS)
 def test_regenerated_model_matches_committed(net, regenerated):
     manifest, model = committed(net)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,33 @@ def run_cli(argv: list[str]) -> int:
     vggface.add_parser(parser.add_subparsers())
     args = parser.parse_args(["vggface", *argv])
     return args.func(args)
+
+
+def small_resnet50(include_top, weights, input_shape, pooling):
+    """Stands in for keras-vggface's RESNET50 builder (same call, same 2048-d pooled output)
+    with two convolutions instead of fifty layers, so the converter's whole path runs in
+    seconds. The full model's conversion is in the slow tests."""
+    import tf_keras
+
+    assert (include_top, weights, pooling) == (False, None, "avg")
+    inputs = tf_keras.Input(shape=input_shape)
+    x = tf_keras.layers.Conv2D(8, 7, strides=4, activation="relu")(inputs)
+    x = tf_keras.layers.Conv2D(2048, 1)(x)
+    return tf_keras.Model(inputs, tf_keras.layers.GlobalAveragePooling2D()(x), name="small_resnet50")
+
+
+@pytest.fixture
+def small_model(monkeypatch):
+    """``vggface.build_model("resnet50", ...)`` builds :func:`small_resnet50`; keras-vggface's
+    own preprocessing (the parity reference) stays the real one."""
+    real = vggface.keras_vggface_modules
+
+    @contextlib.contextmanager
+    def modules():
+        with real() as kv:
+            yield types.SimpleNamespace(models=types.SimpleNamespace(RESNET50=small_resnet50), utils=kv.utils)
+
+    monkeypatch.setattr(vggface, "keras_vggface_modules", modules)
 
 
 def aliased_modules() -> dict[str, object]:
@@ -65,7 +94,7 @@ def test_manifest_preprocessing_equals_keras_vggface(arch, version):
     np.testing.assert_allclose(vggface.keras_vggface_preprocess(chips, arch), expected, atol=1e-4)
 
 
-def test_resnet50_fp32_matches_keras(tmp_path, capsys):
+def check_fp32_matches_keras(tmp_path, capsys):
     status = run_cli(["--random-weights", "--seed", "3", "--variants", "fp32", "--out", str(tmp_path), "--json"])
     assert status == 0
     report = json.loads(capsys.readouterr().out)
@@ -81,6 +110,18 @@ def test_resnet50_fp32_matches_keras(tmp_path, capsys):
     assert manifest.source.version == "0.6"
     assert manifest.normalize_embedding
     assert manifest.alignment_template == vggface.VGGFACE2_TEMPLATE
+
+
+# Converting the full ResNet50 takes 30-140 s on two cores (make test-fast skips it); the
+# small stand-in checks the same: the fp32 model, fed by the kiosk's Embedder from the
+# manifest just written, gives Keras' output on keras-vggface's preprocessing.
+@pytest.mark.slow
+def test_resnet50_fp32_matches_keras(tmp_path, capsys):
+    check_fp32_matches_keras(tmp_path, capsys)
+
+
+def test_small_model_fp32_matches_keras(tmp_path, capsys, small_model):
+    check_fp32_matches_keras(tmp_path, capsys)
 
 
 def test_alignment_template_matches_the_kiosk_detector_on_other_faces():
@@ -128,7 +169,7 @@ def test_all_variants_load_and_embed(tmp_path, capsys):
         assert np.isfinite(embeddings).all() and np.linalg.norm(embeddings, axis=1).min() > 0
 
 
-def test_weights_file_is_loaded_by_topology(tmp_path):
+def check_weights_file_is_loaded_by_topology(tmp_path):
     source = vggface.build_model("resnet50", None, seed=11)
     weights = tmp_path / "operator_resnet50.h5"
     source.save_weights(str(weights))
@@ -138,6 +179,17 @@ def test_weights_file_is_loaded_by_topology(tmp_path):
     expected = source.predict(batch, verbose=0)
     np.testing.assert_allclose(loaded.predict(batch, verbose=0), expected, rtol=1e-5, atol=1e-5)
     assert np.abs(unloaded.predict(batch, verbose=0) - expected).max() > 1e-2
+
+
+# Three full ResNet50 builds: 35 s on two cores. The small stand-in goes through the same
+# loading code (load_weights by topology, not by name).
+@pytest.mark.slow
+def test_weights_file_is_loaded_by_topology(tmp_path):
+    check_weights_file_is_loaded_by_topology(tmp_path)
+
+
+def test_weights_file_is_loaded_by_topology_small_model(tmp_path, small_model):
+    check_weights_file_is_loaded_by_topology(tmp_path)
 
 
 def test_vgg16_refuses_a_file_without_its_layers(tmp_path):
@@ -167,10 +219,7 @@ def test_bad_weights_file_exits_2_with_one_line(tmp_path, capsys, content):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
-def test_converter_parity_fails_on_a_manifest_that_misstates_the_colour_order(tmp_path, monkeypatch, capsys):
-    """keras-vggface feeds BGR: a manifest saying RGB must fail the converter's parity
-    check, as it would fail on the kiosk (issue 11, item 5)."""
+def check_parity_fails_on_a_manifest_that_misstates_the_colour_order(tmp_path, monkeypatch, capsys):
     right = vggface.input_spec
 
     def wrong(arch):
@@ -181,3 +230,14 @@ def test_converter_parity_fails_on_a_manifest_that_misstates_the_colour_order(tm
     assert load_manifest(tmp_path / "vggface_resnet50_fp32.json").input.color_order == "RGB"
     (fp32,) = json.loads(capsys.readouterr().out)["variants"]
     assert status == 1, fp32
+
+
+@pytest.mark.slow
+def test_converter_parity_fails_on_a_manifest_that_misstates_the_colour_order(tmp_path, monkeypatch, capsys):
+    """keras-vggface feeds BGR: a manifest saying RGB must fail the converter's parity
+    check, as it would fail on the kiosk (issue 11, item 5)."""
+    check_parity_fails_on_a_manifest_that_misstates_the_colour_order(tmp_path, monkeypatch, capsys)
+
+
+def test_converter_parity_fails_on_a_misstated_colour_order_small_model(tmp_path, monkeypatch, capsys, small_model):
+    check_parity_fails_on_a_manifest_that_misstates_the_colour_order(tmp_path, monkeypatch, capsys)
