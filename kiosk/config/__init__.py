@@ -17,6 +17,7 @@ from kiosk.config.base import Section
 from kiosk.config.camera import CameraSettings
 from kiosk.config.images import ImageSettings
 from kiosk.config.liveness import LivenessSettings
+from kiosk.config.mail import MailSettings
 from kiosk.config.sync import SyncSettings
 from kiosk.config.store import AuditSettings, LockoutSettings, PasswordSettings, StoreSettings
 from kiosk.config.ui import UiSettings
@@ -41,6 +42,7 @@ class Settings(Section):
     sync: SyncSettings = SyncSettings()
     liveness: LivenessSettings = LivenessSettings()
     images: ImageSettings = ImageSettings()
+    mail: MailSettings = MailSettings()
 
     # Not a setting: where the file came from, so relative paths can be resolved.
     base_dir: str = Field(".", exclude=True)
