@@ -20,6 +20,7 @@ import pytest
 
 from kiosk.flows import Step
 from kiosk.flows.faces import FaceObservation
+from kiosk.flows.liveness import FAILURE_TEXT
 from kiosk.liveness.challenge import REASONS, Challenge, Status, draw_prompts
 from kiosk.liveness.session import LivenessModels, LivenessResult, LivenessSession
 from kiosk.liveness.simulate import Person
@@ -160,7 +161,7 @@ def test_a_wrong_answer_is_a_failed_attempt_with_its_own_advice(tmp_path, settin
     kiosk.start_reset(EMAIL)
     run_camera(kiosk)
     check_refusal(kiosk, attempts_left=MAX_FAILURES - 1)
-    assert kiosk.flow.session.message.msgid in ("Please move the way the arrow shows.", "Please follow each instruction as soon as it appears.")
+    assert kiosk.flow.session.message.msgid in ("Please move the way the arrow shows.", FAILURE_TEXT["too_late"].msgid)
     (entry,) = face_audit(kiosk)
     assert entry.result == audit_mod.FAIL and entry.score is None
     assert not liveness_record(entry)["passed"]

@@ -15,7 +15,7 @@ import pytest
 
 from kiosk.camera.scripted import write_folder
 from kiosk.flows import Step
-from kiosk.flows.liveness import PROMPT_TEXT
+from kiosk.flows.liveness import FAILURE_TEXT, INTRO, PROMPT_TEXT
 from ui_support import PERSON_A, SCREENS_DIR, Driver, enroll_directly, make_app, store_settings
 
 PASSWORD = "Correct horse 9!"
@@ -41,16 +41,22 @@ def test_a_photo_is_shown_a_prompt_and_refused_with_advice(tmp_path, pipeline, s
         ui.type("ann@example.org")
         ui.submit()
         ui.wait_for(lambda: flow.step == Step.RESET_FACE, what="the face check")
-        ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step != Step.RESET_FACE, what="a prompt")
+        seen: set[str] = set()
+        ui.wait_for(lambda: seen.update(ui.texts()) or flow.liveness_prompt() is not None or flow.step != Step.RESET_FACE, what="a prompt")
+        assert INTRO.msgid in seen, "the introduction comes before the first prompt"
         prompt = flow.liveness_prompt()
         assert prompt in PROMPT_TEXT, (flow.step, flow.session.message)
         ui.shot(prompt)
         texts = ui.texts()
         assert PROMPT_TEXT[prompt].msgid in texts
         assert any(text.startswith("Step 1 of ") for text in texts), texts
+        assert "prompt" in ui.app.sounds.played  # a sound with the prompt
+        assert flow.liveness_answer_left() is not None  # the bar of the time to answer
+        guidance = [r for r in ui.app.painter.records if r.owner.endswith("guidance")]
+        assert guidance and guidance[0].role == "prompt"  # large, in the prompt's own role
         ui.wait_step(Step.RESET_REFUSED, timeout=20.0)
         ui.shot()
-        assert flow.session.message.msgid == "Please follow each instruction as soon as it appears."
+        assert flow.session.message.msgid == FAILURE_TEXT["too_late"].msgid
         assert flow.session.attempts_left is not None  # a failed challenge counts
         assert not ui.problems, ui.problems[:5]
     finally:
@@ -74,11 +80,12 @@ def test_sign_up_with_liveness_asks_for_the_challenge_before_the_pictures(tmp_pa
         ui.wait_for(lambda: flow.liveness_prompt() is not None or flow.step != Step.SIGNUP_FACE, what="a prompt")
         ui.shot(flow.liveness_prompt() or "no-prompt")
         assert flow.liveness_prompt() in PROMPT_TEXT
-        assert any(text.startswith("Do what the screen asks") for text in ui.texts())
+        assert PROMPT_TEXT[flow.liveness_prompt()].msgid in ui.texts()
+        assert not any(text.startswith("Do what the screen asks") for text in ui.texts())  # the prompt alone
         ui.wait_step(Step.PROBLEM, timeout=20.0)
         ui.shot()
         assert flow.session.problem.title.msgid == "We could not check that you are present"
-        assert flow.session.problem.body.msgid == "Please follow each instruction as soon as it appears."
+        assert flow.session.problem.body.msgid == FAILURE_TEXT["too_late"].msgid
         assert not ui.problems, ui.problems[:5]
     finally:
         ui.app.close()

@@ -15,6 +15,9 @@ from kiosk.camera.scripted import PERSON_A, person_frames, write_folder
 from kiosk.flows import Step, SyncStatus
 from kiosk.flows.jobs import Done
 from kiosk.flows.verify import FaceVerifier
+from kiosk.config.liveness import LivenessSettings
+from kiosk.flows.liveness import HOLD, INTRO, PROMPT_TEXT, LivenessVerifier
+from kiosk.liveness.challenge import Status
 from kiosk.i18n import N_, NP_, load_catalog
 from kiosk.store.emails import normalize_email
 from kiosk.store.errors import DuplicateFaceError, EmailTakenError
@@ -31,6 +34,13 @@ LONG_EMAIL = "maximiliane.mustermann-schmidt@verwaltung.example-universitaet.de"
 
 def long_sync() -> SyncStatus:
     return SyncStatus(configured=True, state="offline", pending_changes=1234, last_success_at=1.7e9, detail="cannot reach facekiosk-prod-europe-west1.firebaseio.com: timed out")
+
+
+class _ShownCheck:
+    """A liveness check that is only drawn (the tour sets its status itself)."""
+
+    settings = LivenessSettings()
+    result = None
 
 
 def tour(driver: Driver, faces_a):
@@ -98,6 +108,16 @@ def tour(driver: Driver, faces_a):
     go(Step.RESET_FACE)
     flow.observe(dataclasses.replace(faces_a[0], findings=("pose",)))
     yield "verify"
+    challenge = LivenessVerifier(_ShownCheck(), None, flow.rules, app.clock(), 15.0)
+    challenge.status, challenge.guidance = Status("settle", None, 0, 2, 0.0), INTRO
+    session().verifier = challenge
+    go(Step.RESET_FACE)
+    yield "challenge-intro"
+    challenge.status, challenge.prompt, challenge.guidance = Status("prompt", "turn_right", 0, 2, 0.8), PROMPT_TEXT["turn_right"], None
+    yield "challenge-prompt"
+    challenge.status, challenge.prompt, challenge.guidance = Status("settle", None, 1, 2, 0.0), None, HOLD
+    yield "challenge-between"
+    session().verifier = None
     session().message, session().attempts_left = None, 1
     flow.say(N_("We could not verify you."))
     flow.go_keep_message(Step.RESET_REFUSED)
@@ -170,7 +190,7 @@ def test_no_text_leaves_its_box_or_the_screen(tmp_path, pipeline, faces_a, langu
             assert app.painter.records, f"{name}: nothing drawn"
             app.save_screenshot(folder / f"{len(names) + 1:02d}-{name}.png")
             names.append(name)
-        assert len(names) == 40, names
+        assert len(names) == 43, names
     finally:
         app.close()
     print(f"{language} {size}: smallest cap height per role (px):", dict(sorted(smallest_cap.items())))

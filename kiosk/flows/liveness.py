@@ -36,13 +36,15 @@ PROMPT_TEXT = {
     "blink_twice": N_("Blink twice"),
 }
 HOLD = N_("Hold still and look at the camera")
+# Before the first prompt: what is coming, so nobody is surprised by it.
+INTRO = N_("You will be asked to turn your head or blink. Each request comes with a sound.")
 
 # What a person is told after a failed challenge, by failure code. Passive findings get
 # the plain "could not verify": telling an attacker which cue caught them helps them.
 FAILURE_TEXT = {
-    "too_early": N_("Please wait for each instruction before you move."),
-    "too_late": N_("Please follow each instruction as soon as it appears."),
-    "timeout": N_("Please follow each instruction as soon as it appears."),
+    "too_early": N_("We saw a movement before the instruction. You can try again: wait for the sound, then move."),
+    "too_late": N_("We did not see the movement in time. You can try again: move as soon as you hear the sound."),
+    "timeout": N_("We did not see the movement in time. You can try again: move as soon as you hear the sound."),
     "wrong_direction": N_("Please move the way the arrow shows."),
     "wrong_move": N_("Please move the way the arrow shows."),
     "not_steady": N_("Please hold still between the instructions."),
@@ -153,8 +155,21 @@ class LivenessVerifier:
             self.guidance = None
         else:
             self.prompt = None
-            self.guidance = HOLD if observation.has_face else N_("Look at the camera")
+            if not observation.has_face:
+                self.guidance = N_("Look at the camera")
+            else:
+                self.guidance = INTRO if status.index == 0 else HOLD
         return None
+
+    def answer_left(self) -> float | None:
+        """The share (1 to 0) of the time to answer the prompt on screen that is left
+        (``complete_within_s`` from its appearance); None between prompts."""
+        status = self.status
+        settings = getattr(self.check, "settings", None)
+        window = getattr(settings, "complete_within_s", None)
+        if status is None or status.phase != PROMPT or status.prompt is None or not window:
+            return None
+        return max(0.0, 1.0 - status.prompt_elapsed_s / float(window))
 
     def expire(self, now: float) -> Outcome | None:
         if self._decided or now < self.deadline:

@@ -31,7 +31,7 @@ from kiosk.flows.accounts import Locked
 from kiosk.flows.events import EventName, EventSink, FlowEvent, ignore_events
 from kiosk.flows.faces import FaceObservation, FaceRules
 from kiosk.flows.jobs import Done, Job, Jobs
-from kiosk.flows.liveness import LiveCheck
+from kiosk.flows.liveness import LiveCheck, LivenessVerifier
 from kiosk.flows.session import START_OVER, Continuation, Pending, Problem, Session
 from kiosk.flows.status import KioskInfo, SyncState, SyncStatus, SyncStatusProvider, sync_not_configured
 from kiosk.flows.steps import Action, Back, Field, JobKind, Journey, StepSpec
@@ -292,6 +292,13 @@ class Flow:
         """The challenge prompt on screen now (``turn_left``, ...), for its arrow or icon."""
         status = self._challenge_status()
         return status.prompt if status is not None and not status.done else None
+
+    def liveness_answer_left(self) -> float | None:
+        """The share of the time to answer the current prompt that is left (its bar)."""
+        verifier = self.session.verifier
+        if self._challenge_status() is None or verifier is None or not isinstance(verifier, LivenessVerifier):
+            return None
+        return verifier.answer_left()
 
     def liveness_progress(self) -> tuple[int, int] | None:
         """(prompts answered, prompts in all) during a challenge; None otherwise."""

@@ -23,7 +23,7 @@ from kiosk.ui.layout import Layout
 from kiosk.ui.prefs import Preferences
 from kiosk.ui.preview import draw_preview
 from kiosk.ui.text import Painter
-from kiosk.ui.widgets import Button, Pressable, TextField, draw_mark, draw_prompt_icon, draw_wait, rounded
+from kiosk.ui.widgets import Button, Pressable, TextField, draw_mark, draw_progress, draw_prompt_icon, draw_wait, rounded
 
 
 # A button to build: its label, what it does, its style and its name (tests, the demo).
@@ -210,20 +210,29 @@ class FaceScreen(Screen):
             self.ctx.painter.text(message, box.inflate(-self.layout.px(24), -self.layout.px(24)), theme.BODY, theme.MUTED, align="center", valign="middle", owner="camera")
 
     def draw_challenge(self, box: pygame.Rect) -> pygame.Rect:
-        """During a liveness challenge: the prompt's arrow or eye, and which prompt of how
-        many, at the top of ``box``; returns the rest of ``box``."""
+        """During a liveness challenge, at the top of ``box``: with a prompt on screen its
+        arrow or eye, which prompt of how many, and a bar draining over the time there is
+        to answer; between prompts only the count. Returns the rest of ``box``."""
         progress = self.flow.liveness_progress()
         if progress is None:
             return box
         layout, painter = self.layout, self.ctx.painter
+        index, total = progress
+        prompt = self.flow.liveness_prompt()
+        step = N_("Step {n} of {total}", n=min(index + 1, total), total=total)
+        if prompt is None:
+            label = pygame.Rect(box.left, box.top, box.width, layout.px(40))
+            painter.text(step, label, theme.HINT, theme.MUTED, valign="middle", owner="challenge")
+            return pygame.Rect(box.left, label.bottom + layout.px(6), box.width, box.bottom - label.bottom - layout.px(6))
         size = min(layout.px(96), box.width)
         icon = pygame.Rect(box.left, box.top, size, size)
-        prompt = self.flow.liveness_prompt()
-        if prompt is not None:
-            draw_prompt_icon(painter.surface, icon.inflate(-layout.px(10), -layout.px(10)), prompt, theme.PROMPT_TEXT)
-        index, total = progress
-        label = pygame.Rect(icon.right + layout.px(10), box.top, box.right - icon.right - layout.px(10), size)
-        painter.text(N_("Step {n} of {total}", n=min(index + 1, total), total=total), label, theme.BODY, valign="middle", owner="challenge")
+        draw_prompt_icon(painter.surface, icon.inflate(-layout.px(10), -layout.px(10)), prompt, theme.PROMPT_TEXT)
+        label = pygame.Rect(icon.right + layout.px(10), box.top, box.right - icon.right - layout.px(10), size // 2)
+        painter.text(step, label, theme.HINT, theme.MUTED, valign="middle", owner="challenge")
+        left = self.flow.liveness_answer_left()
+        if left is not None:
+            bar = pygame.Rect(label.left, label.bottom + layout.px(8), label.width, layout.px(16))
+            draw_progress(painter.surface, bar, left, theme.PROMPT_TEXT)
         return pygame.Rect(box.left, icon.bottom + layout.px(6), box.width, box.bottom - icon.bottom - layout.px(6))
 
     def draw_guidance(self, box: pygame.Rect) -> None:
@@ -235,7 +244,7 @@ class FaceScreen(Screen):
                 return
             observation = self.ctx.observation()
             color = theme.GOOD_LIGHT if observation is not None and observation.good else theme.WARN
-            self.ctx.painter.text(guidance, box, theme.TITLE, color, max_lines=3, owner="guidance")
+            self.ctx.painter.text(guidance, box, theme.TITLE, color, owner="guidance")
 
 
 class MessageScreen(Screen):

@@ -40,8 +40,8 @@ class EnrollFaceScreen(FaceScreen):
     def draw_liveness_side(self, side: pygame.Rect) -> None:
         """Before the pictures are taken: the liveness challenge's guidance and hint."""
         layout, painter = self.layout, self.ctx.painter
-        guidance = pygame.Rect(side.left, side.top, side.width, layout.px(80))
+        guidance = pygame.Rect(side.left, side.top, side.width, layout.px(150))
         self.draw_guidance(guidance)
-        rest = self.draw_challenge(pygame.Rect(side.left, guidance.bottom, side.width, side.bottom - guidance.bottom))
-        hint = rest.inflate(0, -layout.px(12)).move(0, layout.px(6))
-        painter.text(hint_text(self.flow), hint, theme.HINT, theme.MUTED, owner="hint")
+        rest = self.draw_challenge(pygame.Rect(side.left, guidance.bottom + layout.px(6), side.width, side.bottom - guidance.bottom - layout.px(6)))
+        if self.flow.liveness_prompt() is None:
+            painter.text(hint_text(self.flow), rest, theme.HINT, theme.MUTED, owner="hint")

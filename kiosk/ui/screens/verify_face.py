@@ -25,11 +25,15 @@ class VerifyFaceScreen(FaceScreen):
         self.draw_camera(preview)
         layout, painter = self.layout, self.ctx.painter
         challenge = self.flow.liveness_progress() is not None
-        guidance = pygame.Rect(side.left, side.top, side.width, layout.px(80 if challenge else 110))
+        guidance = pygame.Rect(side.left, side.top, side.width, layout.px(150 if challenge else 110))
         self.draw_guidance(guidance)
         if challenge:
-            guidance = self.draw_challenge(pygame.Rect(side.left, guidance.bottom, side.width, layout.px(96)))
-            guidance.height = 0
+            # The prompt's own bar shows the time there is to answer it; the overall
+            # limit, which nobody can act on, is not shown as a countdown.
+            rest = self.draw_challenge(pygame.Rect(side.left, guidance.bottom + layout.px(6), side.width, side.bottom - guidance.bottom - layout.px(6)))
+            if self.flow.liveness_prompt() is None:
+                painter.text(hint_text(self.flow), rest, theme.HINT, theme.MUTED, owner="hint")
+            return
         left = self.flow.countdown_s() or 0.0
         total = self.flow.config.verify_timeout_s
         seconds = pygame.Rect(side.left, guidance.bottom + layout.px(8), side.width, layout.px(44))
