@@ -33,12 +33,13 @@ from kiosk.store import Store
 if TYPE_CHECKING:
     import pygame
 
+    from kiosk.mail.worker import MailWorker
     from kiosk.sync import SyncEngine
     from kiosk.ui.app import KioskApp
     from kiosk.vision.pipeline import FacePipeline
 
 # Sections whose changes a reload cannot apply to a running kiosk.
-RESTART_SECTIONS = ("models", "detector", "store", "passwords", "lockout", "audit", "camera", "sync", "liveness")
+RESTART_SECTIONS = ("models", "detector", "store", "passwords", "lockout", "audit", "camera", "sync", "liveness", "mail")
 RESTART_UI_KEYS = ("fullscreen", "width", "height", "font")
 
 
@@ -89,6 +90,7 @@ class Kiosk:
     jobs: Jobs
     flow: Flow
     app: "KioskApp"
+    mail: "MailWorker | None" = None  # sends the store's queued emails (mail section)
 
     def apply(self, new: Settings) -> list[str]:
         """A reloaded configuration: quality gates, thresholds (security levels),
@@ -112,6 +114,8 @@ class Kiosk:
         if self.sync is not None:
             left = None if timeout is None else max(0.1, timeout - (time.monotonic() - started))
             self.sync.stop(timeout_s=15.0 if left is None else left)
+        if self.mail is not None:
+            self.mail.stop(timeout_s=2.0)
         return finished
 
     def close_store(self) -> None:
@@ -167,6 +171,15 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
             sync.start()
             undo.callback(sync.stop)
             sync_status = sync.status
+        mail = None
+        if settings.mail.enabled:
+            from kiosk.mail.smtp import load_password
+            from kiosk.mail.worker import MailWorker
+
+            mail = MailWorker(settings.mail, lambda: Store.open(settings, environ=environ),
+                              load_password(settings.mail, settings.resolve, environ), logger=overrides.logger.getChild("mail"))
+            mail.start()
+            undo.callback(mail.stop)
         source = None
         if overrides.camera:
             if overrides.open_camera is not None:
@@ -199,4 +212,4 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
         app = KioskApp(flow, surface, load_catalog(settings.ui.language), grabber, FaceWorker(pipeline.analyze),
                        settings.ui.mirror_preview, settings.ui.max_fps, font, overrides.clock, ui=settings.ui)
         undo.pop_all()
-    return Kiosk(settings, settings, pipeline, store, sync, source, grabber, jobs, flow, app)
+    return Kiosk(settings, settings, pipeline, store, sync, source, grabber, jobs, flow, app, mail)

@@ -14,9 +14,11 @@ import numpy as np
 
 from kiosk.flows.faces import Embeddings, FaceRules, Templates
 from kiosk.flows.jobs import Job
+from kiosk.mail import messages
 from kiosk.store import admin_pin
+from kiosk.store import mail as mail_store
 from kiosk.store.emails import Email
-from kiosk.store.errors import AuthenticationError, LockedOutError, ReenrollRequiredError, UnknownUserError
+from kiosk.store.errors import AuthenticationError, EmailTakenError, LockedOutError, ReenrollRequiredError, UnknownUserError
 
 if TYPE_CHECKING:
     from kiosk.store import Store
@@ -38,6 +40,8 @@ class SignedIn:
     # They have templates of at least one of the kiosk's models (the upgrade's pictures
     # must then match them).
     has_face: bool = True
+    # Mail is configured and the email is not confirmed yet: a new code was sent.
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,15 +85,21 @@ def sign_in(email: Email, password: str, model_ids: Sequence[str] = ()) -> Job:
     def job(store: Store) -> SignedIn | WrongPassword | Locked | RegisteredElsewhere:
         if _notice_shown(store, email):
             return RegisteredElsewhere()
+        was_locked = store.lockout_status(email.address).locked
         try:
             user = store.sign_in_password(email.address, password)
         except LockedOutError as err:
+            if not was_locked:
+                _lock_notice(store, email, err.scope, err.remaining_s)
             return Locked(err.scope, err.remaining_s)
         except AuthenticationError:
             return WrongPassword(store.lockout_status(email.address).attempts_left)
         has = user.model_ids()
         missing = tuple(model for model in model_ids if model not in has)
-        return SignedIn(user.id, user.email or email.address, missing, any(model in has for model in model_ids))
+        unconfirmed = store.settings.mail.enabled and not mail_store.is_confirmed(store, user.id)
+        if unconfirmed:
+            messages.queue_confirmation(store, store.settings.mail, email)
+        return SignedIn(user.id, user.email or email.address, missing, any(model in has for model in model_ids), unconfirmed)
 
     return job
 
@@ -106,6 +116,10 @@ def find_reset_subject(email: Email, model_ids: Sequence[str]) -> Job:
             return ResetSubject(None, None, "unknown email")
         except ReenrollRequiredError:
             return ResetSubject(None, None, "no usable face")
+        if store.settings.mail.enabled and not mail_store.is_confirmed(store, user.id):
+            # Until the owner has shown the address is theirs, a face that enrolled with it
+            # cannot take the account over (the person is told nothing different).
+            return ResetSubject(None, None, "email not confirmed")
         return ResetSubject(user.id, {model: np.asarray(rows, dtype=np.float32) for model, rows in templates.items()}, "")
 
     return job
@@ -113,14 +127,69 @@ def find_reset_subject(email: Email, model_ids: Sequence[str]) -> Job:
 
 def record_face(email: Email, accepted: bool, score: float | None, reason: str) -> Job:
     def job(store: Store) -> FaceRecorded:
+        was_locked = store.lockout_status(email.address).locked
         status = store.record_face_attempt(email.address, accepted, score, reason)
         locked = Locked(status.scope or "email", status.remaining_s) if status.locked else None
+        if locked is not None and not was_locked:
+            _lock_notice(store, email, locked.scope, locked.remaining_s)
         return FaceRecorded(locked, status.attempts_left)
 
     return job
 
 
-def enroll(email: Email, password: str, samples: Sequence[Embeddings], model_id: str, duplicates: DuplicateSearch | None) -> Job:
+def _lock_notice(store: Store, email: Email, scope: str, remaining_s: float) -> None:
+    """Tell the owner of ``email`` (if it is an account) that it was just locked."""
+    if not store.settings.mail.enabled or scope != "email":
+        return
+    user = store.find_user(email.address)
+    if user is not None and user.email:
+        messages.queue_lock_notice(store, store.settings.mail, user.email, max(1, int(-(-remaining_s // 60))))
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    """A sign-up answered "we sent a code to this address": a new account's code, or, for
+    an address that has an account already, a notice to its owner (the screen is the
+    same, so it tells a stranger nothing)."""
+
+
+@dataclass(frozen=True)
+class CodeChecked:
+    outcome: str  # kiosk.store.mail OK, WRONG, TOO_MANY, EXPIRED
+
+
+def enroll_confirming(email: Email, password: str, samples: Sequence[Embeddings], model_id: str,
+                      duplicates: DuplicateSearch | None, consent_version: str) -> Job:
+    """Sign-up with mail configured: the account (unconfirmed) and a code to its address;
+    a taken address gets a notice instead, and the same answer."""
+    make = enroll(email, password, samples, model_id, duplicates, consent_version)
+
+    def job(store: Store) -> CodeSent:
+        try:
+            make(store)
+        except EmailTakenError:
+            messages.queue_taken_notice(store, store.settings.mail, email)
+            return CodeSent()
+        messages.queue_confirmation(store, store.settings.mail, email)
+        return CodeSent()
+
+    return job
+
+
+def confirm_email(email: Email, typed: str) -> Job:
+    def job(store: Store) -> CodeChecked:
+        outcome = mail_store.check_code(store, email, mail_store.CONFIRM, typed, store.settings.mail.code_max_tries)
+        if outcome == mail_store.OK:
+            user = store.find_user(email.address)
+            if user is not None:
+                mail_store.set_confirmed(store, user.id)
+        return CodeChecked(outcome)
+
+    return job
+
+
+def enroll(email: Email, password: str, samples: Sequence[Embeddings], model_id: str, duplicates: DuplicateSearch | None,
+           consent_version: str = "") -> Job:
     """A new account with every model's templates (``samples``: one set of embeddings
     by model id per picture; ``model_id``: the primary, which every sample has).
     ``duplicates``: the fused duplicate search (a likely duplicate is held for review)."""
@@ -131,7 +200,10 @@ def enroll(email: Email, password: str, samples: Sequence[Embeddings], model_id:
     primary = by_model.pop(model_id)
 
     def job(store: Store) -> str:
-        return str(store.enroll(email.address, password, primary, model_id, more_templates=by_model, duplicates=duplicates).id)
+        user_id = str(store.enroll(email.address, password, primary, model_id, more_templates=by_model, duplicates=duplicates).id)
+        if consent_version:
+            mail_store.record_consent(store, user_id, consent_version)
+        return user_id
 
     return job
 
@@ -172,7 +244,9 @@ def upgrade_templates(user_id: str, samples: Sequence[Embeddings], missing: Sequ
 
 def change_password(user_id: str, password: str) -> Job:
     def job(store: Store) -> None:
-        store.change_password(user_id, password, reason="reset by face")
+        user = store.change_password(user_id, password, reason="reset by face")
+        if store.settings.mail.enabled and user.email:
+            messages.queue_reset_notice(store, store.settings.mail, user.email)
 
     return job
 

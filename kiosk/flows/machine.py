@@ -43,6 +43,7 @@ from kiosk.store.admin_pin import load_pin_hash
 from kiosk.store.emails import Email
 
 PIN_MAX_DIGITS = 12
+CODE_MAX_DIGITS = 6
 EMAIL_MAX_CHARS = 254
 
 __all__ = ["Flow", "FlowConfig", "Problem", "Session", "START_OVER"]
@@ -59,6 +60,7 @@ class FlowConfig:
     verify_timeout_s: float = 15.0
     verify_good_frames: int = 3
     admin_pin_hash: str = ""  # argon2id; the store counts the tries (kiosk.store.admin_pin)
+    mail_enabled: bool = False  # email confirmation codes and notices (the mail section)
     passwords: PasswordSettings = PasswordSettings()
     store_images: bool = False  # said on the consent screen
     image_retention_days: int = 7
@@ -80,6 +82,7 @@ class FlowConfig:
             verify_timeout_s=ui.verify_timeout_s,
             verify_good_frames=ui.verify_good_frames,
             admin_pin_hash=load_pin_hash(ui.admin_pin_hash),
+            mail_enabled=settings.mail.enabled,
             passwords=settings.passwords,
             store_images=settings.audit.store_images,
             image_retention_days=settings.audit.image_retention_days,
@@ -100,6 +103,7 @@ class FlowConfig:
             image_retention_days=self.image_retention_days,
             liveness_for_reset=self.liveness_for_reset,
             liveness_for_enrollment=self.liveness_for_enrollment,
+            mail_enabled=self.mail_enabled,
         )
 
 
@@ -386,6 +390,8 @@ class Flow:
             return EMAIL_MAX_CHARS
         if name is Field.PIN:
             return PIN_MAX_DIGITS
+        if name is Field.CODE:
+            return CODE_MAX_DIGITS
         return self.config.passwords.max_length
 
     def set_text(self, value: str) -> None:

@@ -53,6 +53,7 @@ class JobKind(str, Enum):
     COUNT_USERS = "count_users"
     ADD_TEMPLATES = "add_templates"
     ADMIN_PIN = "admin_pin"
+    CONFIRM_EMAIL = "confirm_email"
 
 
 class Field(str, Enum):
@@ -62,6 +63,7 @@ class Field(str, Enum):
     PASSWORD = "password"
     CONFIRM = "confirm"
     PIN = "pin"
+    CODE = "code"  # a code sent by email
 
     @property
     def secret(self) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from kiosk.store import db
 from kiosk.store import mail as queue
 
 if TYPE_CHECKING:
@@ -36,8 +35,8 @@ def _kiosk(store: Store, settings: MailSettings) -> str:
 def queue_confirmation(store: Store, settings: MailSettings, email: Email) -> None:
     """A new confirmation code for ``email``, and the email that carries it."""
     minutes = int(settings.code_lifetime_s // 60)
-    with db.transaction(store.conn, durable=True):
-        code = queue.issue_code(store, email, queue.CONFIRM, settings.code_lifetime_s)
+
+    def compose(code: str) -> tuple[str, str]:
         body = (
             f"Your confirmation code is {code}\n\n"
             f"Type it at the kiosk to confirm that this address is yours. It works for {minutes} minutes, once.\n"
@@ -46,7 +45,9 @@ def queue_confirmation(store: Store, settings: MailSettings, email: Email) -> No
             "password with your face.\n\n"
             "If you did not sign up, ignore this email: nothing happens without the code."
         )
-        queue.enqueue(store, CODE, email.address, f"Your FaceKiosk code: {code}", body, settings.code_lifetime_s)
+        return f"Your FaceKiosk code: {code}", body
+
+    queue.enqueue_code(store, email, queue.CONFIRM, settings.code_lifetime_s, CODE, compose)
 
 
 def queue_taken_notice(store: Store, settings: MailSettings, email: Email) -> None:
@@ -57,8 +58,7 @@ def queue_taken_notice(store: Store, settings: MailSettings, email: Email) -> No
         "This address already has an account, so no new account was made. If it was you, sign in with "
         "your password, or choose \"Forgot password\".\n\n" + _NOT_YOU
     )
-    with db.transaction(store.conn, durable=True):
-        queue.enqueue(store, TAKEN, email.address, "A sign-up with your email address", body, settings.notice_lifetime_s)
+    queue.enqueue(store, TAKEN, email.address, "A sign-up with your email address", body, settings.notice_lifetime_s)
 
 
 def queue_reset_notice(store: Store, settings: MailSettings, address: str) -> None:
@@ -66,8 +66,7 @@ def queue_reset_notice(store: Store, settings: MailSettings, address: str) -> No
         f"The password of your account was reset by face at {_kiosk(store, settings)} on {_when(store)}.\n\n"
         "If this was you, there is nothing to do.\n\n" + _NOT_YOU
     )
-    with db.transaction(store.conn, durable=True):
-        queue.enqueue(store, RESET_NOTICE, address, "Your password was reset", body, settings.notice_lifetime_s)
+    queue.enqueue(store, RESET_NOTICE, address, "Your password was reset", body, settings.notice_lifetime_s)
 
 
 def queue_lock_notice(store: Store, settings: MailSettings, address: str, minutes: int) -> None:
@@ -76,5 +75,4 @@ def queue_lock_notice(store: Store, settings: MailSettings, address: str, minute
         f"so it is locked for {minutes} minutes.\n\n"
         "If this was you, wait and try again.\n\n" + _NOT_YOU
     )
-    with db.transaction(store.conn, durable=True):
-        queue.enqueue(store, LOCK_NOTICE, address, "Your account was locked", body, settings.notice_lifetime_s)
+    queue.enqueue(store, LOCK_NOTICE, address, "Your account was locked", body, settings.notice_lifetime_s)

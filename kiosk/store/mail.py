@@ -11,11 +11,12 @@ expiry and wrong tries. A new code replaces the previous one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, ContextManager
 
 from kiosk.store import db
 
@@ -47,14 +48,30 @@ class QueuedMail:
     expires_at: float
 
 
+def _tx(store: Store) -> ContextManager[object]:
+    """The caller's transaction if one is open, else a durable one of its own."""
+    return contextlib.nullcontext() if store.conn.in_transaction else db.transaction(store.conn, durable=True)
+
+
 def enqueue(store: Store, kind: str, recipient: str, subject: str, body: str, lifetime_s: float) -> int:
     """Queue one email (inside the caller's transaction if there is one)."""
     now = store.clock()
-    cursor = store.conn.execute(
-        "INSERT INTO mail_queue (kind, recipient, subject, body, created_at, expires_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (kind, recipient, subject, body, now, now + lifetime_s, now),
-    )
+    with _tx(store):
+        cursor = store.conn.execute(
+            "INSERT INTO mail_queue (kind, recipient, subject, body, created_at, expires_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, recipient, subject, body, now, now + lifetime_s, now),
+        )
     return int(cursor.lastrowid or 0)
+
+
+def enqueue_code(store: Store, email: Email, purpose: str, lifetime_s: float, kind: str,
+                 compose: Callable[[str], tuple[str, str]]) -> None:
+    """A new code for ``email`` and the email that carries it (``compose(code)`` gives its
+    subject and body), in one transaction."""
+    with _tx(store):
+        code = issue_code(store, email, purpose, lifetime_s)
+        subject, body = compose(code)
+        enqueue(store, kind, email.address, subject, body, lifetime_s)
 
 
 def due(store: Store, limit: int = 10) -> list[QueuedMail]:
@@ -131,10 +148,12 @@ def issue_code(store: Store, email: Email, purpose: str, lifetime_s: float) -> s
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     subject = _subject(store, email)
     now = store.clock()
-    store.conn.execute(
-        "INSERT OR REPLACE INTO email_codes (email_hash, purpose, code_hash, created_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, 0)",
-        (subject, purpose, _code_hash(store, subject, purpose, code), now, now + lifetime_s),
-    )
+    with _tx(store):
+        store.conn.execute(
+            "INSERT OR REPLACE INTO email_codes (email_hash, purpose, code_hash, created_at, expires_at, attempts) "
+            "VALUES (?, ?, ?, ?, ?, 0)",
+            (subject, purpose, _code_hash(store, subject, purpose, code), now, now + lifetime_s),
+        )
     return code
 
 
@@ -164,7 +183,8 @@ def check_code(store: Store, email: Email, purpose: str, typed: str, max_tries: 
 
 
 def set_confirmed(store: Store, user_id: str) -> None:
-    store.conn.execute("UPDATE users SET email_confirmed_at = ? WHERE id = ? AND email_confirmed_at IS NULL", (store.clock(), user_id))
+    with _tx(store):
+        store.conn.execute("UPDATE users SET email_confirmed_at = ? WHERE id = ? AND email_confirmed_at IS NULL", (store.clock(), user_id))
 
 
 def is_confirmed(store: Store, user_id: str) -> bool:
@@ -173,7 +193,8 @@ def is_confirmed(store: Store, user_id: str) -> bool:
 
 
 def record_consent(store: Store, user_id: str, version: str) -> None:
-    store.conn.execute("UPDATE users SET consent_version = ?, consent_at = ? WHERE id = ?", (version, store.clock(), user_id))
+    with _tx(store):
+        store.conn.execute("UPDATE users SET consent_version = ?, consent_at = ? WHERE id = ?", (version, store.clock(), user_id))
 
 
 def consent(store: Store, user_id: str) -> tuple[str | None, float | None]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import logging
 
 from kiosk.flows import accounts
-from kiosk.flows.journeys import face_capture
+from kiosk.flows.journeys import email_code, face_capture
 from kiosk.flows.machine import face_score
 from kiosk.flows.accounts import Locked, RegisteredElsewhere, SignedIn, WrongPassword
 from kiosk.flows.events import EventName
@@ -54,8 +54,13 @@ def checked(flow: Flow, done: Done) -> None:
         session.user_id = result.user_id
         session.signed_in_email = result.email
         session.missing_models = result.missing_models
-        flow.go(UPGRADE_OFFER if result.missing_models else WELCOME)
         flow.emit(EventName.SIGNED_IN, "signed in with a password")
+        if result.unconfirmed:
+            # Finishing a sign-up's email confirmation later, at any kiosk: a new code.
+            flow.go(CODE)
+            flow.emit(EventName.EMAIL_CODE_SENT, "email not confirmed yet: a new code was emailed")
+            return
+        flow.go(UPGRADE_OFFER if result.missing_models else WELCOME)
     elif isinstance(result, WrongPassword):
         session.attempts_left = result.attempts_left
         if result.attempts_left <= 3:
@@ -106,6 +111,11 @@ def upgraded(flow: Flow, done: Done) -> None:
         flow.store_failed(done.error)
 
 
+def after_code(flow: Flow) -> StepSpec:
+    """Where a signed-in person goes once their email is confirmed."""
+    return UPGRADE_OFFER if flow.session.missing_models else WELCOME
+
+
 def upgrade_face_step() -> StepSpec:
     return UPGRADE_FACE
 
@@ -128,6 +138,10 @@ WELCOME = StepSpec(
     ),
 )
 
+CODE = StepSpec(
+    "signin_code", screen="email_code", title=N_("Sign in: the code we emailed you"), back=Back.NONE, field=Field.CODE,
+    submit_label=N_("Confirm"), on_submit=lambda flow: email_code.submitter(lambda: after_code(flow))(flow),
+)
 UPGRADE_OFFER = StepSpec(
     "signin_upgrade_offer", screen="offer", title=N_("Sign in: your face pictures"), back=Back.NONE,
     submit_label=N_("Take the pictures"),
@@ -142,4 +156,4 @@ UPGRADE_FACE = StepSpec(
     on_observe=UPGRADE.observe, on_tick=UPGRADE.tick, on_abandon=face_capture.leave,
 )
 
-JOURNEY = Journey("sign in", (EMAIL, PASSWORD, UPGRADE_OFFER, UPGRADE_FACE, WELCOME), start=Action.SIGNIN, entry=EMAIL)
+JOURNEY = Journey("sign in", (EMAIL, PASSWORD, CODE, UPGRADE_OFFER, UPGRADE_FACE, WELCOME), start=Action.SIGNIN, entry=EMAIL)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from kiosk.errors import KioskError, ValidationError
 from kiosk.flows import accounts
 from kiosk.flows.events import EventName
-from kiosk.flows.journeys import face_capture
+from kiosk.flows.journeys import email_code, face_capture
 from kiosk.flows.journeys.passwords import confirmed, submit_new_password
 from kiosk.flows.jobs import Done
 from kiosk.flows.session import START_OVER, Problem
@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from kiosk.flows.machine import Flow
 
 RESTART = (START_OVER, Action.START_OVER)
+
+# The consent screen's text, recorded with each account (kiosk.store.mail.record_consent):
+# change the version whenever that text changes.
+CONSENT_VERSION = "2026-11-1"
+
+
+def consent_version(flow: Flow) -> str:
+    """The version of what the consent screen said to this person (it names the pictures
+    kept when audit.store_images is on)."""
+    return CONSENT_VERSION + ("+images" if flow.config.store_images else "")
 
 
 def submit_email(flow: Flow) -> None:
@@ -38,9 +48,12 @@ def submit_confirm(flow: Flow) -> None:
 def save(flow: Flow) -> None:
     session = flow.session
     assert session.email is not None and session.capture is not None
-    job = accounts.enroll(
-        session.email, session.fields[Field.PASSWORD], session.capture.sample_sets, flow.rules.model_id, flow.rules.find_duplicate
-    )
+    if flow.config.mail_enabled:
+        job = accounts.enroll_confirming(session.email, session.fields[Field.PASSWORD], session.capture.sample_sets,
+                                         flow.rules.model_id, flow.rules.find_duplicate, consent_version(flow))
+    else:
+        job = accounts.enroll(session.email, session.fields[Field.PASSWORD], session.capture.sample_sets,
+                              flow.rules.model_id, flow.rules.find_duplicate, consent_version(flow))
     flow.run_job(JobKind.ENROLL, job, N_("Saving your account..."), saved)
     flow.emit(EventName.ENROLL_SAVING, "saving an enrollment")
 
@@ -56,6 +69,12 @@ def saved(flow: Flow, done: Done) -> None:
         session.fields[Field.PASSWORD] = session.fields[Field.CONFIRM] = ""
         if session.capture:
             session.capture.wipe()
+        if isinstance(done.value, accounts.CodeSent):
+            # The same for a new account and for a taken address (whose owner got a
+            # notice instead of a code): the screen is no oracle of who is registered.
+            flow.go(CODE)
+            flow.emit(EventName.EMAIL_CODE_SENT, "sign-up answered: a code was emailed")
+            return
         flow.go(DONE)
         flow.emit(EventName.ENROLLED, "enrolled a new user")
         return
@@ -111,6 +130,14 @@ FACE = StepSpec(
     "signup_face", screen="enroll_face", title=N_("Sign up: your face"), back=CONSENT, camera=True,
     on_observe=CAPTURE.observe, on_tick=CAPTURE.tick, on_abandon=face_capture.leave,
 )
+def done_step() -> StepSpec:
+    return DONE
+
+
+CODE = StepSpec(
+    "signup_code", screen="email_code", title=N_("Sign up: the code we emailed you"), back=Back.NONE, field=Field.CODE,
+    submit_label=N_("Confirm"), on_submit=email_code.submitter(done_step),
+)
 DONE = StepSpec(
     "signup_done", screen="result", title=N_("Sign up: done"), back=Back.NONE, result=True, submit_label=N_("Done"),
     message=lambda flow: (
@@ -119,4 +146,4 @@ DONE = StepSpec(
     ),
 )
 
-JOURNEY = Journey("sign up", (EMAIL, PASSWORD, CONFIRM, CONSENT, FACE, DONE), start=Action.SIGNUP, entry=EMAIL)
+JOURNEY = Journey("sign up", (EMAIL, PASSWORD, CONFIRM, CONSENT, FACE, CODE, DONE), start=Action.SIGNUP, entry=EMAIL)

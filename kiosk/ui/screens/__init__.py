@@ -10,6 +10,7 @@ from kiosk.ui.screens.base import Context, Screen
 from kiosk.ui.screens.confirm import ConfirmScreen
 from kiosk.ui.screens.consent import ConsentScreen
 from kiosk.ui.screens.email import EmailScreen
+from kiosk.ui.screens.email_code import EmailCodeScreen
 from kiosk.ui.screens.enroll_face import EnrollFaceScreen
 from kiosk.ui.screens.locked import LockedScreen
 from kiosk.ui.screens.new_password import NewPasswordScreen
@@ -23,7 +24,7 @@ from kiosk.ui.screens.verify_face import VerifyFaceScreen
 SCREENS: dict[str, type[Screen]] = {
     screen.name: screen
     for screen in (
-        AdminScreen, AdminPinScreen, AttractScreen, ConfirmScreen, ConsentScreen, EmailScreen, EnrollFaceScreen,
+        AdminScreen, AdminPinScreen, AttractScreen, ConfirmScreen, ConsentScreen, EmailScreen, EmailCodeScreen, EnrollFaceScreen,
         LockedScreen, NewPasswordScreen, OfferScreen, PasswordScreen, ProblemScreen, RefusedScreen, ResultScreen, VerifyFaceScreen,
     )
 }
