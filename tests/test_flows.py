@@ -390,7 +390,7 @@ def test_idle_timeout_wipes_everything(kiosk, faces_a):
     kiosk.clock.advance(1.5)
     flow.tick()
     assert flow.step == Step.ATTRACT and flow.wipes == 1
-    assert first_session.fields == {"email": "", "password": "", "confirm": "", "pin": ""}
+    assert first_session.fields == {"email": "", "password": "", "confirm": "", "pin": "", "code": ""}
     assert flow.session is not first_session and flow.session.email is None
     flow.act("signup")
     assert flow.text == ""
