@@ -184,6 +184,7 @@ def test_no_text_leaves_its_box_or_the_screen(tmp_path, pipeline, faces_a, langu
             app.render()
             found = text_problems(app.painter.records, app.layout.screen)
             found += small_text(app.painter.records)
+            found += small_controls(app)
             problems += [f"{name}: {p}" for p in found]
             for record in app.painter.records:
                 smallest_cap[record.role] = min(smallest_cap.get(record.role, 1e9), record.cap)
@@ -195,6 +196,23 @@ def test_no_text_leaves_its_box_or_the_screen(tmp_path, pipeline, faces_a, langu
         app.close()
     print(f"{language} {size}: smallest cap height per role (px):", dict(sorted(smallest_cap.items())))
     assert not problems, "\n".join(problems[:10])
+
+
+def small_controls(app) -> list[str]:
+    """Controls smaller than 60 design px (9 mm at 800x480) in either direction."""
+    from kiosk.ui.layout import MIN_CONTROL
+    from kiosk.ui.screens.base import EntryScreen
+
+    least = app.layout.px(MIN_CONTROL)
+    screen = app.screen
+    controls = [(getattr(w, "name", type(w).__name__), w.rect) for w in screen.widgets]
+    if isinstance(screen, EntryScreen):
+        controls += [(f"key {k.code}", k.rect) for k in screen.keyboard.keys]
+    if app.dialog.showing():
+        controls += [(b.name, b.rect) for b in app.dialog.buttons]
+    if app.help.showing():
+        controls.append((app.help.close.name, app.help.close.rect))
+    return [f"{screen.name}: control {name} is {rect.width}x{rect.height} px, under {least}" for name, rect in controls if min(rect.size) < least]
 
 
 def small_text(records) -> list[str]:

@@ -19,7 +19,7 @@ from kiosk.i18n import N_, NP_, Message, Text
 from kiosk.ui import theme
 from kiosk.ui.events import Pointer
 from kiosk.ui.keyboard import Keyboard
-from kiosk.ui.layout import Layout
+from kiosk.ui.layout import MIN_CONTROL, Layout
 from kiosk.ui.prefs import Preferences
 from kiosk.ui.preview import draw_preview
 from kiosk.ui.text import Painter
@@ -123,7 +123,13 @@ class Screen:
         box.center = area.center
         rounded(painter.surface, box, theme.PANEL_LIGHT, self.layout.px(10))
         rounded(painter.surface, box, theme.EDGE, self.layout.px(10), width=max(2, self.layout.px(2)))
-        painter.text(message, box.inflate(-self.layout.px(24), -self.layout.px(12)), theme.TITLE, align="center", valign="middle", owner="busy")
+        # A turning arc, so the wait visibly goes on.
+        radius = self.layout.px(22)
+        spinner = pygame.Rect(box.left + self.layout.px(16), box.centery - radius, 2 * radius, 2 * radius)
+        start = (self.ctx.clock() * 2 * math.pi) % (2 * math.pi)
+        pygame.draw.arc(painter.surface, theme.ACCENT_LIGHT, spinner, start, start + 4.2, max(3, self.layout.px(5)))
+        text = pygame.Rect(spinner.right + self.layout.px(12), box.top + self.layout.px(6), box.right - spinner.right - self.layout.px(24), box.height - self.layout.px(12))
+        painter.text(message, text, theme.TITLE, align="center", valign="middle", owner="busy")
 
     def draw_check(self, check: Check, box: pygame.Rect, error: bool = False, size: theme.Role = theme.BODY) -> None:
         """One feedback line: a mark and its text. ``error`` shows a hint as an error."""
@@ -162,6 +168,10 @@ class EntryScreen(Screen):
 
     def enter(self) -> None:
         self.field = TextField(self.layout.field(), self.masked, self.placeholder, with_eye=self.masked)
+        if self.field.eye is not None:
+            # The eye is a control: 60 design px square, though the field is less tall.
+            side = self.layout.px(MIN_CONTROL)
+            self.field.eye.rect = pygame.Rect(self.field.rect.right - side, self.field.rect.centery - side // 2, side, side)
         self.keyboard = Keyboard(
             self.layout, self.keyboard_kind, self.flow.insert, self.flow.backspace, self.flow.submit, self.submit_label,
             language=self.ctx.painter.catalog.language,

@@ -25,7 +25,5 @@ class RefusedScreen(MessageScreen):
         return N_("Make sure only your face is in the picture, in good light, and look at the camera.")
 
     def actions(self) -> list[ButtonSpec]:
-        return [
-            (N_("Cancel"), lambda: self.flow.act(Action.FINISH), "secondary", "cancel"),
-            (N_("Try again"), lambda: self.flow.act(Action.RETRY), "primary", "try again"),
-        ]
+        # No "Cancel": it did what the top bar's Start over does.
+        return [(N_("Try again"), lambda: self.flow.act(Action.RETRY), "primary", "try again")]
