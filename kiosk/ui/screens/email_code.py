@@ -1,4 +1,5 @@
-"""Typing the 6-digit code sent by email, on a number pad; under the field, where it went."""
+"""Typing the 6-digit code sent by email, on a number pad; under the field, where it went.
+Without the email a person can leave (Start over) and sign in later for a new code."""
 
 from __future__ import annotations
 
@@ -20,5 +21,5 @@ class EmailCodeScreen(EntryScreen):
             self.draw_check(Check(False, session.message), box, error=session.message_is_error)
             return
         address = session.email.address if session.email else ""
-        self.draw_check(Check(False, N_("We sent a code to {email}. No email? Sign in later to get a new one.", email=address),
+        self.draw_check(Check(False, N_("We sent a code to {email}.", email=address),
                               hint=True), box)
