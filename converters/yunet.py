@@ -356,6 +356,11 @@ class Reference:
     meta: dict[str, Any]
 
 
+def reference_path(size: tuple[int, int] = DEFAULT_SIZE) -> Path:
+    """``models/yunet_reference.npz`` at 640x480, ``models/yunet_reference_WxH.npz`` otherwise."""
+    return REFERENCE if tuple(size) == DEFAULT_SIZE else REFERENCE.with_name(f"yunet_reference_{size[0]}x{size[1]}.npz")
+
+
 def load_reference(path: Path = REFERENCE) -> Reference:
     with np.load(path) as data:
         counts = data["face_counts"]
@@ -521,8 +526,8 @@ def add_parser(subparsers: Any) -> None:
         help="after converting, compare with OpenCV 4.x's FaceDetectorYN (the stored reference) and print a JSON "
         "report (exit 1 if a face is missed or moves by more than 0.05 px)",
     )
-    parser.add_argument("--reference", type=Path, default=REFERENCE, help=f"default: {REFERENCE.relative_to(REPO)}")
-    parser.add_argument("--heads", type=Path, default=DEFAULT_HEADS, help=f"OpenCV's full raw heads from yunet_reference.py --heads-out (default {DEFAULT_HEADS}; optional)")
+    parser.add_argument("--reference", type=Path, default=None, help=f"default: {REFERENCE.relative_to(REPO)} (640x480), models/yunet_reference_WxH.npz otherwise")
+    parser.add_argument("--heads", type=Path, default=None, help=f"OpenCV's full raw heads from yunet_reference.py --heads-out (default {DEFAULT_HEADS}, _WxH for other sizes; optional)")
     parser.add_argument("--data-dir", type=Path, default=None, help="shared data dir (default: ../shared/data)")
     parser.set_defaults(func=run)
 
@@ -531,12 +536,13 @@ def run(args: argparse.Namespace) -> int:
     paths = convert(args.out, args.variants, args.size)
     if not args.check:
         return 0
-    reference = load_reference(args.reference)
+    reference = load_reference(args.reference or reference_path(args.size))
+    heads = args.heads or (DEFAULT_HEADS if tuple(args.size) == DEFAULT_SIZE else DEFAULT_HEADS.with_name(f"yunet_reference_heads_{args.size[0]}x{args.size[1]}.npz"))
     if tuple(reference.meta["input_size"]) != tuple(args.size):
         progress(f"the reference is at {reference.meta['input_size']}, the model at {args.size}: no parity check")
         return 1
     images = reference_inputs(reference, args.data_dir)
-    report = parity_report(paths, reference, images, args.heads)
+    report = parity_report(paths, reference, images, heads)
     print(json.dumps(report, indent=2))
     if not report["passed"]:
         progress("parity target missed")

