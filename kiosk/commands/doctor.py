@@ -231,10 +231,90 @@ def check_fleet(settings: Settings) -> Check:
     return Check("fleet", True, "root key and kiosk identity load, no record quarantined")
 
 
+def check_secrets(settings: Settings) -> Check:
+    """Every secret file the config names is readable by the service alone."""
+    from kiosk.secrets import check_secret_file
+
+    named = [("template key", settings.store.key_file), ("Firebase service-account key", settings.sync.credentials_file),
+             ("kiosk identity", settings.sync.identity_file if settings.sync.enabled else ""),
+             ("SMTP password file", settings.mail.password_file)]
+    checked = 0
+    for what, name in named:
+        if not name:
+            continue
+        path = settings.resolve(name)
+        try:
+            check_secret_file(path, what)
+        except KioskError as err:
+            return Check("secrets", False, str(err).split(": run ")[0], f"chmod 600 {path}, or load it with LoadCredentialEncrypted= (README)")
+        checked += path.exists()
+    return Check("secrets", True, f"{checked} secret file(s) readable by the service only")
+
+
+def check_admin_pin(settings: Settings) -> Check:
+    from kiosk.store.admin_pin import load_pin_hash
+
+    try:
+        from_credential = load_pin_hash("") != ""
+    except KioskError as err:
+        return Check("admin PIN", False, str(err), "facekiosk admin set-pin --out /etc/facekiosk/admin-pin-hash")
+    if from_credential:
+        return Check("admin PIN", True, "argon2id hash from the admin-pin-hash credential")
+    if settings.ui.admin_pin_hash:
+        return Check("admin PIN", True, "argon2id hash in the config file (readable by all: the admin-pin-hash "
+                     "credential keeps a copied hash from being guessed offline)")
+    return Check("admin PIN", None, "no admin PIN: the admin screen is hidden")
+
+
+def check_mail(settings: Settings) -> Check:
+    """The SMTP relay answers (and takes the login), and how the queue stands."""
+    mail = settings.mail
+    if not mail.enabled:
+        return Check("mail", None, "mail.host is empty: emails are unconfirmed (anyone can sign up with any address) "
+                     "and owners get no notice of resets and locks")
+    import smtplib
+    import ssl
+
+    from kiosk.mail.smtp import load_password
+
+    try:
+        password = load_password(mail, settings.resolve)
+        client: smtplib.SMTP
+        if mail.tls == "tls":
+            client = smtplib.SMTP_SSL(mail.host, mail.port, timeout=mail.timeout_s, context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(mail.host, mail.port, timeout=mail.timeout_s)
+        with client:
+            client.ehlo()
+            if mail.tls == "starttls":
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if mail.user:
+                client.login(mail.user, password)
+    except KioskError as err:
+        return Check("mail", False, str(err), "see the mail section of config.yml")
+    except (smtplib.SMTPException, OSError) as err:
+        return Check("mail", False, f"relay {mail.host}:{mail.port} ({mail.tls}): {type(err).__name__}: {err}",
+                     "check mail.host, port, tls, user and the smtp-password credential")
+    queued = ""
+    try:
+        from kiosk.store import Store
+        from kiosk.store import mail as queue
+
+        with Store.open(settings, require_key=False, create=False) as store:
+            counts = queue.counts(store)
+        queued = f"; queue: {counts.pending} waiting, {counts.sent} sent, {counts.dropped} dropped"
+        if counts.last_error and counts.pending:
+            queued += f" (last error: {counts.last_error})"
+    except KioskError:
+        pass
+    return Check("mail", True, f"relay {mail.host}:{mail.port} ({mail.tls}) answers{' and takes the login' if mail.user else ''}{queued}")
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks = [check_models(settings), check_litert(), check_template_key(settings), check_store(settings), check_storage(settings), check_camera(settings),
               check_display_libraries(), check_display(settings)]
-    return checks + check_firebase(settings) + [check_fleet(settings)]
+    return checks + check_firebase(settings) + [check_fleet(settings), check_secrets(settings), check_admin_pin(settings), check_mail(settings)]
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
