@@ -78,6 +78,7 @@ def kiosk_folder(root: Path, name: str, key: bytes) -> Path:
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "template-key").write_bytes(key)
+    (folder / "template-key").chmod(0o600)  # the store refuses a key others can read
     return folder
 
 

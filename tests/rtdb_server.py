@@ -567,6 +567,7 @@ class RtdbServer:
         self._listeners: list[_Listener] = []
         self._connections: set[socket.socket] = set()
         self._drop_rules: list[_DropRule] = []
+        self._refusals: dict[str, tuple[int, str]] = {}
         self._requests: list[RecordedRequest] = []
         self._push_ids = PushIdGenerator()
         self._httpd: http.server.ThreadingHTTPServer | None = None
@@ -682,6 +683,36 @@ class RtdbServer:
         with self._lock:
             self._drop_rules.append(_DropRule(method, path, fraction))
 
+    def refuse_writes(self, path: str, status: int = 400, message: str = "Invalid data; refused by a test") -> None:
+        """Every write at or under ``path`` (e.g. "/users/u1") is refused with ``status``, as
+        production refuses a write its rules' validation or its limits reject, until
+        ``allow_writes``. Multi-path writes touching it are refused whole."""
+        with self._lock:
+            self._refusals[path.strip("/")] = (status, message)
+
+    def allow_writes(self, path: str) -> None:
+        with self._lock:
+            self._refusals.pop(path.strip("/"), None)
+
+    def _refused(self, segments: list[str], body: bytes, method: str) -> tuple[int, str] | None:
+        with self._lock:
+            refusals = dict(self._refusals)
+        if not refusals:
+            return None
+        targets = [segments]
+        if method == "PATCH":
+            try:
+                keys = list(json.loads(body or b"{}"))
+            except (ValueError, TypeError):
+                keys = []
+            targets = [segments + [k for k in str(key).split("/") if k] for key in keys] or [segments]
+        for target in targets:
+            for path, refusal in refusals.items():
+                prefix = [p for p in path.split("/") if p]
+                if _is_prefix(prefix, target) or _is_prefix(target, prefix):
+                    return refusal
+        return None
+
     def _broadcast(self, event: bytes, close: bool) -> None:
         with self._lock:
             for listener in self._listeners:
@@ -724,6 +755,9 @@ class RtdbServer:
         if method == "GET":
             return self._get(namespace, segments, params, headers, silent)
         if method in ("PUT", "PATCH", "POST", "DELETE"):
+            refusal = self._refused(segments, body, method)
+            if refusal is not None:
+                raise RtdbError(*refusal)
             return self._write(method, namespace, segments, params, headers, body, silent)
         raise RtdbError(405, f"Method {method} not supported")
 

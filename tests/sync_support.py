@@ -35,6 +35,7 @@ FAST = dict(
     catchup_overlap_s=2.0,
     heartbeat_s=1.0,
     stream_silence_s=5.0,
+    ring_jitter_s=0.0,  # rings answered at once (tests/test_sync_fanout.py tries the jitter)
     backoff_initial_s=0.05,
     backoff_max_s=0.5,
     http_timeout_s=5.0,

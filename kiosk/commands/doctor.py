@@ -209,10 +209,11 @@ def check_firebase(settings: Settings, now: Callable[[], float] = time.time) -> 
 
 
 def check_fleet(settings: Settings) -> Check:
-    """The fleet root key and this kiosk's identity load; how many cloud records were quarantined."""
+    """The fleet root key and this kiosk's identity load; how many cloud records were quarantined
+    and how many users' changes the server kept refusing (set aside)."""
     from kiosk.fleet.certs import root_public_key
     from kiosk.fleet.identity import load_identity
-    from kiosk.store import Store, quarantine
+    from kiosk.store import Store, poison, quarantine
     from kiosk.errors import KioskError
 
     sync = settings.sync
@@ -224,8 +225,13 @@ def check_fleet(settings: Settings) -> Check:
             load_identity(sync, sync.kiosk_id, settings.resolve, create=False)
         with Store.open(settings, require_key=False, create=False) as store:
             count = quarantine.count(store)
+            set_aside = poison.count(store)
     except KioskError as err:
         return Check("fleet", False, str(err), "see the README's Fleet install")
+    if set_aside:
+        return Check("fleet", False, f"{set_aside} change(s) set aside: the server kept refusing them"
+                     + (f"; {count} cloud record(s) quarantined" if count else ""),
+                     "see why: facekiosk fleet set-aside (then --retry USER_ID once fixed)")
     if count:
         return Check("fleet", False, f"{count} cloud record(s) quarantined", "review them: facekiosk fleet quarantine")
     return Check("fleet", True, "root key and kiosk identity load, no record quarantined")

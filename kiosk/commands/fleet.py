@@ -6,13 +6,14 @@ service account; sync.enabled may stay false there):
     fleet init --dir DIR                 the root key and the template key (keep DIR offline)
     fleet enroll-kiosk --dir DIR REQUEST a kiosk's certificate and its sealed template key
     fleet revoke KIOSK --dir DIR [--since TIME] [--reason TEXT]
-    fleet status [--json]                kiosks: certificate validity, heartbeat, revoked, quarantined
+    fleet status [--json]                kiosks: certificate validity, heartbeat, revoked, quarantined, set aside
 
 On a kiosk:
 
     fleet request [--out FILE]           make this kiosk's identity (if missing), print its request
     fleet join [--out FILE]              fetch the fleet template key sealed to this kiosk
     fleet quarantine [--json]            cloud records this kiosk refused
+    fleet set-aside [--json] [--retry USER]  this kiosk's changes the server kept refusing (queue USER's again)
 
 Exit status 0, or 2 with one line (missing keys, a bad request file, no database).
 """
@@ -37,7 +38,7 @@ from kiosk.fleet.errors import FleetError
 from kiosk.fleet.files import read_json, write_secret
 from kiosk.fleet.identity import PublicIdentity, load_identity
 from kiosk.store import Store
-from kiosk.store import quarantine
+from kiosk.store import poison, quarantine
 from kiosk.sync.firebase import open_app
 
 
@@ -65,6 +66,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     listing = actions.add_parser("quarantine", help="the cloud records this kiosk refused")
     listing.add_argument("--json", action="store_true", help="print JSON")
+
+    aside = actions.add_parser("set-aside", help="this kiosk's changes the server kept refusing, and why")
+    aside.add_argument("--json", action="store_true", help="print JSON")
+    aside.add_argument("--retry", metavar="USER_ID", help="queue this user's set-aside changes again (once the cause is fixed)")
 
     revoke = actions.add_parser("revoke", help="cut a kiosk off; list the records it wrote (administrator)")
     revoke.add_argument("kiosk")
@@ -181,13 +186,15 @@ def _status(args: argparse.Namespace) -> int:
             "kiosk": row.kiosk_id, "state": state,
             "validFrom": _iso(cert.not_before_ms) if cert else None, "validUntil": _iso(cert.not_after_ms) if cert else None,
             "heartbeat": _iso(row.heartbeat_ms), "revoked": row.revoked, "quarantined": row.quarantined,
+            "setAside": row.set_aside,
         })
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         for item in out:
             print(f"{item['kiosk']}: {item['state']}, certificate {item['validFrom'] or '-'} .. {item['validUntil'] or '-'}, "
-                  f"heartbeat {item['heartbeat']}, {item['quarantined'] if item['quarantined'] is not None else '?'} quarantined")
+                  f"heartbeat {item['heartbeat']}, {item['quarantined'] if item['quarantined'] is not None else '?'} quarantined, "
+                  f"{item['setAside'] if item['setAside'] is not None else '?'} set aside")
     return 0
 
 
@@ -204,6 +211,26 @@ def _quarantine(args: argparse.Namespace) -> int:
         for e in entries:
             print(f"{_iso(int(e.last_seen * 1000))} user {e.user_id} claimed by kiosk {e.writer}: {e.reason} (seen {e.times}x)")
         print(f"{len(entries)} quarantined record(s)", file=sys.stderr)
+    return 0
+
+
+def _set_aside(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    with Store.open(settings, require_key=False, create=False) as store:
+        if args.retry:
+            count = poison.retry(store, args.retry)
+            print(f"{count} change(s) of user {args.retry} queued again")
+            return 0
+        entries = poison.entries(store)
+    if args.json:
+        print(json.dumps([{
+            "user": e.user_id, "changes": list(e.kinds), "tries": e.tries, "reason": e.reason,
+            "setAsideAt": _iso(int(e.set_aside_at * 1000)),
+        } for e in entries], indent=2))
+    else:
+        for e in entries:
+            print(f"{_iso(int(e.set_aside_at * 1000))} user {e.user_id} ({', '.join(e.kinds)}) refused {e.tries}x: {e.reason}")
+        print(f"{len(entries)} user(s) with changes set aside", file=sys.stderr)
     return 0
 
 
@@ -226,7 +253,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 ACTIONS = {"init": _init, "request": _request, "enroll-kiosk": _enroll, "join": _join, "status": _status,
-           "quarantine": _quarantine, "revoke": _revoke}
+           "quarantine": _quarantine, "set-aside": _set_aside, "revoke": _revoke}
 
 
 def run(args: argparse.Namespace) -> int:

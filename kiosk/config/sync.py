@@ -32,13 +32,22 @@ class SyncSettings(Section):
     # in-flight writes).
     catchup_interval_s: float = Field(60.0, gt=0.0)
     catchup_overlap_s: float = Field(5.0, ge=0.0)
-    # The kiosk writes a heartbeat this often; its own live stream must deliver something
-    # within stream_silence_s or it is considered dead and opened again.
+    # The kiosk writes a heartbeat (for `facekiosk fleet status`) this often. Its live
+    # stream, on /ring, must deliver something within stream_silence_s (the server's
+    # keep-alive events come about every 30 s) or it is considered dead and opened again.
     heartbeat_s: float = Field(30.0, gt=0.0)
     stream_silence_s: float = Field(90.0, gt=0.0)
+    # After another kiosk's ring, catch up at a random moment within this many seconds, so
+    # one change does not make every kiosk query at once: the server sees a change's
+    # catch-ups spread over it (fleet size / ring_jitter_s queries per second). 0: at once.
+    ring_jitter_s: float = Field(1.0, ge=0.0, le=300.0)
     # Retry delays after a failure: exponential from initial to max, with random jitter.
     backoff_initial_s: float = Field(1.0, gt=0.0)
     backoff_max_s: float = Field(60.0, gt=0.0)
+    # A change the server refuses this many times (while it accepts this kiosk's heartbeat,
+    # so not an outage nor a database refusing everything) is set aside with the server's
+    # reason, so the changes behind it go on: `facekiosk fleet set-aside` lists them.
+    max_push_tries: int = Field(5, ge=1, le=1000)
     # Users per request of the initial load and of catch-up queries.
     page_size: int = Field(500, ge=1, le=10000)
     # The fleet root's public key (base64, the line `facekiosk fleet init` prints): a cloud
@@ -83,8 +92,8 @@ class SyncSettings(Section):
     def _consistent(self) -> "SyncSettings":
         if self.enabled and not self.database_url:
             raise ValueError("sync is enabled but database_url is empty")
-        if self.stream_silence_s <= self.heartbeat_s:
-            raise ValueError("stream_silence_s must be longer than heartbeat_s")
+        if self.ring_jitter_s >= self.catchup_interval_s:
+            raise ValueError("ring_jitter_s must be shorter than catchup_interval_s (the periodic catch-up would come first)")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must not be smaller than backoff_initial_s")
         return self

@@ -131,6 +131,7 @@ class KioskRow:
     heartbeat_ms: int | None
     revoked: bool
     quarantined: int | None
+    set_aside: int | None = None  # users whose changes the server kept refusing there
 
 
 def fleet_status(app: firebase_admin.App, root: Ed25519PublicKey) -> list[KioskRow]:
@@ -157,11 +158,13 @@ def fleet_status(app: firebase_admin.App, root: Ed25519PublicKey) -> list[KioskR
                 problem = (problem + "; " if problem else "") + "a revocation entry not signed by the root"
         beat = value.get("heartbeatAt")
         count = value.get("quarantined")
+        aside = value.get("setAside", 0)
         rows.append(KioskRow(
             kiosk_id, cert, problem,
             beat if isinstance(beat, int) and not isinstance(beat, bool) else None,
             revoked,
             count if isinstance(count, int) and not isinstance(count, bool) else None,
+            aside if isinstance(aside, int) and not isinstance(aside, bool) else None,
         ))
     return rows
 

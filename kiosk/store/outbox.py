@@ -70,6 +70,7 @@ def for_user(conn: sqlite3.Connection, user_id: str) -> list[OutboxEntry]:
 SENT = "sent"
 SUPERSEDED = "superseded"  # a deletion that came from the cloud made it moot
 DROPPED = "dropped"  # the enrollment lost its email to another kiosk
+SET_ASIDE = "set-aside"  # the server kept refusing it (kiosk/store/poison.py)
 
 
 def mark_sent(conn: sqlite3.Connection, seq: int, now: float) -> None:

@@ -4,15 +4,17 @@ Each pass, in order:
 
 1. **Initial load** (once per database): every ``/users`` record in pages by uid, after
    noting the newest ``updatedAt``; the catch-up that follows covers what changed meanwhile.
-2. **Supervise the live stream** on ``/kiosks`` (a doorbell, see layout.py): the SDK's
-   listener thread ends silently when a reconnect fails, and a stream can go silent without
-   an error, so a dead thread, or no event for ``stream_silence_s`` although this kiosk's own
-   heartbeat writes should come back through it, means "subscribe again".
+2. **Supervise the live stream** on ``/ring`` (the fleet's doorbell, see layout.py): the
+   SDK's listener thread ends silently when a reconnect fails, and a stream can go silent
+   without an error, so a dead thread, or nothing for ``stream_silence_s`` although the
+   protocol's keep-alive events (and this kiosk's own rings) come through it, means
+   "subscribe again".
 3. **Drain the outbox** in order: each user's current row, idempotent writes (see remote.py),
    the email claimed in ``/emailIndex`` first for a new user; then ring the doorbell.
-4. **Catch up** when the doorbell rang, the stream (re)connected, or ``catchup_interval_s``
-   passed: ``order_by_child('updatedAt').start_at(last_seen - overlap)`` in pages.
-5. **Heartbeat** every ``heartbeat_s``.
+4. **Catch up** when the stream (re)connected, ``catchup_interval_s`` passed, or at a random
+   moment within ``ring_jitter_s`` after another kiosk rang (rings meanwhile wait for the
+   same catch-up): ``order_by_child('updatedAt').start_at(last_seen - overlap)`` in pages.
+5. **Heartbeat** every ``heartbeat_s`` to ``/kiosks/{id}`` (for ``fleet status``; nobody listens).
 
 A failure anywhere ends the pass; the next one starts after an exponential backoff with
 jitter, and every step is safe to repeat. Local changes are noticed through ``kick()`` or
@@ -47,7 +49,7 @@ from kiosk.fleet.sealing import unseal
 from kiosk.fleet.trust import Trust, Untrusted
 from kiosk.manifest import load_manifest
 from kiosk.store import Store
-from kiosk.store import quarantine
+from kiosk.store import poison, quarantine
 from kiosk.store.emails import normalize_email
 from kiosk.store.keycheck import template_key_matches
 from kiosk.store.limits import LedgerError, decode_events, encode_events
@@ -93,6 +95,7 @@ class SyncEngine:
         self._on_remote_change = on_remote_change
         self._backoff = Backoff(sync.backoff_initial_s, sync.backoff_max_s, rng)
         self._listen_backoff = Backoff(sync.backoff_initial_s, sync.backoff_max_s, rng)
+        self._rng = rng or random.Random()
 
         self._lock = threading.Lock()
         self._passes = threading.Condition(self._lock)
@@ -110,6 +113,8 @@ class SyncEngine:
         self._data_version: int | None = None
 
         self._catchup_due = True
+        self._catchup_at: float | None = None  # a ring was heard: catch up at this moment
+        self._fresh_stream = False  # the stream (re)connected: its next event is no ring
         self._ring_due = False
         self._last_event = 0.0
         self._next_catchup = 0.0
@@ -126,6 +131,8 @@ class SyncEngine:
         self._enrolled = False  # this kiosk's own certificate and template key were checked
         self._quarantined = 0
         self._reported_quarantined: int | None = None
+        self._set_aside = 0  # users whose changes the server kept refusing (kiosk/store/poison.py)
+        self._reported_set_aside: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, sync: SyncSettings, environ: Mapping[str, str] | None = None, **kwargs: Any) -> "SyncEngine":
@@ -178,7 +185,8 @@ class SyncEngine:
         self._wake.set()
         with self._passes:
             while True:
-                if self._completed >= target and self._last_ok and self._status.pending_changes == 0 and not self._catchup_due:
+                if (self._completed >= target and self._last_ok and self._status.pending_changes == 0
+                        and not self._catchup_due and self._catchup_at is None):
                     return True
                 remaining = deadline - self._monotonic()
                 if remaining <= 0:
@@ -224,8 +232,11 @@ class SyncEngine:
         self._supervise_listener(self._remote)
         now = self._monotonic()
         with self._lock:
-            catch_up = self._catchup_due or now >= self._next_catchup
+            rung = self._catchup_at is not None and now >= self._catchup_at
+            catch_up = self._catchup_due or now >= self._next_catchup or rung
             self._catchup_due = False
+            if catch_up:
+                self._catchup_at = None  # a ring heard from now on asks for another
         if catch_up:
             try:
                 self._catch_up(store, self._remote)
@@ -236,10 +247,13 @@ class SyncEngine:
             self._next_catchup = now + self.sync.catchup_interval_s
         if now >= self._next_heartbeat:
             self._remote.heartbeat()
-            if self._reported_quarantined != self._quarantined:
-                self._remote.report_quarantined(self._quarantined)
-                self._reported_quarantined = self._quarantined
             self._next_heartbeat = now + self.sync.heartbeat_s
+        if self._reported_quarantined != self._quarantined:
+            self._remote.report_quarantined(self._quarantined)
+            self._reported_quarantined = self._quarantined
+        if self._reported_set_aside != self._set_aside:
+            self._remote.report_set_aside(self._set_aside)
+            self._reported_set_aside = self._set_aside
         self._succeeded(store.pending_count())
 
     def _ensure_store(self) -> Store:
@@ -250,6 +264,7 @@ class SyncEngine:
             if not self.kiosk_id:
                 self.kiosk_id = self._store.kiosk_id
             self._quarantined = quarantine.count(self._store)
+            self._set_aside = poison.count(self._store)
         return self._store
 
     # -- trust ------------------------------------------------------------------------------
@@ -362,7 +377,7 @@ class SyncEngine:
                               item.user_id[:80], item.writer, item.reason)
         self._quarantined = quarantine.count(store)
         with self._lock:
-            self._status = replace(self._status, quarantined=self._quarantined)
+            self._status = replace(self._status, quarantined=self._quarantined, set_aside=self._set_aside)
 
     def _apply(
         self, store: Store, items: list[tuple[str, Any]], state: SyncState | None, limit_ms: int | None = None
@@ -494,17 +509,38 @@ class SyncEngine:
     # -- the live stream ----------------------------------------------------------------------
 
     def _on_event(self, event: db.Event) -> None:
-        """SDK listener thread. Every event proves the stream alive; a (re)connection ("put"
-        at "/") or another kiosk's ring asks for a catch-up. Heartbeats do not: with many
-        kiosks they would make every kiosk query every few seconds."""
-        parts = (event.path or "/").strip("/").split("/")
-        ring = parts == [""] or (parts[0] != self.kiosk_id and (len(parts) == 1 or parts[1] == "changedAt"))
+        """SDK listener thread: an event on /ring. The first after a (re)connection reports
+        the ring as it stands: catch up at once (whatever changed while the stream was
+        down). Later ones are rings: another kiosk's asks for a catch-up at a random moment
+        within ``ring_jitter_s`` (one catch-up serves every ring heard until it starts);
+        this kiosk's own only proves the stream alive."""
+        path = (event.path or "/").strip("/")
+        writer = layout.ring_writer(event.data) if path == "" else None
+        now = self._monotonic()
         with self._lock:
-            self._last_event = self._monotonic()
-            if ring:
-                self._catchup_due = True
+            self._last_event = now
+            fresh, self._fresh_stream = self._fresh_stream, False
+            if fresh or self.sync.ring_jitter_s <= 0:
+                ring = fresh or writer != self.kiosk_id
+                if ring:
+                    self._catchup_due = True
+            else:
+                ring = False
+                if writer != self.kiosk_id and self._catchup_at is None:
+                    self._catchup_at = now + self._rng.uniform(0.0, self.sync.ring_jitter_s)
+                    ring = True  # the idle wait learns the new moment
         if ring:
             self._wake.set()
+
+    def _on_stream_activity(self) -> None:
+        """Anything the stream delivered, keep-alives too: it is alive."""
+        now = self._monotonic()
+        with self._lock:
+            self._last_event = now
+
+    def _on_stream_connect(self) -> None:
+        with self._lock:
+            self._fresh_stream = True
 
     def _supervise_listener(self, remote: Remote) -> None:
         now = self._monotonic()
@@ -531,7 +567,7 @@ class SyncEngine:
 
     def _subscribe(self, remote: Remote) -> None:
         try:
-            registration = remote.listen(self._on_event)
+            registration = remote.listen(self._on_event, self._on_stream_activity, self._on_stream_connect)
         except Exception as err:  # noqa: BLE001 - retried after a backoff
             delay = self._listen_backoff.delay()
             self._next_subscribe = self._monotonic() + delay
@@ -544,7 +580,6 @@ class SyncEngine:
                 self._registration = registration
                 self._last_event = self._monotonic()
                 self._catchup_due = True  # whatever changed while it was down
-                self._next_heartbeat = 0.0  # prove at once that the new stream delivers
         if stopped:
             end_listener(registration)
         else:
@@ -562,8 +597,10 @@ class SyncEngine:
             try:
                 self._push(store, remote, item)
             except Exception as err:
-                store.mark_push_failed(item, f"{type(err).__name__}: {err}")
-                raise
+                if not self._refused(store, remote, item, err):
+                    store.mark_push_failed(item, f"{type(err).__name__}: {err}")
+                    raise
+                continue  # set aside: the changes behind it go on
             pushed += 1
             self._ring_due = True
             if self._monotonic() - last_ring >= RING_EVERY_S:
@@ -574,6 +611,27 @@ class SyncEngine:
         if self._ring_due:
             remote.ring()
             self._ring_due = False
+
+    def _refused(self, store: Store, remote: Remote, item: PushItem, err: Exception) -> bool:
+        """Whether ``item`` was set aside: the server refused it (not an outage, not a
+        problem of this kiosk) for the ``max_push_tries``-th time. A refusal counts only
+        while the server still accepts this kiosk's heartbeat, so a database that refuses
+        everything (rules, credentials) never sets a change aside. Raises what the heartbeat
+        raised, if it failed."""
+        if not _refusal(err):
+            return False
+        reason = _describe(err)
+        remote.heartbeat()  # the server accepts writes from this kiosk: the change is the problem
+        tries = poison.record_refusal(store, item, reason)
+        if tries < self.sync.max_push_tries:
+            self._log.warning("sync: the server refused the change of user %s (try %d of %d): %s",
+                              item.user_id, tries, self.sync.max_push_tries, poison.scrub_emails(reason))
+            raise err
+        poison.set_aside(store, item, reason)
+        self._set_aside = poison.count(store)
+        self._log.error("sync: set aside the change of user %s after %d refusals: %s (facekiosk fleet set-aside)",
+                        item.user_id, tries, poison.scrub_emails(reason))
+        return True
 
     def _push(self, store: Store, remote: Remote, item: PushItem) -> None:
         change_id = item.change_id(store.kiosk_id)
@@ -634,10 +692,17 @@ class SyncEngine:
     def _idle_wait(self) -> None:
         """Until woken, or ``poll_s`` passed and another connection committed to the store."""
         while not self._stop.is_set():
-            woken = self._wake.wait(min(self.sync.poll_s, 1.0))
+            timeout = min(self.sync.poll_s, 1.0)
+            with self._lock:
+                ring_at = self._catchup_at
+            if ring_at is not None:
+                timeout = max(0.0, min(timeout, ring_at - self._monotonic()))
+            woken = self._wake.wait(timeout)
             self._beat()
             if woken:
                 self._wake.clear()
+                return
+            if ring_at is not None and self._monotonic() >= ring_at:
                 return
             if self._store is not None:
                 version = self._store.data_version()
@@ -685,7 +750,7 @@ class SyncEngine:
         with self._lock:
             self._status = st.SyncStatus(configured=True, state=st.STOPPED, pending_changes=pending,
                                          last_success_at=self._status.last_success_at, detail=self._where(),
-                                         quarantined=self._quarantined)
+                                         quarantined=self._quarantined, set_aside=self._set_aside)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -703,7 +768,7 @@ class SyncEngine:
             self._last_ok = True
             self._status = st.SyncStatus(
                 configured=True, state=st.ONLINE, pending_changes=pending, last_success_at=self._clock(),
-                detail=self._where(), listening=self._listening(), quarantined=self._quarantined,
+                detail=self._where(), listening=self._listening(), quarantined=self._quarantined, set_aside=self._set_aside,
             )
 
     def _failed(self, err: BaseException) -> None:
@@ -720,7 +785,7 @@ class SyncEngine:
             self._status = st.SyncStatus(
                 configured=True, state=st.OFFLINE, pending_changes=pending, last_success_at=self._status.last_success_at,
                 detail=text, offline_since=self._status.offline_since if was_offline else self._clock(),
-                listening=self._listening(), quarantined=self._quarantined,
+                listening=self._listening(), quarantined=self._quarantined, set_aside=self._set_aside,
             )
         if not isinstance(err, (exceptions.FirebaseError, SyncError, FleetError)):
             self._log.error("sync: pass failed", exc_info=err)  # a bug or a local problem
@@ -743,6 +808,27 @@ def _model_dims(settings: Settings) -> dict[str, int]:
         if manifest.embedding_size:
             dims[manifest.model_id] = manifest.embedding_size
     return dims
+
+
+# Answers that say the server will not take this write as it is (400 invalid data, 401/403
+# not allowed, 404, 409, 413 too large): counted towards setting the change aside. Outages,
+# timeouts, 429/5xx and contention are retried forever.
+_REFUSALS: tuple[type[BaseException], ...] = (
+    exceptions.InvalidArgumentError, exceptions.PermissionDeniedError, exceptions.UnauthenticatedError,
+    exceptions.NotFoundError, exceptions.ConflictError, exceptions.OutOfRangeError, exceptions.FailedPreconditionError,
+)
+
+
+def _refusal(err: BaseException) -> bool:
+    """Whether ``err`` is this change's own: a server refusal, or a record sync cannot
+    write (SyncError, or a bug on this record's data), not a network or local problem."""
+    if isinstance(err, exceptions.FirebaseError):
+        return isinstance(err, _REFUSALS)
+    if isinstance(err, SyncError):
+        return True
+    if isinstance(err, (KioskError, OSError, MemoryError)):
+        return False  # this kiosk's keys, store or disk: not the change's fault
+    return isinstance(err, (ValueError, TypeError, KeyError, IndexError, UnicodeError))
 
 
 def _describe(err: BaseException) -> str:

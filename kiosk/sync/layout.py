@@ -32,8 +32,12 @@
         sig            the writer's Ed25519 signature over {"uid", every field but updatedAt
                        and sig} (kiosk/fleet/records.py); unsigned or untrusted: quarantined
     /emailIndex/{encoded email key}  the uid that owns the email (conditional writes only)
-    /kiosks/{kiosk id}
-        changedAt      server timestamp: rung after this kiosk pushed changes
+    /ring                            the fleet's doorbell, the only node kiosks listen to:
+        by, at, n      the kiosk that rang, the server's time, a random number (two rings in
+                       one millisecond still differ, so each is delivered)
+    /kiosks/{kiosk id}                 written by that kiosk, read by ``fleet status``; nobody listens
+        changedAt      server timestamp: rung after this kiosk pushed changes (with /ring; the
+                       doorbell of the previous release, which listened to all of /kiosks)
         heartbeatAt    server timestamp: written every sync.heartbeat_s
         quarantined    how many cloud records this kiosk refused (with each heartbeat)
         cert           the kiosk's certificate, signed by the fleet root (kiosk/fleet/certs.py)
@@ -46,8 +50,13 @@
     /revocations/{kiosk id}           root-signed: this kiosk's records are refused
     /clocks/{kiosk id}                server timestamp written and read back: the server's time
 
-Kiosks listen to ``/kiosks`` only: a ring there makes them run the catch-up query on
-``/users`` (``orderBy="updatedAt"&startAt=...``). Listening to ``/users`` itself would
+Kiosks listen to ``/ring`` only: a ring from another kiosk makes them run the catch-up
+query on ``/users`` (``orderBy="updatedAt"&startAt=...``) after a random delay of up to
+``sync.ring_jitter_s``, so one change does not make the whole fleet query at one moment.
+Heartbeats go to ``/kiosks/{id}`` where nobody listens: a kiosk's stream carries rings
+(changes) only, never the other kiosks' heartbeats, so what it receives does not grow with
+the fleet. The stream is proven alive by the protocol's keep-alive events and by this
+kiosk's own rings coming back (kiosk/sync/remote.py). Listening to ``/users`` itself would
 stream the whole table to every kiosk at each (re)connection through the SDK's
 byte-at-a-time SSE parser (about 3 s per MB measured here: a minute and more for 10,000
 users), so the stream is a doorbell and the data always comes through paged REST reads.
@@ -68,6 +77,7 @@ KIOSKS = "kiosks"
 REVOCATIONS = "revocations"
 CLOCKS = "clocks"
 ATTEMPTS = "attempts"
+RING = "ring"
 SERVER_TIMESTAMP = {".sv": "timestamp"}
 
 # Characters kept as they are in an encoded email key; "." becomes ","; every other byte of
@@ -152,6 +162,21 @@ def email_index_path(email_key: str) -> str:
 
 def kiosk_path(kiosk_id: str) -> str:
     return f"/{KIOSKS}/{kiosk_id}"
+
+
+def ring_update(kiosk_id: str, nonce: int) -> dict[str, Any]:
+    """One multi-path write (at the root) that rings: /ring, and the previous release's
+    doorbell /kiosks/{id}/changedAt."""
+    return {
+        RING: {"by": kiosk_id, "at": SERVER_TIMESTAMP, "n": nonce},
+        f"{KIOSKS}/{kiosk_id}/changedAt": SERVER_TIMESTAMP,
+    }
+
+
+def ring_writer(data: Any) -> str | None:
+    """The kiosk that rang, from a /ring event's data (None: unknown, treat as a change)."""
+    by = data.get("by") if isinstance(data, dict) else None
+    return by if isinstance(by, str) else None
 
 
 def certificate_path(kiosk_id: str) -> str:

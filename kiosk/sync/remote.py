@@ -17,12 +17,14 @@ Built around what the SDK does on failures (pinned by tests/test_rtdb_server.py)
 
 from __future__ import annotations
 
+import random
 import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import firebase_admin
-from firebase_admin import db, exceptions
+import requests
+from firebase_admin import _sseclient, db, exceptions
 
 from kiosk.errors import ValidationError
 from kiosk.store.emails import normalize_email
@@ -257,11 +259,11 @@ class Remote:
     # -- doorbell -------------------------------------------------------------------------
 
     def ring(self) -> None:
-        """Tell the other kiosks (listening to /kiosks) that users changed."""
-        self.ref(layout.kiosk_path(self.kiosk_id) + "/changedAt").set(layout.SERVER_TIMESTAMP)
+        """Tell the other kiosks (listening to /ring) that users or ledgers changed."""
+        self.ref("/").update(layout.ring_update(self.kiosk_id, random.getrandbits(31)))
 
     def heartbeat(self) -> None:
-        """A write this kiosk's own stream must deliver back: proof the stream is alive."""
+        """This kiosk's last sign of life, for ``facekiosk fleet status`` (nobody listens)."""
         self.ref(layout.kiosk_path(self.kiosk_id) + "/heartbeatAt").set(layout.SERVER_TIMESTAMP)
 
     def report_quarantined(self, count: int) -> None:
@@ -269,8 +271,54 @@ class Remote:
         child, so the other kiosks do not take it for a ring)."""
         self.ref(layout.kiosk_path(self.kiosk_id) + "/quarantined").set(count)
 
-    def listen(self, callback: Callable[[db.Event], None]) -> db.ListenerRegistration:
-        return self.ref(f"/{layout.KIOSKS}").listen(callback)
+    def report_set_aside(self, count: int) -> None:
+        """How many users' changes this kiosk set aside (kiosk/store/poison.py), for ``fleet status``."""
+        self.ref(layout.kiosk_path(self.kiosk_id) + "/setAside").set(count)
+
+    def listen(
+        self,
+        callback: Callable[[db.Event], None],
+        on_activity: Callable[[], None] = lambda: None,
+        on_connect: Callable[[], None] = lambda: None,
+    ) -> db.ListenerRegistration:
+        """Listen to /ring. ``on_activity`` is called for everything the stream delivers,
+        the protocol's keep-alive events included (the SDK hands those to nobody), so an
+        idle stream is proven alive without other kiosks' writes; ``on_connect`` after each
+        (re)connection, before its first event (which reports the ring as it is, not a new
+        one). Built as the SDK's own ``Reference.listen`` (pinned 7.7.0) with an SSE client
+        that reports; if those internals change, the SDK's listen (liveness then comes only
+        from this kiosk's rings, and an idle stream is opened again each stream_silence_s)."""
+        ref = self.ref(f"/{layout.RING}")
+        client = getattr(ref, "_client", None)
+        session_of = getattr(client, "create_listener_session", None)
+        suffix = getattr(ref, "_add_suffix", None)
+        if client is None or session_of is None or suffix is None or not hasattr(_sseclient, "SSEClient"):
+            return ref.listen(callback)
+        url = client.base_url + suffix()
+        try:
+            sse = _ObservedSSE(url, session_of(), on_activity, on_connect, params=client.params)
+            return db.ListenerRegistration(callback, sse)
+        except requests.exceptions.RequestException as error:
+            raise db._Client.handle_rtdb_error(error)
+
+
+class _ObservedSSE(_sseclient.SSEClient):  # type: ignore[misc]  # firebase_admin is untyped (Any)
+    """The SDK's SSE client, telling the engine about every event (keep-alives too) and
+    every (re)connection."""
+
+    def __init__(self, url: str, session: Any, on_activity: Callable[[], None], on_connect: Callable[[], None], **kwargs: Any) -> None:
+        self._on_activity = on_activity
+        self._on_connect = on_connect
+        super().__init__(url, session, **kwargs)
+
+    def _connect(self) -> None:
+        super()._connect()
+        self._on_connect()
+
+    def __next__(self) -> Any:
+        event = super().__next__()
+        self._on_activity()
+        return event
 
 
 def _stamp(value: Any) -> int | None:

@@ -31,6 +31,7 @@ class SyncStatus:
     offline_since: float | None = None  # wall clock of the first failure of this outage
     listening: bool = False  # the live stream is open
     quarantined: int = 0  # cloud records refused (untrusted or malformed), kept for review
+    set_aside: int = 0  # users whose local changes the server kept refusing (kiosk/store/poison.py)
 
     @property
     def online(self) -> bool:
@@ -46,6 +47,8 @@ class SyncStatus:
         text += f", {self.pending_changes} pending"
         if self.quarantined:
             text += f", {self.quarantined} quarantined"
+        if self.set_aside:
+            text += f", {self.set_aside} set aside"
         if self.state == OFFLINE and self.detail:
             text += f" ({self.detail})"
         return text
