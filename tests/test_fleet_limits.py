@@ -152,3 +152,26 @@ def test_a_hundred_failed_passwords_lock_the_password_until_a_face_reset(tmp_pat
     store.unlock(EMAIL)
     assert store.sign_in_password(EMAIL, PASSWORD).email == EMAIL
     store.close()
+
+
+def test_users_export_includes_the_attempts_ledger_of_every_kiosk(fleet) -> None:  # noqa: F811
+    """`facekiosk users export` gives a person everything kept about them (issue 14 item 2):
+    the failed attempts and clears this kiosk and the others recorded on the account."""
+    a, b = fleet("a"), fleet("b")
+    a.enroll(EMAIL, seed=1)
+    for kiosk in (a, b, a, b):
+        kiosk.engine.request_catch_up()
+        kiosk.engine.run_pass()
+    a.store.record_face_attempt(EMAIL, accepted=False, score=0.9)
+    a.engine.run_pass()
+    for _ in range(2):
+        b.store.record_face_attempt(EMAIL, accepted=False, score=0.9)
+    b.engine.run_pass()
+    a.engine.request_catch_up()
+    a.engine.run_pass()
+    data = a.store.export_user(EMAIL)
+    attempts = data["attempts"]
+    here = a.store.settings.sync.kiosk_id or a.store.kiosk_id  # this kiosk's own events, by its name
+    assert sorted((e["kiosk"], e["kind"]) for e in attempts["events"]) == sorted([(here, "face"), ("b", "face"), ("b", "face")])
+    assert all(e["at"].endswith("Z") for e in attempts["events"])
+    assert attempts["face_failures"] == 3 and attempts["password_locked"] is False

@@ -153,6 +153,14 @@ class AccountLimits:
         ).fetchall()
         return [(str(kind), int(at)) for kind, at in rows][-MAX_EVENTS:]
 
+    def events(self, user_id: str) -> list[tuple[str, str, int]]:
+        """Every event kept on an account, this kiosk's and the fleet's: (kiosk id, "" for
+        this kiosk; kind; fleet time in ms), oldest first (``users export``)."""
+        rows = self.conn.execute(
+            "SELECT kiosk_id, kind, at_ms FROM account_events WHERE user_id = ? ORDER BY at_ms, kiosk_id", (user_id,)
+        ).fetchall()
+        return [(str(kiosk), str(kind), int(at)) for kiosk, kind, at in rows]
+
     def pushed(self, user_id: str, upto_ms: int) -> None:
         """The ledger up to ``upto_ms`` is in the cloud (caller's transaction)."""
         self.conn.execute(

@@ -630,4 +630,15 @@ class Store:
                 for e in entries
             ],
             "pending_sync_changes": sum(1 for e in outbox.for_user(self.conn, user.id) if e.sent_at is None),
+            "attempts": self._export_attempts(user.id),
+        }
+
+    def _export_attempts(self, user_id: str) -> dict[str, Any]:
+        """The account's attempts ledger as every kiosk of the fleet recorded it (kiosk/store/limits.py)."""
+        account = self.limits.status(user_id)
+        return {
+            "events": [{"kiosk": kiosk or self.settings.sync.kiosk_id or self.kiosk_id, "kind": kind, "at": iso_time(at / 1000.0)}
+                       for kiosk, kind, at in self.limits.events(user_id)],
+            "face_failures": account.face_failures, "face_wait_s": round(account.face_wait_s, 1),
+            "password_failures": account.password_failures, "password_locked": account.password_locked,
         }
