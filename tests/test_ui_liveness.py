@@ -15,7 +15,7 @@ import pytest
 
 from kiosk.camera.scripted import write_folder
 from kiosk.flows import Step
-from kiosk.flows.liveness import FAILURE_TEXT, INTRO, PROMPT_TEXT
+from kiosk.flows.liveness import FAILURE_TEXT, INTRO, PROMPT_TEXT, RETRY
 from ui_support import PERSON_A, SCREENS_DIR, Driver, enroll_directly, make_app, store_settings
 
 PASSWORD = "Correct horse 9!"
@@ -54,8 +54,13 @@ def test_a_photo_is_shown_a_prompt_and_refused_with_advice(tmp_path, pipeline, s
         assert flow.liveness_answer_left() is not None  # the bar of the time to answer
         guidance = [r for r in ui.app.painter.records if r.owner.endswith("guidance")]
         assert guidance and guidance[0].role == "prompt"  # large, in the prompt's own role
-        ui.wait_step(Step.RESET_REFUSED, timeout=20.0)
+        # The photo misses the prompt: one new challenge before it counts.
+        ui.wait_for(lambda: flow.session.verifier is not None and getattr(flow.session.verifier, "retried", False) or flow.step != Step.RESET_FACE, timeout=20.0, what="the retry")
+        assert flow.step == Step.RESET_FACE and RETRY.msgid in (ui.step() or ui.texts())
+        ui.shot("retry")
+        ui.wait_step(Step.RESET_REFUSED, timeout=30.0)
         ui.shot()
+        assert "retry_of" in flow.session.outcome.liveness  # both challenges in the audit
         assert flow.session.message.msgid == FAILURE_TEXT["too_late"].msgid
         assert flow.session.attempts_left is not None  # a failed challenge counts
         assert not ui.problems, ui.problems[:5]

@@ -47,6 +47,12 @@ class PassiveSettings(Section):
 class LivenessSettings(Section):
     required_for_reset: bool = True
     required_for_enrollment: bool = False
+    # A first challenge of a visit failed only because nothing moved after a prompt (it
+    # was missed or not understood) gets one new challenge, with new random prompts,
+    # before it counts as a failed attempt. A replay then has two challenges per counted
+    # failure instead of one: its pass chance per count is at most 1-(1-p)^2, about 2p
+    # for the replay pass rate p that benchmarks/liveness.py measures (README: Liveness).
+    retry_missed_prompt: bool = True
     # Manifests (in models.dir) of the face mesh and of the eye (lid) model.
     landmark_model: str = "face_mesh.json"
     eye_model: str = "iris_landmark.json"

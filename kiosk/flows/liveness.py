@@ -9,7 +9,9 @@ Its observations carry the challenge's status, which the flow then feeds back in
 UI thread like any other observation.
 
 The decision: a failed or timed-out challenge is a failed attempt (it counts for the
-lockout) as soon as a face was seen; a passed one is compared, on the frame the
+lockout) as soon as a face was seen, except a first missed prompt (``too_late``: nothing
+moved after the prompt), after which the verifier may start one new challenge in the
+same session (``restart``) before anything counts; a passed one is compared, on the frame the
 challenge chose from inside itself, against the person's templates. The outcome carries
 the challenge's evidence (prompts, onsets, peaks, passive scores) for the audit log.
 """
@@ -54,6 +56,10 @@ FAILURE_TEXT = {
     "unclear": N_("We could not get a clear picture of your face."),
 }
 NOT_VERIFIED = N_("We could not verify you.")
+RETRY = N_("Let's try once more. Move as soon as you hear the sound.")
+# The failure after which a challenge may be run once more before it counts: the person
+# did not move at all after a prompt (missed it, or did not understand it).
+MISSED_PROMPT = "too_late"
 
 
 class LiveCheck(Protocol):
@@ -86,8 +92,14 @@ class LivenessVerifier:
         started_at: float,
         timeout_s: float,
         compare: bool = True,
+        restart: Callable[[], LiveCheck] | None = None,
     ) -> None:
+        """``restart``: makes a new check for the one retry a first missed prompt gets
+        (None: no retry, the first failure decides)."""
         self.check = check
+        self.restart = restart
+        self.retried = False
+        self.first_evidence: dict[str, Any] | None = None  # the missed challenge's, when retried
         self.templates = templates
         self.rules = rules
         self.compare = compare
@@ -147,7 +159,7 @@ class LivenessVerifier:
         self.saw_face |= observation.has_face
         self.status = status
         if status.done:
-            return self._decide()
+            return self._decide(now)
         if now >= self.deadline:
             return self.expire(now)
         if status.phase == PROMPT and status.prompt is not None:
@@ -158,7 +170,7 @@ class LivenessVerifier:
             if not observation.has_face:
                 self.guidance = N_("Look at the camera")
             else:
-                self.guidance = INTRO if status.index == 0 else HOLD
+                self.guidance = (RETRY if self.retried else INTRO) if status.index == 0 else HOLD
         return None
 
     def answer_left(self) -> float | None:
@@ -187,11 +199,35 @@ class LivenessVerifier:
     def failure_text(self) -> Text:
         return FAILURE_TEXT.get(self.failure, NOT_VERIFIED)
 
-    def _decide(self) -> Outcome:
+    def _retry(self, now: float) -> bool:
+        """A first missed prompt: a new challenge (new random prompts) in place of the old
+        one, with the whole time again. False if it cannot be given (then it counts)."""
+        result = self.check.result
+        if self.restart is None or self.retried or result is None or result.passed or result.reason != MISSED_PROMPT:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self.first_evidence = result.to_audit()
+            self.check = self.restart()
+        finally:
+            self._lock.release()
+        self.retried = True
+        self.status = None
+        self.prompt = None
+        self.guidance = RETRY
+        self.deadline = now + self.timeout_s
+        return True
+
+    def _decide(self, now: float | None = None) -> Outcome | None:
+        if now is not None and self._retry(now):
+            return None
         self._decided = True
         self.prompt = None
         result = self.check.result
         self.evidence = result.to_audit() if result is not None else None
+        if self.evidence is not None and self.first_evidence is not None:
+            self.evidence = {**self.evidence, "retry_of": self.first_evidence}
         if result is None or not result.passed:
             self.failure = "" if result is None else result.reason
             if not self.saw_face:

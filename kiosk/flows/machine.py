@@ -66,6 +66,7 @@ class FlowConfig:
     image_retention_days: int = 7
     liveness_for_reset: bool = False  # the liveness challenge before a reset's decision
     liveness_for_enrollment: bool = False  # ... and before an enrollment's capture
+    liveness_retry: bool = True  # one new challenge after a first missed prompt
 
     @classmethod
     def from_settings(cls, settings) -> "FlowConfig":  # type: ignore[no-untyped-def]
@@ -88,6 +89,7 @@ class FlowConfig:
             image_retention_days=settings.audit.image_retention_days,
             liveness_for_reset=settings.liveness.required_for_reset,
             liveness_for_enrollment=settings.liveness.required_for_enrollment,
+            liveness_retry=settings.liveness.retry_missed_prompt,
         )
 
     def reloaded(self, new: "FlowConfig") -> "FlowConfig":
@@ -103,6 +105,7 @@ class FlowConfig:
             image_retention_days=self.image_retention_days,
             liveness_for_reset=self.liveness_for_reset,
             liveness_for_enrollment=self.liveness_for_enrollment,
+            liveness_retry=self.liveness_retry,
             mail_enabled=self.mail_enabled,
         )
 

@@ -55,7 +55,8 @@ def start_verification(flow: Flow) -> None:
     now = flow.clock()
     if config.liveness_for_reset:
         assert flow.liveness is not None
-        session.verifier = LivenessVerifier(flow.liveness(), session.templates, flow.rules, now, config.verify_timeout_s)
+        session.verifier = LivenessVerifier(flow.liveness(), session.templates, flow.rules, now, config.verify_timeout_s,
+                                            restart=flow.liveness if config.liveness_retry else None)
     else:
         session.verifier = FaceVerifier(session.templates, flow.rules, config.verify_good_frames, now, config.verify_timeout_s)
     session.outcome = None
