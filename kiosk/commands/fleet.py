@@ -7,6 +7,7 @@ service account; sync.enabled may stay false there):
     fleet enroll-kiosk --dir DIR REQUEST a kiosk's certificate and its sealed template key
     fleet revoke KIOSK --dir DIR [--since TIME] [--reason TEXT]
     fleet status [--json]                kiosks: certificate validity, heartbeat, revoked, quarantined, set aside
+    fleet purge [--older-than-days N] [--dry-run]  remove tombstones every kiosk has seen
 
 On a kiosk:
 
@@ -66,6 +67,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     listing = actions.add_parser("quarantine", help="the cloud records this kiosk refused")
     listing.add_argument("--json", action="store_true", help="print JSON")
+
+    purge = actions.add_parser("purge", help="remove cloud tombstones (and their attempts ledgers) every kiosk has seen (administrator)")
+    purge.add_argument("--older-than-days", type=float, default=90.0, help="only tombstones older than this (default 90)")
+    purge.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
 
     aside = actions.add_parser("set-aside", help="this kiosk's changes the server kept refusing, and why")
     aside.add_argument("--json", action="store_true", help="print JSON")
@@ -214,6 +219,23 @@ def _quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    root = root_public_key(settings.sync.fleet_root_key)
+    app = _app(settings)
+    try:
+        report = fleet_admin.purge_seen(app, root, _now_ms(), int(args.older_than_days * 86_400_000), dry_run=args.dry_run)
+    finally:
+        firebase_admin.delete_app(app)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(report.purged_users)} tombstone(s) and {report.purged_ledgers} attempts ledger(s); "
+          f"every kiosk has read up to {_iso(report.horizon_ms) if report.horizon_ms else '-'}")
+    if report.waiting_for:
+        print(f"held back by {', '.join(report.waiting_for)} (not caught up, or never reported: "
+              "bring them online, or revoke a kiosk that is gone)")
+    return 0
+
+
 def _set_aside(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     with Store.open(settings, require_key=False, create=False) as store:
@@ -253,7 +275,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 ACTIONS = {"init": _init, "request": _request, "enroll-kiosk": _enroll, "join": _join, "status": _status,
-           "quarantine": _quarantine, "set-aside": _set_aside, "revoke": _revoke}
+           "quarantine": _quarantine, "set-aside": _set_aside, "purge": _purge, "revoke": _revoke}
 
 
 def run(args: argparse.Namespace) -> int:

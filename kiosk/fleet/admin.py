@@ -169,6 +169,55 @@ def fleet_status(app: firebase_admin.App, root: Ed25519PublicKey) -> list[KioskR
     return rows
 
 
+@dataclass(frozen=True)
+class PurgeReport:
+    horizon_ms: int  # every kiosk of the fleet has read everything stamped up to this
+    waiting_for: list[str]  # kiosks that lag behind the tombstones, or never reported
+    purged_users: list[str]  # tombstones removed (or that would be, dry run)
+    purged_ledgers: int  # /attempts ledgers removed with them
+
+
+def purge_seen(
+    app: firebase_admin.App, root: Ed25519PublicKey, now_ms: int, older_than_ms: int,
+    margin_ms: int = 3_600_000, dry_run: bool = False,
+) -> PurgeReport:
+    """Remove the tombstones of /users (and the deleted accounts' /attempts ledgers) that
+    every kiosk has seen: stamped more than ``margin_ms`` before the oldest ``seenAt`` of the
+    kiosks with a valid, unrevoked certificate, and more than ``older_than_ms`` ago. A kiosk
+    that never reported holds everything back (it may not have seen a deletion yet)."""
+    rows = fleet_status(app, root)
+    nodes = _ref(app, "/kiosks").get() or {}
+    seen: dict[str, int | None] = {}
+    for row in rows:
+        if row.revoked or row.certificate is None or not row.certificate.valid_at(now_ms):
+            continue  # a revoked or expired kiosk's records are refused anyway
+        value = nodes.get(row.kiosk_id) if isinstance(nodes, dict) else None
+        stamp = value.get("seenAt") if isinstance(value, dict) else None
+        seen[row.kiosk_id] = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) and stamp > 0 else None
+    tombstones = _ref(app, "/users").order_by_child("deleted").equal_to(True).get() or {}
+    candidates = {
+        str(uid): v["updatedAt"] for uid, v in (tombstones.items() if isinstance(tombstones, dict) else ())
+        if isinstance(v, dict) and v.get("deleted") is True and isinstance(v.get("updatedAt"), int)
+        and not isinstance(v.get("updatedAt"), bool) and v["updatedAt"] <= now_ms - older_than_ms
+    }
+    known = [stamp for stamp in seen.values() if stamp is not None]
+    horizon = min(known) if known and len(known) == len(seen) else 0
+    purged = sorted(uid for uid, stamp in candidates.items() if stamp <= horizon - margin_ms)
+    newest = max(candidates.values(), default=None)
+    waiting = sorted(kiosk for kiosk, stamp in seen.items()
+                     if newest is not None and (stamp is None or stamp - margin_ms < newest))
+    ledgers = 0
+    for uid in purged:
+        found = _ref(app, "/attempts").order_by_key().start_at(f"{uid}:").end_at(f"{uid}:\uf8ff").get() or {}
+        keys = [key for key in found if str(key).startswith(f"{uid}:")]
+        ledgers += len(keys)
+        if not dry_run:
+            for key in keys:
+                _ref(app, f"/attempts/{key}").delete()
+            _ref(app, f"/users/{uid}").delete()
+    return PurgeReport(horizon, waiting, purged, ledgers)
+
+
 def fetch_template_key(app: firebase_admin.App, identity: KioskIdentity, key_id: str | None = None) -> tuple[str, bytes]:
     """The fleet template key sealed to this kiosk (the newest key id unless ``key_id``)."""
     sealed = _ref(app, f"/kiosks/{identity.kiosk_id}/templateKeys").get()

@@ -132,6 +132,7 @@ class SyncEngine:
         self._quarantined = 0
         self._reported_quarantined: int | None = None
         self._set_aside = 0  # users whose changes the server kept refusing (kiosk/store/poison.py)
+        self._reported_seen: int | None = None
         self._reported_set_aside: int | None = None
 
     @classmethod
@@ -248,6 +249,10 @@ class SyncEngine:
         if now >= self._next_heartbeat:
             self._remote.heartbeat()
             self._next_heartbeat = now + self.sync.heartbeat_s
+            seen = self._seen_ms(store)
+            if seen != self._reported_seen:
+                self._remote.report_seen(seen)  # how far it got: `fleet purge` waits for every kiosk
+                self._reported_seen = seen
         if self._reported_quarantined != self._quarantined:
             self._remote.report_quarantined(self._quarantined)
             self._reported_quarantined = self._quarantined
@@ -255,6 +260,11 @@ class SyncEngine:
             self._remote.report_set_aside(self._set_aside)
             self._reported_set_aside = self._set_aside
         self._succeeded(store.pending_count())
+
+    def _seen_ms(self, store: Store) -> int:
+        """Every /users record stamped up to this (server time, ms) was read here."""
+        state = store.sync_state(self.sync.database_url)
+        return max(0, state.last_seen_ms) if state.initial_done else 0
 
     def _ensure_store(self) -> Store:
         if self._store is None:

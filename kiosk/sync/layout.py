@@ -39,6 +39,9 @@
         changedAt      server timestamp: rung after this kiosk pushed changes (with /ring; the
                        doorbell of the previous release, which listened to all of /kiosks)
         heartbeatAt    server timestamp: written every sync.heartbeat_s
+        seenAt         how far its catch-up got (server time, ms), with the heartbeat:
+                       `fleet purge` removes tombstones once every kiosk is past them
+        setAside       how many users' changes it set aside (the server kept refusing them)
         quarantined    how many cloud records this kiosk refused (with each heartbeat)
         cert           the kiosk's certificate, signed by the fleet root (kiosk/fleet/certs.py)
         templateKeys   {key id: the fleet template key sealed to this kiosk} (fleet/sealing.py)

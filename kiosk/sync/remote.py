@@ -271,6 +271,10 @@ class Remote:
         child, so the other kiosks do not take it for a ring)."""
         self.ref(layout.kiosk_path(self.kiosk_id) + "/quarantined").set(count)
 
+    def report_seen(self, seen_ms: int) -> None:
+        """How far this kiosk's catch-up got (server time), for ``fleet purge``."""
+        self.ref(layout.kiosk_path(self.kiosk_id) + "/seenAt").set(seen_ms)
+
     def report_set_aside(self, count: int) -> None:
         """How many users' changes this kiosk set aside (kiosk/store/poison.py), for ``fleet status``."""
         self.ref(layout.kiosk_path(self.kiosk_id) + "/setAside").set(count)
