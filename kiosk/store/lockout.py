@@ -54,11 +54,15 @@ class LockStatus:
 
 
 class Lockout:
-    def __init__(self, conn: sqlite3.Connection, settings: LockoutSettings, kiosk_id: str, clock: Callable[[], float]) -> None:
+    def __init__(self, conn: sqlite3.Connection, settings: LockoutSettings, kiosk_id: str, clock: Callable[[], float],
+                 subject_of: Callable[[str], str] | None = None) -> None:
+        """``subject_of``: what is stored for an email key (the store passes the audit log's
+        keyed hash, so an address typed at a failed attempt is never kept in clear)."""
         self.conn = conn
         self.settings = settings
         self.kiosk_id = kiosk_id
         self.clock = clock
+        self.subject = subject_of or (lambda key: key)
 
     def _tx(self) -> ContextManager[object]:
         return contextlib.nullcontext() if self.conn.in_transaction else transaction(self.conn, durable=True)
@@ -87,6 +91,7 @@ class Lockout:
 
     def status(self, subject: str) -> LockStatus:
         """Whether ``subject`` (an email key) may try now, and for how long it may not."""
+        subject = self.subject(subject)
         now = self.clock()
         email_left = self._remaining(EMAIL, subject, now)
         kiosk_left = self._remaining(KIOSK, self.kiosk_id, now)
@@ -98,6 +103,7 @@ class Lockout:
 
     def record_failure(self, subject: str, kind: str) -> LockStatus:
         """Count one failed ``kind`` (FACE or PASSWORD) attempt; returns the status after it."""
+        key_of_email, subject = subject, self.subject(subject)
         now = self.clock()
         with self._tx():
             attempt = self.conn.execute(
@@ -111,14 +117,15 @@ class Lockout:
                         (scope, key, now, now + self.settings.lockout_s, attempt),
                     )
             self._purge(now)
-        return self.status(subject)
+        return self.status(key_of_email)
 
     def record_success(self, subject: str) -> None:
         with self._tx():
-            self.conn.execute("DELETE FROM attempts WHERE subject = ?", (subject,))
+            self.conn.execute("DELETE FROM attempts WHERE subject = ?", (self.subject(subject),))
 
     def unlock(self, subject: str) -> None:
         """An administrator ends the email's lock and clears its failures (caller's transaction)."""
+        subject = self.subject(subject)
         self.conn.execute("DELETE FROM attempts WHERE subject = ?", (subject,))
         self.conn.execute("DELETE FROM lockouts WHERE scope = ? AND subject = ?", (EMAIL, subject))
 

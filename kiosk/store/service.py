@@ -103,7 +103,9 @@ class Store:
         # An injected clock (tests) is also the monotonic one unless one is given.
         self.fleet_clock = FleetClock(conn, clock, monotonic or (time.monotonic if clock is time.time else clock))
         self.limits = limits_mod.AccountLimits(conn, settings.lockout, self.fleet_clock)
-        self.lockout = Lockout(conn, settings.lockout, kiosk_id, self.fleet_clock.now)
+        # Emails typed at failed attempts are counted by their keyed hash, never kept in clear.
+        subject_of = (lambda key: audit_mod.email_hmac(hmac_key, key)) if hmac_key is not None else None
+        self.lockout = Lockout(conn, settings.lockout, kiosk_id, self.fleet_clock.now, subject_of)
         self.audit = AuditLog(conn, settings.audit, kiosk_id, clock, hmac_key)
 
     @classmethod
@@ -486,7 +488,7 @@ class Store:
         with db.transaction(self.conn, durable=True):
             user = users.require_user(self.conn, address)
             users.tombstone(self.conn, user, self.clock(), keep_email=self.settings.sync.enabled or user.remote_updated_at is not None)
-            self.conn.execute("DELETE FROM attempts WHERE subject = ?", (address.key,))
+            self.conn.execute("DELETE FROM attempts WHERE subject = ?", (self.lockout.subject(address.key),))
             self.limits.forget(user.id)
             replica.dismiss_notice(self.conn, address.key)
             self.audit.record(audit_mod.DELETE, audit_mod.OK, email_key=address.key, email=address.address, user_id=user.id, reason=reason)
