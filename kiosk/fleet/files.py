@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kiosk.durable import fsync_dir
 from kiosk.fleet.errors import FleetError
 
 
@@ -23,6 +24,7 @@ def write_secret(path: Path, data: bytes) -> None:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
+    fsync_dir(path.parent)  # the new name too, or a power cut can take the key away
 
 
 def write_public(path: Path, data: bytes) -> None:
