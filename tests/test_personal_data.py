@@ -50,3 +50,13 @@ def test_consent_is_recorded_per_person(tmp_path: Path) -> None:
         user = store.enroll("ann@example.org", "correct horse", unit_vectors(1), MODEL)
         mail_store.record_consent(store, user.id, "2026-11-1+images")
         assert mail_store.consent(store, user.id) == ("2026-11-1+images", 1_767_225_600.0)
+
+
+def test_the_consent_screen_promises_no_picture_while_none_is_kept(tmp_path: Path) -> None:
+    """With audit.store_images on, the consent screen used to promise that the picture of
+    each sign-in was kept, but no journey handed one to the audit log. The promise goes
+    until one does."""
+    from kiosk.flows import FlowConfig
+
+    settings = make_settings(tmp_path, audit={"store_images": True, "image_retention_days": 30})
+    assert FlowConfig.from_settings(settings).store_images is False

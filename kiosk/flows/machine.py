@@ -85,7 +85,9 @@ class FlowConfig:
             admin_pin_hash=load_pin_hash(ui.admin_pin_hash),
             mail_enabled=settings.mail.enabled,
             passwords=settings.passwords,
-            store_images=settings.audit.store_images,
+            # The journeys hand no picture to the audit log yet (kiosk.store.audit can keep
+            # them): the consent screen must not promise to keep any (issue 15).
+            store_images=False,
             image_retention_days=settings.audit.image_retention_days,
             liveness_for_reset=settings.liveness.required_for_reset,
             liveness_for_enrollment=settings.liveness.required_for_enrollment,
