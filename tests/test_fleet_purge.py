@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("thread_errors")
 def sync(*kiosks) -> None:
     for kiosk in kiosks:
         kiosk.engine.request_catch_up()
-        kiosk.engine._next_heartbeat = 0.0  # publish seenAt now
+        kiosk.engine._next_seen_report = 0.0  # publish seenAt now
         kiosk.engine.run_pass()
 
 

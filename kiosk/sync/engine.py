@@ -133,6 +133,8 @@ class SyncEngine:
         self._reported_quarantined: int | None = None
         self._set_aside = 0  # users whose changes the server kept refusing (kiosk/store/poison.py)
         self._reported_seen: int | None = None
+        self._next_seen_report = 0.0
+        self._server_read: tuple[int, float] | None = None  # (server ms, monotonic s) when read
         self._reported_set_aside: int | None = None
 
     @classmethod
@@ -247,12 +249,13 @@ class SyncEngine:
                 raise
             self._next_catchup = now + self.sync.catchup_interval_s
         if now >= self._next_heartbeat:
-            self._remote.heartbeat()
-            self._next_heartbeat = now + self.sync.heartbeat_s
+            self._server_now(self._remote, fresh=True)  # the heartbeat, read back
+        if now >= self._next_seen_report:
             seen = self._seen_ms(store)
             if seen != self._reported_seen:
                 self._remote.report_seen(seen)  # how far it got: `fleet purge` waits for every kiosk
                 self._reported_seen = seen
+            self._next_seen_report = now + self.sync.heartbeat_s
         if self._reported_quarantined != self._quarantined:
             self._remote.report_quarantined(self._quarantined)
             self._reported_quarantined = self._quarantined
@@ -260,6 +263,19 @@ class SyncEngine:
             self._remote.report_set_aside(self._set_aside)
             self._reported_set_aside = self._set_aside
         self._succeeded(store.pending_count())
+
+    def _server_now(self, remote: Remote, fresh: bool = False) -> int:
+        """The server's time: read (writing the heartbeat) at most every ``heartbeat_s``,
+        carried forward on the monotonic clock in between, so a catch-up costs no write."""
+        now = self._monotonic()
+        if fresh or self._server_read is None or now - self._server_read[1] >= self.sync.heartbeat_s:
+            server_ms = remote.server_time()
+            self._server_read = (server_ms, now)
+            self._next_heartbeat = now + self.sync.heartbeat_s
+            if self._store is not None:
+                self._store.set_server_time(server_ms)  # attempt waits run on the server's time
+            return server_ms
+        return self._server_read[0] + int((now - self._server_read[1]) * 1000)
 
     def _seen_ms(self, store: Store) -> int:
         """Every /users record stamped up to this (server time, ms) was read here."""
@@ -442,8 +458,7 @@ class SyncEngine:
         assert self._trust is not None
         self._refresh_trust(self._trust)  # a revocation takes effect within one catch-up
         state = store.sync_state(self.sync.database_url)
-        server_now = remote.server_time()
-        store.set_server_time(server_now)  # attempt waits run on the server's time
+        server_now = self._server_now(remote)
         limit = server_now + int(self.sync.future_margin_s * 1000)
         self._pull_ledgers(store, remote, limit)
         if state.last_seen_ms > limit:

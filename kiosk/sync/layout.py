@@ -38,7 +38,8 @@
     /kiosks/{kiosk id}                 written by that kiosk, read by ``fleet status``; nobody listens
         changedAt      server timestamp: rung after this kiosk pushed changes (with /ring; the
                        doorbell of the previous release, which listened to all of /kiosks)
-        heartbeatAt    server timestamp: written every sync.heartbeat_s
+        heartbeatAt    server timestamp: written and read back every sync.heartbeat_s (at
+                       most), which is also how the kiosk learns the server's time
         seenAt         how far its catch-up got (server time, ms), with the heartbeat:
                        `fleet purge` removes tombstones once every kiosk is past them
         setAside       how many users' changes it set aside (the server kept refusing them)
@@ -51,7 +52,6 @@
         updatedAt, writer, signedAt, sig   as a user record, the signature over
                        "attempts/<uid>" so it never passes for a user record
     /revocations/{kiosk id}           root-signed: this kiosk's records are refused
-    /clocks/{kiosk id}                server timestamp written and read back: the server's time
 
 Kiosks listen to ``/ring`` only: a ring from another kiosk makes them run the catch-up
 query on ``/users`` (``orderBy="updatedAt"&startAt=...``) after a random delay of up to

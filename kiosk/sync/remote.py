@@ -182,8 +182,9 @@ class Remote:
         raise ContentionError(f"the record of user {user_id} kept changing")
 
     def server_time(self) -> int:
-        """The server's current time (ms): a server timestamp written and read back."""
-        ref = self.ref(layout.clock_path(self.kiosk_id))
+        """The server's current time (ms): this kiosk's heartbeat (a server timestamp)
+        written and read back, so one write is both."""
+        ref = self.ref(layout.kiosk_path(self.kiosk_id) + "/heartbeatAt")
         ref.set(layout.SERVER_TIMESTAMP)
         value = ref.get()
         if not isinstance(value, int) or isinstance(value, bool):
