@@ -1,10 +1,11 @@
 """Admin tools on the README's install act on the service's data.
 
-The README installs the config in /etc/facekiosk and the service keeps its database in
-its StateDirectory (/var/lib/facekiosk). Before issue 15, `facekiosk --config
-/etc/facekiosk/config.yml users list` looked for /etc/facekiosk/var/facekiosk.db and
-exited 2. Here the install runs in a temporary root R: every absolute path of the README
-(and the one default naming one, store.service_state_dir) is put under R.
+The README installs the config in /etc/facekiosk (`facekiosk install`) and the service
+keeps its database in its StateDirectory (/var/lib/facekiosk). Before issue 15,
+`facekiosk --config /etc/facekiosk/config.yml users list` looked for
+/etc/facekiosk/var/facekiosk.db and exited 2. Here the install runs in a temporary root R
+(`facekiosk install --root R`); the one config default naming a system path,
+store.service_state_dir, is put under R too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import REPO
 from kiosk.config import load_config
@@ -33,28 +33,29 @@ def facekiosk(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def installed(tmp_path: Path) -> tuple[Path, Path]:
+    """`facekiosk install --root R --no-start`, then the service's first start as systemd
+    runs it: StateDirectory=facekiosk, the unit's LoadCredential= files."""
     root = tmp_path / "root"
+    result = subprocess.run([sys.executable, "-m", "kiosk", "install", "--root", str(root), "--no-start"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
     etc = root / "etc" / "facekiosk"
-    etc.mkdir(parents=True, mode=0o755)
-    # install -m 0644 config.yml /etc/facekiosk/config.yml, then the README's edits.
-    data = yaml.safe_load((REPO / "config.yml").read_text())
-    data["models"]["dir"] = str(REPO / "models")  # models.dir: /opt/facekiosk/models
-    data["store"]["key_file"] = "template-key"
-    data["store"]["service_state_dir"] = str(root / "var" / "lib" / "facekiosk")  # its default, under R
-    data["passwords"].update(argon2_time_cost=1, argon2_memory_kib=8)
     config = etc / "config.yml"
-    config.write_text(yaml.safe_dump(data))
-    config.chmod(0o644)
-    # head -c 32 /dev/urandom > /etc/facekiosk/template-key && chmod 600 ...
-    (etc / "template-key").write_bytes(os.urandom(32))
-    (etc / "template-key").chmod(0o600)
-    # systemctl start facekiosk: StateDirectory=facekiosk (0700), LoadCredential=template-key:...
+    # The one default naming a system path, mapped under R like the rest (and argon2 cheap).
+    text = config.read_text()
+    assert "service_state_dir: /var/lib/facekiosk\n" in text
+    text = text.replace("service_state_dir: /var/lib/facekiosk\n", f"service_state_dir: {root}/var/lib/facekiosk\n")
+    config.write_text(text.replace("argon2_memory_kib: 65536", "argon2_memory_kib: 8").replace("argon2_time_cost: 3", "argon2_time_cost: 1"))
+    unit = (root / "etc" / "systemd" / "system" / "facekiosk.service").read_text()
     state = root / "var" / "lib" / "facekiosk"
     state.mkdir(parents=True, mode=0o700)
     creds = root / "run" / "credentials" / "facekiosk.service"
     creds.mkdir(parents=True)
-    shutil.copy(etc / "template-key", creds / "template-key")
-    (creds / "firebase-service-account").write_bytes(b"none")
+    for line in unit.splitlines():  # LoadCredential=NAME:PATH, with SetCredential=NAME:none when absent
+        if line.startswith("LoadCredential=") and ":" in line:
+            name, _, path = line.split("=", 1)[1].partition(":")
+            source = root / path.lstrip("/")
+            (creds / name).write_bytes(source.read_bytes() if source.is_file() else b"none")
     service_env = {"STATE_DIRECTORY": str(state), "CREDENTIALS_DIRECTORY": str(creds)}
     with Store.open(load_config(config), environ=service_env) as store:  # what `facekiosk run` opens
         store.enroll("ann@example.org", "correct horse battery", unit_vectors(2, seed=1), "m")
