@@ -63,6 +63,8 @@ JOBS_BUSY_LIMIT_S = 30.0
 # Heartbeats older than this fraction of WatchdogSec stop the pings.
 HEARTBEAT_AGE_OF_WATCHDOG = 0.8
 WAITING_LOG_EVERY_S = 10.0
+# Journey events that mean a change was saved (a full or failing disk is then over).
+SAVED_EVENTS = (EventName.ENROLLED, EventName.PASSWORD_RESET, EventName.TEMPLATES_ADDED)
 
 
 @dataclasses.dataclass
@@ -114,6 +116,7 @@ class KioskService:
         self.started_at = clock()
         self.ready_after_s: float | None = None
         self.reloads = 0
+        self.storage: str | None = None  # "full" or "failing" since a change could not be saved
 
     @property
     def app(self) -> KioskApp | None:
@@ -191,6 +194,10 @@ class KioskService:
                   reason=event.reason, liveness=event.liveness)
         if event.name is EventName.ENROLLED:
             self._count_at = -1e9  # count again now
+        if event.name is EventName.STORAGE_PROBLEM:
+            self.storage = event.reason  # on the STATUS line until a change is saved again
+        elif event.name in SAVED_EVENTS:
+            self.storage = None
 
     def _start_watchdog(self) -> None:
         interval = watchdog_interval_s()
@@ -310,7 +317,8 @@ class KioskService:
         error = self.camera_error()
         camera = "camera ok" if error is None else f"camera unavailable ({error})"
         state = "ready" if self.ready else "starting"
-        return f"{state}: {users}, {self._sync_line()}, {camera}"
+        storage = f", storage {self.storage}: changes are not saved" if self.storage else ""
+        return f"{state}: {users}, {self._sync_line()}, {camera}{storage}"
 
     def _update_status(self) -> None:
         now = self.clock()

@@ -28,6 +28,7 @@ class EventName(str, Enum):
     LOCKED = "locked"
     TEMPLATES_ADDED = "templates_added"
     TEMPLATES_REFUSED = "templates_refused"
+    STORAGE_PROBLEM = "storage_problem"  # a change not saved: the disk is full or failing
     EMAIL_CODE_SENT = "email_code_sent"
     EMAIL_CONFIRMED = "email_confirmed"
     EMAIL_CONFIRM_REFUSED = "email_confirm_refused"

@@ -40,6 +40,7 @@ from kiosk.flows.verify import FrameAnalyzer
 from kiosk.i18n import N_, NP_, Text
 from kiosk.liveness.challenge import Status
 from kiosk.store.admin_pin import load_pin_hash
+from kiosk.store.db import storage_problem
 from kiosk.store.emails import Email
 
 PIN_MAX_DIGITS = 12
@@ -504,14 +505,29 @@ class Flow:
         self.emit(EventName.LOCKED, "locked out after failed attempts", logging.WARNING, reason=lock.scope)
 
     def store_failed(self, error: BaseException | None) -> None:
-        if error is not None and not isinstance(error, KioskError):
-            self.log_unexpected(error)
-        self.show_problem(
-            Problem(
+        problem = self.storage_failed(error)
+        if problem is None:
+            if error is not None and not isinstance(error, KioskError):
+                self.log_unexpected(error)
+            problem = Problem(
                 N_("Something went wrong"),
                 N_("This kiosk could not complete the step. Please try again, or ask staff for help."),
                 ((START_OVER, Action.START_OVER),),
             )
+        self.show_problem(problem)
+
+    def storage_failed(self, error: BaseException | None) -> Problem | None:
+        """When ``error`` is the kiosk's storage being full or failing: the problem to show
+        (nothing was half-saved; signing in still works) and one journal event; else None."""
+        kind = storage_problem(error) if error is not None else None
+        if kind is None:
+            return None
+        self.emit(EventName.STORAGE_PROBLEM, f"storage {kind}: a change could not be saved", logging.ERROR, reason=kind)
+        return Problem(
+            N_("This kiosk cannot save changes right now"),
+            N_("Nothing was changed. Signing in still works here; to sign up or change a password, "
+               "please try again later or use another kiosk, and tell staff."),
+            ((START_OVER, Action.START_OVER),),
         )
 
     def log_unexpected(self, error: BaseException) -> None:

@@ -78,6 +78,7 @@ def saved(flow: Flow, done: Done) -> None:
         flow.go(DONE)
         flow.emit(EventName.ENROLLED, "enrolled a new user")
         return
+    storage = None
     if isinstance(done.error, EmailTakenError):
         problem = Problem(
             N_("This email is already registered"),
@@ -91,13 +92,14 @@ def saved(flow: Flow, done: Done) -> None:
             (RESTART,),
         )
     else:
-        problem = Problem(
+        storage = flow.storage_failed(done.error)
+        problem = storage or Problem(
             N_("Your account was not saved"),
             N_("Something went wrong on this kiosk. Please try again, or ask staff for help."),
             ((N_("Try again"), Action.RETRY_SAVE), RESTART),
             {Action.RETRY_SAVE: save},
         )
-    if not isinstance(done.error, KioskError):
+    if not isinstance(done.error, KioskError) and storage is None:
         flow.log_unexpected(done.error)
     flow.show_problem(problem)
     flow.emit(EventName.ENROLL_REFUSED, "enrollment refused", reason=problem.title.msgid)
