@@ -22,7 +22,7 @@ from kiosk.i18n import N_, Message
 from kiosk.ui import theme
 from kiosk.ui.events import DOWN, MOVE, UP, Pointer
 from kiosk.ui.layout import KEY_GAP, KEY_HEIGHT, Layout
-from kiosk.ui.text import Painter
+from kiosk.ui.text import Painter, TextRecord
 from kiosk.ui.widgets import draw_backspace, draw_shift, rounded
 
 REPEAT_DELAY_S = 0.5
@@ -79,6 +79,11 @@ class Keyboard:
         self.shift = False
         self.caps = False
         self._held: dict[str, Key] = {}  # pointer id -> key under it
+        # The drawn keyboard, kept while nothing it shows changes (45 outlined keys and
+        # their labels cost more than the rest of a frame), and the text records of it.
+        self._drawn: pygame.Surface | None = None
+        self._drawn_key: tuple[object, ...] | None = None
+        self._drawn_records: list[TextRecord] = []
         self._repeat_at: dict[str, float] = {}
         self.keys = self._build()
 
@@ -210,6 +215,29 @@ class Keyboard:
     # -- drawing ------------------------------------------------------------------------------
 
     def draw(self, painter: Painter) -> None:
+        """Blit the keyboard as last drawn, drawing it again when anything it shows
+        changed (a key held, shift, layer, palette, language, text size)."""
+        state = (
+            frozenset(key.code for key in self._held.values()), self.shift, self.caps, self.symbols, tuple(k.code for k in self.keys),
+            theme.high_contrast, painter.catalog.language, painter.text_scale, painter.surface.get_size(),
+        )
+        if state != self._drawn_key or self._drawn is None:
+            if self._drawn is None or self._drawn.get_size() != painter.surface.get_size():
+                self._drawn = pygame.Surface(painter.surface.get_size(), pygame.SRCALPHA)
+            self._drawn.fill((0, 0, 0, 0))
+            screen, painter.surface = painter.surface, self._drawn
+            first = len(painter.records)
+            try:
+                self._draw_keys(painter)
+            finally:
+                painter.surface = screen
+            self._drawn_records = painter.records[first:]
+            del painter.records[first:]
+            self._drawn_key = state
+        painter.surface.blit(self._drawn, self.rect, area=self.rect)
+        painter.records.extend(self._drawn_records)
+
+    def _draw_keys(self, painter: Painter) -> None:
         surface = painter.surface
         held = {key.code for key in self._held.values()}
         radius = max(3, self.layout.px(6))
