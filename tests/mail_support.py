@@ -32,7 +32,7 @@ class Received:
         return part.get_content() if part is not None else ""
 
     def code(self) -> str | None:
-        found = re.search(r"code is (\d{6})", self.body)
+        found = re.search(r" is (\d{6})\b", self.body)
         return found.group(1) if found else None
 
 

@@ -42,6 +42,15 @@ class MailKiosk(Kiosk):
         self.flow = Flow(FlowConfig(**{**defaults, **config}), rules, self.jobs, clock=self.clock, events=self.events.append)
         self.worker = MailWorker(self.settings.mail, lambda: self.store)
 
+    def start_reset(self, email):
+        """Forgot password with mail: the email, then the face (the choice screen's agree)."""
+        self.flow.act("reset")
+        self.enter(email)
+        assert self.flow.step == Step.RESET_CHOICE, self.flow.step
+        self.flow.act("agree")
+        self.flow.tick()
+        assert self.flow.step == Step.RESET_FACE, self.flow.step
+
     def deliver(self) -> list:
         self.worker.send_due(self.store)
         return self.smtp.received
@@ -181,3 +190,48 @@ def test_the_owner_is_told_when_the_account_is_locked(kiosk, faces_a):
     kiosk.enter(OWNER)
     kiosk.enter("not the password 2")
     assert len([m for m in kiosk.deliver() if m.subject == "Your account was locked"]) == 1
+
+
+def test_reset_by_an_emailed_code_instead_of_the_face(kiosk, faces_a):
+    """EN 301 549 5.3: an alternative to the biometric. A wrong code counts like a refused
+    face; an address without an account gets the same screens and no email."""
+    kiosk.sign_up(OWNER, faces_a)
+    kiosk.enter(kiosk.deliver()[-1].code())
+    flow = kiosk.flow
+    flow.act("finish")
+    seen = []
+    for email in (OWNER, "nobody@example.org"):
+        flow.act("reset")
+        kiosk.enter(email)
+        assert flow.step == Step.RESET_CHOICE
+        flow.act("email_code")
+        flow.tick()
+        assert flow.step == Step.RESET_CODE
+        before = len(kiosk.smtp.received)
+        mails = kiosk.deliver()
+        kiosk.enter("000000" if email != OWNER else f"{(int(mails[-1].code()) + 1) % 10**6:06d}")
+        seen.append((kiosk.screen(), flow.session.attempts_left, len(mails) - before))
+        flow.act("start_over")
+    assert seen[0][:2] == seen[1][:2], seen  # the same screens and tries left
+    assert (seen[0][2], seen[1][2]) == (1, 0)  # an email only to the account's address
+    assert kiosk.store.lockout_status("nobody@example.org").failures == 1  # counted like a face attempt
+    flow.act("reset")
+    kiosk.enter(OWNER)
+    flow.act("email_code")
+    flow.tick()
+    code = kiosk.deliver()[-1].code()
+    kiosk.enter(code)
+    assert flow.step == Step.RESET_PASSWORD
+    kiosk.enter("a brand new secret")
+    kiosk.enter("a brand new secret")
+    assert flow.step == Step.RESET_DONE
+    assert kiosk.store.sign_in_password(OWNER, "a brand new secret").email == OWNER
+    notice = kiosk.deliver()[-1]
+    assert notice.subject == "Your password was reset" and "with a code sent to this address" in notice.body
+    flow.act("finish")
+    flow.act("reset")  # the code was used up
+    kiosk.enter(OWNER)
+    flow.act("email_code")
+    flow.tick()
+    kiosk.enter(code)
+    assert flow.step == Step.RESET_CODE and flow.session.message is not None

@@ -242,11 +242,12 @@ def upgrade_templates(user_id: str, samples: Sequence[Embeddings], missing: Sequ
     return job
 
 
-def change_password(user_id: str, password: str) -> Job:
+def change_password(user_id: str, password: str, by_code: bool = False) -> Job:
     def job(store: Store) -> None:
-        user = store.change_password(user_id, password, reason="reset by face")
+        user = store.change_password(user_id, password, reason="reset by emailed code" if by_code else "reset by face")
         if store.settings.mail.enabled and user.email:
-            messages.queue_reset_notice(store, store.settings.mail, user.email)
+            messages.queue_reset_notice(store, store.settings.mail, user.email,
+                                        "with a code sent to this address" if by_code else "by face")
 
     return job
 
@@ -257,6 +258,52 @@ def check_admin_pin(typed: str, pin_hash: str) -> Job:
 
     def job(store: Store) -> admin_pin.PinCheck:
         return admin_pin.check(store, typed, pin_hash)
+
+    return job
+
+
+def send_reset_code(email: Email) -> Job:
+    """Forgot password without the face: a code to the address if it has an account; the
+    same answer (CodeSent) either way. Locked emails get Locked, as a face reset would."""
+
+    def job(store: Store) -> CodeSent | Locked:
+        status = store.lockout_status(email.address)
+        if status.locked:
+            return Locked(status.scope or "email", status.remaining_s)
+        if store.find_user(email.address) is not None:
+            messages.queue_reset_code(store, store.settings.mail, email)
+        return CodeSent()
+
+    return job
+
+
+@dataclass(frozen=True)
+class ResetCode:
+    """A reset code's check: ``user_id`` when it was right; otherwise the outcome and,
+    as for a refused face, the lock it caused or the tries left."""
+
+    outcome: str
+    user_id: str | None = None
+    locked: Locked | None = None
+    attempts_left: int = 0
+
+
+def check_reset_code(email: Email, typed: str) -> Job:
+    """A wrong code counts against the email's lockout like a refused face; a right one
+    also confirms the address (the code reached it)."""
+
+    def job(store: Store) -> ResetCode | Locked:
+        status = store.lockout_status(email.address)
+        if status.locked:
+            return Locked(status.scope or "email", status.remaining_s)
+        outcome = mail_store.check_code(store, email, mail_store.RESET, typed, store.settings.mail.code_max_tries)
+        user = store.find_user(email.address)
+        if outcome == mail_store.OK and user is not None:
+            store.record_face_attempt(email.address, True, None, "emailed code accepted")
+            mail_store.set_confirmed(store, user.id)
+            return ResetCode(outcome, user.id)
+        recorded = record_face(email, False, None, f"emailed code: {outcome}")(store)
+        return ResetCode(outcome, None, recorded.locked, recorded.attempts_left)
 
     return job
 

@@ -38,6 +38,7 @@ class Action(str, Enum):
     RETRY = "retry"  # another face check after a refusal
     RETRY_CAPTURE = "retry_capture"
     RETRY_SAVE = "retry_save"
+    EMAIL_CODE = "email_code"  # a code by email instead of the face (forgot password)
 
 
 class JobKind(str, Enum):
@@ -54,6 +55,8 @@ class JobKind(str, Enum):
     ADD_TEMPLATES = "add_templates"
     ADMIN_PIN = "admin_pin"
     CONFIRM_EMAIL = "confirm_email"
+    SEND_RESET_CODE = "send_reset_code"
+    CHECK_RESET_CODE = "check_reset_code"
 
 
 class Field(str, Enum):

@@ -17,6 +17,7 @@ CODE = "confirm_code"
 TAKEN = "signup_taken"
 RESET_NOTICE = "reset_notice"
 LOCK_NOTICE = "lock_notice"
+RESET_CODE = "reset_code"
 
 _NOT_YOU = (
     "If this was not you, someone may be trying to get into your account: tell the staff where "
@@ -50,6 +51,22 @@ def queue_confirmation(store: Store, settings: MailSettings, email: Email) -> No
     queue.enqueue_code(store, email, queue.CONFIRM, settings.code_lifetime_s, CODE, compose)
 
 
+def queue_reset_code(store: Store, settings: MailSettings, email: Email) -> None:
+    """A code to reset the password without the face (sent only to an account's address)."""
+    minutes = int(settings.code_lifetime_s // 60)
+
+    def compose(code: str) -> tuple[str, str]:
+        body = (
+            f"Your code to set a new password is {code}\n\n"
+            f"Type it at the kiosk. It works for {minutes} minutes, once.\n"
+            f"It was asked for at {_kiosk(store, settings)} on {_when(store)}.\n\n"
+            "If you did not ask for it, ignore this email: your password stays as it is. " + _NOT_YOU
+        )
+        return f"Your FaceKiosk code: {code}", body
+
+    queue.enqueue_code(store, email, queue.RESET, settings.code_lifetime_s, RESET_CODE, compose)
+
+
 def queue_taken_notice(store: Store, settings: MailSettings, email: Email) -> None:
     """Instead of a code: the address already has an account (the screen says "we sent a
     code" either way, so it tells a stranger nothing)."""
@@ -61,9 +78,9 @@ def queue_taken_notice(store: Store, settings: MailSettings, email: Email) -> No
     queue.enqueue(store, TAKEN, email.address, "A sign-up with your email address", body, settings.notice_lifetime_s)
 
 
-def queue_reset_notice(store: Store, settings: MailSettings, address: str) -> None:
+def queue_reset_notice(store: Store, settings: MailSettings, address: str, how: str = "by face") -> None:
     body = (
-        f"The password of your account was reset by face at {_kiosk(store, settings)} on {_when(store)}.\n\n"
+        f"The password of your account was reset {how} at {_kiosk(store, settings)} on {_when(store)}.\n\n"
         "If this was you, there is nothing to do.\n\n" + _NOT_YOU
     )
     queue.enqueue(store, RESET_NOTICE, address, "Your password was reset", body, settings.notice_lifetime_s)

@@ -16,25 +16,92 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiosk.flows import accounts
-from kiosk.flows.accounts import FaceRecorded, Locked, ResetSubject
+from kiosk.flows.accounts import CodeSent, FaceRecorded, Locked, ResetCode, ResetSubject
 from kiosk.flows.events import EventName
 from kiosk.flows.jobs import Done
+from kiosk.flows.journeys.email_code import CODE_DIGITS, EXPIRED
 from kiosk.flows.journeys.passwords import confirmed, submit_new_password
 from kiosk.flows.liveness import LivenessVerifier
 from kiosk.flows.machine import face_score
 from kiosk.flows.steps import Action, Back, Field, JobKind, Journey, StepSpec
 from kiosk.flows.faces import FaceObservation
 from kiosk.flows.verify import NO_FACE, FaceVerifier, Outcome
-from kiosk.i18n import N_
+from kiosk.i18n import N_, NP_
+from kiosk.store import mail as mail_store
 
 if TYPE_CHECKING:
     from kiosk.flows.machine import Flow
 
 
+BY_CODE = "emailed code"  # session.subject_reason of a reset by emailed code
+
+
 def submit_email(flow: Flow) -> None:
     email = flow.take_email()
-    if email is not None:
-        flow.run_job(JobKind.RESET_LOOKUP, accounts.find_reset_subject(email, flow.rules.model_ids), N_("One moment..."), looked_up)
+    if email is None:
+        return
+    if flow.config.mail_enabled:
+        flow.go(CHOICE)  # the face, or a code by email (an alternative to the biometric)
+    else:
+        look_up(flow)
+
+
+def look_up(flow: Flow) -> None:
+    email = flow.session.email
+    assert email is not None
+    flow.run_job(JobKind.RESET_LOOKUP, accounts.find_reset_subject(email, flow.rules.model_ids), N_("One moment..."), looked_up)
+
+
+def send_code(flow: Flow) -> None:
+    email = flow.session.email
+    assert email is not None
+    flow.run_job(JobKind.SEND_RESET_CODE, accounts.send_reset_code(email), N_("One moment..."), code_sent)
+
+
+def code_sent(flow: Flow, done: Done) -> None:
+    # The same for an address with an account and one without: the screen is no oracle.
+    if isinstance(done.value, Locked):
+        flow.locked(done.value)
+    elif isinstance(done.value, CodeSent):
+        flow.go(CODE)
+        flow.emit(EventName.EMAIL_CODE_SENT, "forgot password: a code was emailed (if the address has an account)")
+    else:
+        flow.store_failed(done.error)
+
+
+def submit_code(flow: Flow) -> None:
+    session = flow.session
+    typed = session.fields[Field.CODE]
+    if len(typed) != CODE_DIGITS or not typed.isdigit():
+        flow.say(N_("The code has 6 digits"))
+        return
+    session.fields[Field.CODE] = ""
+    assert session.email is not None
+    flow.run_job(JobKind.CHECK_RESET_CODE, accounts.check_reset_code(session.email, typed), N_("Checking..."), code_checked)
+
+
+def code_checked(flow: Flow, done: Done) -> None:
+    result = done.value
+    session = flow.session
+    if isinstance(result, Locked):
+        flow.locked(result)
+    elif not isinstance(result, ResetCode):
+        flow.store_failed(done.error)
+    elif result.user_id is not None:
+        session.user_id = result.user_id
+        session.subject_reason = BY_CODE
+        flow.go(PASSWORD)
+        flow.emit(EventName.EMAIL_CONFIRMED, "emailed reset code accepted")
+    elif result.locked is not None:
+        flow.locked(result.locked)
+    else:
+        flow.emit(EventName.EMAIL_CONFIRM_REFUSED, "emailed reset code refused", reason=result.outcome)
+        if result.outcome == mail_store.WRONG:
+            session.attempts_left = result.attempts_left
+            flow.say(NP_("That code is not right. {n} try left before a pause.",
+                         "That code is not right. {n} tries left before a pause.", result.attempts_left))
+        else:
+            flow.show_problem(EXPIRED)
 
 
 def looked_up(flow: Flow, done: Done) -> None:
@@ -160,7 +227,7 @@ def submit_confirm(flow: Flow) -> None:
     if not confirmed(flow):
         return
     assert session.user_id is not None
-    job = accounts.change_password(session.user_id, session.fields[Field.PASSWORD])
+    job = accounts.change_password(session.user_id, session.fields[Field.PASSWORD], by_code=session.subject_reason == BY_CODE)
     flow.run_job(JobKind.CHANGE_PASSWORD, job, N_("Saving your new password..."), password_changed)
 
 
@@ -178,6 +245,18 @@ def password_changed(flow: Flow, done: Done) -> None:
 EMAIL = StepSpec(
     "reset_email", screen="email", title=N_("Forgot password: your email address"), back=Back.START, field=Field.EMAIL,
     submit_label=N_("Next"), on_submit=submit_email,
+)
+CHOICE = StepSpec(
+    "reset_choice", screen="reset_choice", title=N_("Forgot password: how to check it is you"), back=EMAIL,
+    message=lambda flow: (
+        N_("How do you want to show that it is you?"),
+        N_("We can check your face here, or email a code to {email}.", email=flow.session.email.address if flow.session.email else ""),
+    ),
+    actions={Action.AGREE: look_up, Action.EMAIL_CODE: send_code},
+)
+CODE = StepSpec(
+    "reset_code", screen="email_code", title=N_("Forgot password: the code we emailed you"), back=Back.START, field=Field.CODE,
+    submit_label=N_("Next"), on_submit=submit_code,
 )
 FACE = StepSpec(
     "reset_face", screen="verify_face", title=N_("Forgot password: show your face"), back=EMAIL, camera=True,
@@ -200,4 +279,4 @@ DONE = StepSpec(
     message=lambda flow: (N_("Your password has been changed."), N_("Use the new password from now on.")),
 )
 
-JOURNEY = Journey("forgot password", (EMAIL, FACE, REFUSED, PASSWORD, CONFIRM, DONE), start=Action.RESET, entry=EMAIL)
+JOURNEY = Journey("forgot password", (EMAIL, CHOICE, CODE, FACE, REFUSED, PASSWORD, CONFIRM, DONE), start=Action.RESET, entry=EMAIL)

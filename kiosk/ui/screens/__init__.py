@@ -18,6 +18,7 @@ from kiosk.ui.screens.offer import OfferScreen
 from kiosk.ui.screens.password import PasswordScreen
 from kiosk.ui.screens.problem import ProblemScreen
 from kiosk.ui.screens.refused import RefusedScreen
+from kiosk.ui.screens.reset_choice import ResetChoiceScreen
 from kiosk.ui.screens.result import ResultScreen
 from kiosk.ui.screens.verify_face import VerifyFaceScreen
 
@@ -25,7 +26,7 @@ SCREENS: dict[str, type[Screen]] = {
     screen.name: screen
     for screen in (
         AdminScreen, AdminPinScreen, AttractScreen, ConfirmScreen, ConsentScreen, EmailScreen, EmailCodeScreen, EnrollFaceScreen,
-        LockedScreen, NewPasswordScreen, OfferScreen, PasswordScreen, ProblemScreen, RefusedScreen, ResultScreen, VerifyFaceScreen,
+        LockedScreen, NewPasswordScreen, OfferScreen, PasswordScreen, ProblemScreen, RefusedScreen, ResetChoiceScreen, ResultScreen, VerifyFaceScreen,
     )
 }
 
