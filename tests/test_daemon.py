@@ -246,3 +246,15 @@ def test_daemon_benchmark_reports_its_figures():
         assert isinstance(figures[key], float), key
     assert figures["exit_status"] == 0 and figures["resets_accepted"] > 0 and figures["resets_refused"] == 0
     assert 0 < figures["start_to_ready_s"] < 60 and figures["verify_rss_mb"] > 0
+
+
+def test_no_camera_at_boot_still_reports_ready_and_names_the_camera(start, notify, workdir):
+    """A camera missing at boot: READY comes after camera.start_grace_s (systemd would
+    restart a kiosk that never says READY every minute), with the problem on STATUS and one
+    journal line naming it and the fix; sign-in by password is served meanwhile."""
+    write_config(workdir, camera={"path": "no-such-folder", "start_grace_s": 1.0})
+    daemon = start(notify)
+    daemon.wait_ready()
+    ready = next(text for _, text in notify.snapshot() if "READY=1" in text)
+    assert "camera unavailable" in ready, ready
+    assert "waiting for the camera's first frame" in daemon.log() and "facekiosk doctor" in daemon.log()

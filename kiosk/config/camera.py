@@ -23,6 +23,9 @@ class CameraSettings(Section):
     fourcc: str = "MJPG"
     # Start again at the first frame when a video file or image folder ends.
     loop: bool = True
+    # Seconds the service waits at start-up for the first frame before it reports READY
+    # anyway (it serves sign-in; its face screens and STATUS say the camera is missing).
+    start_grace_s: float = Field(20.0, ge=0.0, le=50.0)
 
     @field_validator("fourcc")
     @classmethod

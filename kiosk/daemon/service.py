@@ -214,15 +214,24 @@ class KioskService:
         self._pinger.start()
 
     def _wait_for_first_frame(self) -> None:
+        """Step the loop until the camera's first frame, or for ``camera.start_grace_s``: a
+        kiosk without a camera still serves sign-in and says so on its face screens, so it
+        reports READY (STATUS names the camera problem) instead of being restarted by
+        systemd over and over; the camera is reopened in the background all along."""
         assert self.kiosk is not None and self.kiosk.grabber is not None
         grabber = self.kiosk.grabber
-        logged = self.clock()
+        started = logged = self.clock()
+        grace = self.settings.camera.start_grace_s
         while grabber.latest() is None and not self.requests.stop:
             self.step()
-            if self.clock() - logged >= WAITING_LOG_EVERY_S:
-                logged = self.clock()
-                log_event(self.log, ServiceEvent.WAITING_CAMERA, f"waiting for the camera's first frame: {grabber.error or 'no frame yet'}",
-                          logging.WARNING, reason=grabber.error)
+            now = self.clock()
+            if now - logged >= WAITING_LOG_EVERY_S or now - started >= grace:
+                logged = now
+                log_event(self.log, ServiceEvent.WAITING_CAMERA,
+                          f"waiting for the camera's first frame: {grabber.error or 'no frame yet'}; check the camera "
+                          "section of the config and the cable (facekiosk doctor)", logging.WARNING, reason=grabber.error)
+            if now - started >= grace:
+                return
 
     # -- the loop ---------------------------------------------------------------------------
 
