@@ -64,6 +64,7 @@ def installed(tmp_path: Path) -> tuple[Path, Path]:
     return config, state / "facekiosk.db"
 
 
+@pytest.mark.slow
 def test_admin_commands_act_on_the_service_database(installed: tuple[Path, Path]) -> None:
     config, database = installed
     listed = facekiosk(config, "users", "list")

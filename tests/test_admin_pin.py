@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from conftest import REPO
 from kiosk.config import parse_config
 from kiosk.errors import ConfigError, ValidationError
 from kiosk.store import Store
@@ -71,12 +70,24 @@ def test_weak_pins_are_refused(pin: str, why: str) -> None:
         admin_pin.check_pin_rules(pin)
 
 
-def set_pin(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kiosk", "admin", "set-pin", *args], cwd=REPO, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+@pytest.fixture
+def set_pin(monkeypatch, capsys):
+    """`facekiosk admin set-pin ARGS` with ``stdin`` typed in (in this process: the CLI's
+    own main, exit status and output)."""
+    import io
+
+    from kiosk.cli import main
+
+    def run(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        status = main(["admin", "set-pin", *args])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, status, out, err)
+
+    return run
 
 
-def test_set_pin_writes_a_private_hash_file(tmp_path: Path) -> None:
+def test_set_pin_writes_a_private_hash_file(tmp_path: Path, set_pin) -> None:
     out = tmp_path / "admin-pin-hash"
     result = set_pin("--out", str(out), stdin=f"{PIN}\n{PIN}\n")
     assert result.returncode == 0, result.stderr
@@ -94,7 +105,7 @@ def test_set_pin_writes_a_private_hash_file(tmp_path: Path) -> None:
     assert printed.returncode == 0 and printed.stdout.startswith("admin_pin_hash: '$argon2id$")
 
 
-def test_set_pin_refusals_are_one_line(tmp_path: Path) -> None:
+def test_set_pin_refusals_are_one_line(tmp_path: Path, set_pin) -> None:
     for stdin, fragment in ((f"{PIN}\n135790\n", "not the same"), ("1234\n1234\n", "6 to 12 digits"), ("", "no PIN")):
         result = set_pin("--out", str(tmp_path / "x"), stdin=stdin)
         assert result.returncode == 2 and fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, result
