@@ -13,7 +13,7 @@ TEST_APT_PACKAGES := fuse3
 # Debian packages the project needs: venv support, what systemd-python builds with, the display's.
 APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd $(DISPLAY_PACKAGES) fonts-dejavu-core
 
-.PHONY: demo test test-fast typecheck models apt-deps test-apt-deps apt-install clean
+.PHONY: demo test test-fast typecheck models apt-deps test-apt-deps apt-install clean check-arm64
 
 # The real kiosk service (facekiosk run --demo): scripted public-domain faces as the
 # camera, a throw-away SQLite store, no display needed (a window opens if DISPLAY is set).
@@ -37,6 +37,12 @@ models: $(VENV)/.test-installed
 	$(PY) -m converters dlib --out models
 	$(PY) -m converters face-mesh --out models
 	$(PY) -m converters sface --out models
+
+# Not part of make test: a fresh Debian 12 arm64 minimal root (debootstrap, qemu-user-static
+# through binfmt) runs the README's first command (./kiosk-make demo) and reports result and
+# time; as root, slow under emulation. tests/minimal_root.sh explains the /proc/cpuinfo bind.
+check-arm64:
+	sh tests/minimal_root.sh arm64
 
 apt-deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
