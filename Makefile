@@ -37,6 +37,8 @@ models: $(VENV)/.test-installed
 	$(PY) -m converters dlib --out models
 	$(PY) -m converters face-mesh --out models
 	$(PY) -m converters sface --out models
+	$(PY) -m converters yunet --out models
+	$(PY) -m converters yunet --out models --size 320x256
 
 # Not part of make test: a fresh Debian 12 arm64 minimal root (debootstrap, qemu-user-static
 # through binfmt) runs the README's first command (./kiosk-make demo) and reports result and

@@ -169,9 +169,9 @@ class YunetNet:
 class YunetDetector:
     """Detects faces with YuNet; returns them largest first (``detect`` as MtcnnDetector's).
 
-    Settings used: ``yunet_score_threshold``, ``yunet_nms_threshold`` and ``min_face_px``
-    (faces narrower than that many pixels of the model's input are dropped, as MTCNN does
-    not look for them)."""
+    Settings used: ``yunet_score_threshold``, ``yunet_nms_threshold``, and ``min_face_px``
+    as MTCNN reads it: faces narrower than that many pixels of the frame downscaled to
+    ``max_side_px`` are dropped (MTCNN does not look for them)."""
 
     def __init__(self, net: YunetNet, settings: DetectorSettings) -> None:
         self.net = net
@@ -186,11 +186,14 @@ class YunetDetector:
 
     def detect(self, image_rgb: np.ndarray) -> list[Face]:
         rows, scale = self.detect_rows(image_rgb)
+        height, width = image_rgb.shape[:2]
+        # min_face_px is in pixels of the frame downscaled to max_side_px, as for MTCNN.
+        min_width = self.settings.min_face_px / min(1.0, self.settings.max_side_px / max(height, width))
         faces = []
         for row in rows:
-            if row[2] < self.settings.min_face_px:
-                continue
             x, y, w, h = (float(v) / scale for v in row[0:4])
+            if w < min_width:
+                continue
             faces.append(Face(
                 box=np.array([x, y, x + w, y + h], dtype=np.float64),
                 score=float(row[14]),
