@@ -248,13 +248,8 @@ class SyncEngine:
                     self._catchup_due = True
                 raise
             self._next_catchup = now + self.sync.catchup_interval_s
-        if now >= self._next_heartbeat:
-            self._server_now(self._remote, fresh=True)  # the heartbeat, read back
-        if now >= self._next_seen_report:
-            seen = self._seen_ms(store)
-            if seen != self._reported_seen:
-                self._remote.report_seen(seen)  # how far it got: `fleet purge` waits for every kiosk
-                self._reported_seen = seen
+        if now >= self._next_heartbeat or now >= self._next_seen_report:
+            self._server_now(self._remote, fresh=True)  # the heartbeat (and seenAt), read back
             self._next_seen_report = now + self.sync.heartbeat_s
         if self._reported_quarantined != self._quarantined:
             self._remote.report_quarantined(self._quarantined)
@@ -269,7 +264,12 @@ class SyncEngine:
         carried forward on the monotonic clock in between, so a catch-up costs no write."""
         now = self._monotonic()
         if fresh or self._server_read is None or now - self._server_read[1] >= self.sync.heartbeat_s:
-            server_ms = remote.server_time()
+            seen = self._seen_ms(self._store) if self._store is not None else None
+            if seen == self._reported_seen:
+                seen = None
+            server_ms = remote.server_time(seen)  # how far it got: `fleet purge` waits for every kiosk
+            if seen is not None:
+                self._reported_seen = seen
             self._server_read = (server_ms, now)
             self._next_heartbeat = now + self.sync.heartbeat_s
             if self._store is not None:

@@ -181,11 +181,15 @@ class Remote:
                 return WriteResult(APPLIED, None, overwrote)
         raise ContentionError(f"the record of user {user_id} kept changing")
 
-    def server_time(self) -> int:
+    def server_time(self, seen_ms: int | None = None) -> int:
         """The server's current time (ms): this kiosk's heartbeat (a server timestamp)
-        written and read back, so one write is both."""
+        written and read back, so one write is both; with ``seen_ms``, how far its catch-up
+        got goes in the same write (``seenAt``, for ``fleet purge``)."""
         ref = self.ref(layout.kiosk_path(self.kiosk_id) + "/heartbeatAt")
-        ref.set(layout.SERVER_TIMESTAMP)
+        if seen_ms is None:
+            ref.set(layout.SERVER_TIMESTAMP)
+        else:
+            self.ref(layout.kiosk_path(self.kiosk_id)).update({"heartbeatAt": layout.SERVER_TIMESTAMP, "seenAt": seen_ms})
         value = ref.get()
         if not isinstance(value, int) or isinstance(value, bool):
             raise exceptions.UnknownError(f"the server's time came back as {type(value).__name__}")
@@ -271,10 +275,6 @@ class Remote:
         """How many records this kiosk quarantined, for ``facekiosk fleet status`` (its own
         child, so the other kiosks do not take it for a ring)."""
         self.ref(layout.kiosk_path(self.kiosk_id) + "/quarantined").set(count)
-
-    def report_seen(self, seen_ms: int) -> None:
-        """How far this kiosk's catch-up got (server time), for ``fleet purge``."""
-        self.ref(layout.kiosk_path(self.kiosk_id) + "/seenAt").set(seen_ms)
 
     def report_set_aside(self, count: int) -> None:
         """How many users' changes this kiosk set aside (kiosk/store/poison.py), for ``fleet status``."""
