@@ -81,7 +81,7 @@ class Role:
 HUGE = Role("headline", 26, 20, bold=True)  # result screens' first line, the welcome
 TITLE = Role("title", 19, 15, bold=True)  # the top bar
 PROMPT = Role("prompt", 26, 20, bold=True)  # face guidance and liveness prompts
-BODY = Role("body", 20, 16)  # DejaVu Sans at 28 px
+BODY = Role("body", 20, 16)  # DejaVu Sans at 27 px
 HINT = Role("hint", 16, 14)  # DejaVu Sans at 22 px: hints, password rules
 KEY_LABEL = Role("key", 20, 16)
 FIELD_SIZE = Role("field", 22, 18)  # typed text
