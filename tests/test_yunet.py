@@ -166,3 +166,44 @@ def test_cli_unknown_detector_kind_exits_2(tmp_path: Path, skimage_data: Path) -
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "detector.kind" in lines[0], result.stderr
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def test_agreement_measure() -> None:
+    """NME: mean point distance over MTCNN's inter-ocular distance; misses and far apart
+    faces counted, not averaged in."""
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from benchmarks.detectors import agreement
+
+    base = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], float)
+    reference = {"landmarks": np.stack([base, base, base, base])}
+    other = np.stack([base + [4, 0], base, base + 100, np.full((5, 2), np.nan)])
+    report = agreement(reference, {"landmarks": other})
+    assert (report["misses"], report["compared"], report["far"]) == (1, 3, 1)
+    assert report["nme_mean"] == pytest.approx(0.05)  # (0.1 + 0) / 2
+    assert report["mean_offset_in_iod"][0] == pytest.approx([0.05, 0.0])
+
+
+@pytest.mark.slow
+def test_detectors_benchmark_runs(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yml"
+    config.write_text(f"models:\n  dir: {REPO / 'models'}\n")
+    result = subprocess.run(
+        [sys.executable, "benchmarks/detectors.py", "--config", str(config), "--detectors",
+         f"mtcnn,yunet,yunet={SMALL}", "--no-agreement", "--rounds", "1", "--runs", "2", "--threads", "2",
+         "--end-to-end", "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert set(report["latency"]["2_threads"]) == {"mtcnn", "yunet", f"yunet={SMALL}"}
+    assert all(r["best_round"]["p50_ms"] > 0 for r in report["latency"]["2_threads"].values())
+    assert len(report["end_to_end"]["best_round_p50_ms"]) == 6
