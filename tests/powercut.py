@@ -12,7 +12,12 @@ synced; the writer is killed), and checks what survived:
 * ``PRAGMA integrity_check`` is ok, every change the writer reported is there with its
   outbox row, no user is half-written (tests/test_store_crash.py's checks);
 * the store opens again with the surviving key and serves (every live user reads back,
-  a password verifies).
+  a password verifies);
+* every failed face or password attempt the writer reported is in the audit log (written
+  in the same durable transaction as the lockout count and the attempts ledger);
+* an old (schema version 1) database the writer reported as made is there, whole, at
+  version 1 or (once reported as migrated) at the current version, with its user, and the
+  store opens it (finishing the migration if the cut stopped it) and signs its user in.
 """
 
 from __future__ import annotations
@@ -41,12 +46,18 @@ KEY = Path("root/etc/facekiosk/template-key")
 CONFIG = Path("root/etc/facekiosk/config.yml")
 UNIT = Path("root/etc/systemd/system/facekiosk.service")
 DB = Path("state/facekiosk.db")
+# The writer's failed attempts lock their accounts (per email, as configured); the kiosk-wide
+# limit is raised so they do not lock the whole kiosk, whose sign-ins the checks use.
+LOCKOUT = {"kiosk_max_failures": 1_000_000}
+KINDS = {"E": "enrollments", "P": "password_changes", "D": "deletions", "F": "failed_attempts",
+         "M created": "old_databases_made", "M migrated": "migrations"}
 
 
 @dataclass
 class Figures:
     cuts: int = 0
     acknowledged: int = 0  # changes the writer reported as saved
+    by_kind: dict[str, int] = field(default_factory=dict)  # the same, per kind of change
     lost: int = 0  # acknowledged changes missing after a cut
     corrupt: int = 0  # databases failing integrity_check (or unreadable)
     torn_files: int = 0  # installed files present but not whole
@@ -54,7 +65,8 @@ class Figures:
     failures: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cuts": self.cuts, "acknowledged_changes": self.acknowledged, "changes_lost": self.lost,
+        return {"cuts": self.cuts, "acknowledged_changes": self.acknowledged,
+                "acknowledged_by_kind": dict(sorted(self.by_kind.items())), "changes_lost": self.lost,
                 "corrupt_databases": self.corrupt, "torn_files": self.torn_files, "failed_starts": self.failed_starts,
                 "failures": self.failures[:20]}
 
@@ -63,6 +75,7 @@ def _writer_config(mount: Path, folder: Path) -> Path:
     data = {
         "store": {"path": str(mount / DB), "key_file": str(mount / KEY)},
         "passwords": dict(TINY_ARGON2),
+        "lockout": dict(LOCKOUT),
     }
     path = folder / "writer.yml"
     path.write_text(yaml.safe_dump(data))
@@ -132,25 +145,98 @@ def check_files(after: Path, expected_config: bytes, expected_unit: bytes, figur
     return key.exists()
 
 
-def check_serves(after: Path, live_passwords: dict[str, str], figures: Figures, label: str) -> None:
+def check_serves(after: Path, live_passwords: dict[str, tuple[int, str]], figures: Figures, label: str,
+                 locked_ok: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     """The kiosk's store opens on what survived, with its key, and answers."""
     from kiosk.config import parse_config
     from kiosk.store import Store
 
     settings = parse_config({"store": {"path": str(after / DB), "key_file": str(after / KEY)},
-                             "passwords": dict(TINY_ARGON2)}, base_dir=after)
+                             "passwords": dict(TINY_ARGON2), "lockout": dict(LOCKOUT)}, base_dir=after)
     try:
         with Store.open(settings) as store:
             users = store.list_users()
-            for user in users[:3]:
+            for user in [u for u in users if u.id not in locked_ok][:3]:
                 store.face_templates(user.email, "crash/fp32@0")  # decrypts: the key is the right one
             by_id = {user.id: user for user in users}
-            for user_id, password in list(live_passwords.items())[:2]:
-                if user_id in by_id:
-                    store.sign_in_password(by_id[user_id].email, password)  # raises if it does not match
+            # The last reported password, where the account is still at that change's
+            # revision: a later change the writer made but the cut kept from being
+            # reported (committed, line unread) legitimately replaced it.
+            current = [(uid, pw) for uid, (revision, pw) in live_passwords.items()
+                       if uid in by_id and by_id[uid].revision == revision]
+            for user_id, password in current[:2]:
+                store.sign_in_password(by_id[user_id].email, password)  # raises if it does not match
     except Exception as err:  # noqa: BLE001 - any failure to serve is the finding
         figures.failed_starts += 1
         figures.failures.append(f"{label}: the store did not serve: {type(err).__name__}: {err}")
+
+
+def check_attempts(db_path: Path, failed: dict[str, int], figures: Figures, label: str) -> None:
+    """Every reported failed attempt has its audit row (lockout and ledger share its transaction)."""
+    import sqlite3
+
+    if not failed or not db_path.exists():
+        return
+    conn = sqlite3.connect(db_path)
+    try:
+        counted = dict(conn.execute(
+            "SELECT user_id, COUNT(*) FROM audit WHERE result = 'fail' AND action IN ('sign_in_face', 'sign_in_password') "
+            "GROUP BY user_id").fetchall())
+    finally:
+        conn.close()
+    for user_id, count in failed.items():
+        if counted.get(user_id, 0) < count:
+            figures.lost += count - counted.get(user_id, 0)
+            figures.failures.append(f"{label}: {count} failed attempts on {user_id} reported, {counted.get(user_id, 0)} in the audit log")
+
+
+def check_migration(after: Path, events: list[list[str]], has_key: bool, figures: Figures, label: str) -> None:
+    """The old database of this round: whole, at version 1 or migrated, and served."""
+    import sqlite3
+
+    from powercut_writer import OLD_PASSWORD
+
+    from kiosk.config import parse_config
+    from kiosk.store import Store, db
+
+    created = [e for e in events if e[3] == "created"]
+    migrated = {e[1] for e in events if e[3] == "migrated"}
+    for _, name, user_id, _ in created:
+        path = after / DB.parent / name
+        if not path.exists():
+            figures.lost += 1
+            figures.failures.append(f"{label}: the old database {name} is gone")
+            continue
+        try:
+            conn = sqlite3.connect(path)
+            try:
+                assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)], "integrity_check"
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                row = conn.execute("SELECT email FROM users WHERE id = ?", (user_id,)).fetchone()
+            finally:
+                conn.close()
+        except Exception as err:  # noqa: BLE001
+            figures.corrupt += 1
+            figures.failures.append(f"{label}: old database {name} unreadable: {type(err).__name__}: {err}")
+            continue
+        if version not in (1, db.SCHEMA_VERSION) or (name in migrated and version != db.SCHEMA_VERSION):
+            figures.corrupt += 1
+            figures.failures.append(f"{label}: old database {name} at schema version {version} (migrated reported: {name in migrated})")
+        if row is None:
+            figures.lost += 1
+            figures.failures.append(f"{label}: the old database {name} lost its user")
+            continue
+        if not has_key:
+            continue
+        settings = parse_config({"store": {"path": str(path), "key_file": str(after / KEY)}, "passwords": dict(TINY_ARGON2)},
+                                base_dir=path.parent)
+        try:
+            with Store.open(settings) as store:
+                store.sign_in_password(row[0], OLD_PASSWORD)
+                store.face_templates(row[0], "crash/fp32@0")
+        except Exception as err:  # noqa: BLE001
+            figures.failed_starts += 1
+            figures.failures.append(f"{label}: the migrated store {name} did not serve: {type(err).__name__}: {err}")
 
 
 def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
@@ -164,6 +250,8 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
     expected_unit = unit_text(CHECKOUT).encode()
     figures = Figures()
     reported: dict[str, list[list[str]]] = defaultdict(list)
+    failed: dict[str, int] = defaultdict(int)  # user id -> failed attempts reported
+    targets: set[str] = set()  # accounts the writer's failed attempts go to (the lockout may hold them)
     disk = work / "disk-0"
     disk.mkdir(parents=True)
     for number in range(cuts):
@@ -172,7 +260,14 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
         figures.cuts += 1
         figures.acknowledged += len(events)
         for event in events:
-            reported[event[1]].append(event)
+            kind = KINDS.get(event[0] if event[0] != "M" else f"M {event[3]}", event[0])
+            figures.by_kind[kind] = figures.by_kind.get(kind, 0) + 1
+            if event[0] in ("E", "P", "D"):
+                reported[event[1]].append(event)
+                if event[0] == "E" and event[2].startswith("t"):
+                    targets.add(event[1])
+            elif event[0] == "F":
+                failed[event[1]] += 1
         has_key = check_files(after, expected_config, expected_unit, figures, label)
         db = after / DB
         if not db.exists():
@@ -180,6 +275,7 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
                 figures.lost += sum(len(v) for v in reported.values())
                 figures.failures.append(f"{label}: the database is gone with {len(reported)} acknowledged users")
                 reported.clear()
+                failed.clear()
         else:
             try:
                 _check(db, reported, hasher)
@@ -193,16 +289,20 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
             except Exception as err:  # noqa: BLE001
                 figures.corrupt += 1
                 figures.failures.append(f"{label}: unreadable database: {type(err).__name__}: {err}")
+            check_attempts(db, failed, figures, label)
             if has_key:
                 passwords = {}
                 for user_id, items in reported.items():
+                    if user_id in targets:
+                        continue  # the lockout may hold it: its refusals are the kiosk serving
                     changes = [e for e in items if e[0] in ("P", "D")]
                     if changes and changes[-1][0] == "P":
-                        passwords[user_id] = changes[-1][3]
-                check_serves(after, passwords, figures, label)
+                        passwords[user_id] = (int(changes[-1][2]), changes[-1][3])
+                check_serves(after, passwords, figures, label, targets)
             elif reported:
                 figures.lost += 1
                 figures.failures.append(f"{label}: the template key is gone but the database holds acknowledged users")
+        check_migration(after, [e for e in events if e[0] == "M"], has_key, figures, label)
         if log is not None:
             log(f"{label}: {len(events)} acknowledged; totals {figures.as_dict() | {'failures': len(figures.failures)}}")
         shutil.rmtree(disk, ignore_errors=True)
