@@ -64,6 +64,15 @@ else
   tar -C "$repo" --exclude=./.git --exclude=./.venv --exclude=./artifacts -cf - . | tar -C "$dir/opt/facekiosk" -xf -
 fi
 cp /etc/resolv.conf "$dir/etc/resolv.conf"
+# The host's own certificate authorities (a network behind a TLS-inspecting proxy has one
+# there; a plain machine has none): the root trusts what the host trusts, and pip uses
+# the system's bundle (built when apt installs ca-certificates) instead of its own.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  mkdir -p "$dir/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$dir/etc/pip.conf"
+  echo "minimal_root: the host's local certificate authorities are trusted in the root (pip: /etc/pip.conf)"
+fi
 mount --bind /proc "$dir/proc"
 mount --bind /dev "$dir/dev"
 if [ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
