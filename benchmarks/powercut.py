@@ -2,15 +2,17 @@
 
 Runs tests/powercut.py's harness: the forgetting filesystem (tests/fusefs.py, FUSE:
 needs /dev/fuse, the fuse3 package and mfusepy from the dev extra), ``facekiosk
-install`` into it, then the store's enrollments, password changes and deletions, with a
-power cut at a random moment, again and again on what each cut left. Prints the cuts,
+install`` into it, then the store's enrollments, password changes, deletions, failed
+face and password attempts (lockout, audit), sync passes draining the outbox to a local
+Realtime Database server (tests/rtdb_server.py) and schema migrations of old databases,
+with a power cut at a random moment, again and again on what each cut left. Prints the cuts,
 the changes the kiosk acknowledged, and what was lost, corrupt, torn or failed to start
 (targets: 0).
 
     .venv/bin/python benchmarks/powercut.py --cuts 200 --json
 
 The run uses a snapshot of the code: it first copies the checkout's code (kiosk/, tests/,
-benchmarks/, config.yml, systemd/: the working tree as it is at the start) into its work
+benchmarks/, config.yml, systemd/, database.rules.json: the working tree as it is at the start) into its work
 folder and runs there, harness and writer alike, so a commit or an edit in the checkout
 during a long run cannot put two versions of the code in one run (a 200-cut run once
 stopped at cut 85 with 51 failed starts: the writer had loaded a newer store migration
@@ -32,7 +34,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[1]
 TESTS = CHECKOUT / "tests"
 SNAPSHOT_ENV = "FACEKIOSK_POWERCUT_SNAPSHOT"  # set in the copy's run: names the checkout copied
-SNAPSHOT_PARTS = ("kiosk", "tests", "benchmarks", "config.yml", "systemd", "setup.py")
+SNAPSHOT_PARTS = ("kiosk", "tests", "benchmarks", "config.yml", "systemd", "setup.py", "database.rules.json")
 
 
 def snapshot(checkout: Path, into: Path) -> Path:

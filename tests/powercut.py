@@ -17,7 +17,11 @@ synced; the writer is killed), and checks what survived:
   in the same durable transaction as the lockout count and the attempts ledger);
 * an old (schema version 1) database the writer reported as made is there, whole, at
   version 1 or (once reported as migrated) at the current version, with its user, and the
-  store opens it (finishing the migration if the cut stopped it) and signs its user in.
+  store opens it (finishing the migration if the cut stopped it) and signs its user in;
+* with sync (the default): every outbox row a finished sync pass covered is on the local
+  Realtime Database server (tests/rtdb_server.py, in the harness: the cut is the kiosk's
+  only) at its revision or later; after the last cut the kiosk drains the rest and the
+  server holds exactly its users at their revisions.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ DB = Path("state/facekiosk.db")
 # limit is raised so they do not lock the whole kiosk, whose sign-ins the checks use.
 LOCKOUT = {"kiosk_max_failures": 1_000_000}
 KINDS = {"E": "enrollments", "P": "password_changes", "D": "deletions", "F": "failed_attempts",
-         "M created": "old_databases_made", "M migrated": "migrations"}
+         "M created": "old_databases_made", "M migrated": "migrations", "S": "sync_passes"}
 
 
 @dataclass
@@ -71,12 +75,46 @@ class Figures:
                 "failures": self.failures[:20]}
 
 
-def _writer_config(mount: Path, folder: Path) -> Path:
-    data = {
+@dataclass
+class Cloud:
+    """The fleet's Realtime Database (tests/rtdb_server.py, in the harness: the power cut
+    is the kiosk's only) and this kiosk's place in it: enrolled identity, fleet keys."""
+
+    server: Any
+    admin: Any
+    sync: dict[str, Any]
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_cloud(work: Path) -> Cloud:
+    from rtdb_server import RtdbServer
+    from sync_support import DATABASE_URL, FAST, RULES, enroll
+
+    from kiosk.config.sync import SyncSettings
+    from kiosk.fleet.admin import AdminKeys
+    from kiosk.fleet.identity import load_identity
+    from kiosk.sync.firebase import EMULATOR_ENV
+
+    server = RtdbServer(rules_path=RULES, keepalive_s=0.5).start()
+    os.environ[EMULATOR_ENV] = server.emulator_host  # the harness's checks and the writer alike
+    admin = AdminKeys.generate()
+    sync = {"enabled": True, "database_url": DATABASE_URL, "kiosk_id": "cut-kiosk",
+            "fleet_root_key": admin.root_public(), "identity_file": str(work / "kiosk-identity.json"), **FAST}
+    identity, _, _ = load_identity(SyncSettings(**sync), "cut-kiosk", lambda p: Path(p), environ={})
+    enroll(admin, identity)
+    return Cloud(server, admin, sync)
+
+
+def _writer_config(mount: Path, folder: Path, cloud: Cloud | None = None) -> Path:
+    data: dict[str, Any] = {
         "store": {"path": str(mount / DB), "key_file": str(mount / KEY)},
         "passwords": dict(TINY_ARGON2),
         "lockout": dict(LOCKOUT),
     }
+    if cloud is not None:
+        data["sync"] = dict(cloud.sync)
     path = folder / "writer.yml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -98,12 +136,13 @@ def _read_available(fd: int, deadline: float, want: bytes = b"") -> bytes:
     return out
 
 
-def one_cut(work: Path, disk: Path, rng: random.Random, seed: int) -> tuple[Path, list[list[str]], str]:
+def one_cut(work: Path, disk: Path, rng: random.Random, seed: int,
+            cloud: Cloud | None = None) -> tuple[Path, list[list[str]], str]:
     """One round; returns the folder holding what survived, the reported changes and the
     writer's stderr tail."""
     mount_point = work / "mnt"
     after = work / f"after-{seed}"
-    config = _writer_config(mount_point, work)
+    config = _writer_config(mount_point, work, cloud)
     mount = ForgetfulMount(disk, mount_point)
     proc = subprocess.Popen([sys.executable, str(WRITER), str(mount_point), str(config), str(seed)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
@@ -239,7 +278,66 @@ def check_migration(after: Path, events: list[list[str]], has_key: bool, figures
             figures.failures.append(f"{label}: the migrated store {name} did not serve: {type(err).__name__}: {err}")
 
 
-def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
+def _cloud_revisions(cloud: Cloud) -> dict[str, tuple[int, bool]]:
+    users = cloud.server.get_data("/users") or {}
+    return {uid: (int(record.get("revision", 0)), bool(record.get("deleted"))) for uid, record in users.items()}
+
+
+def check_synced(db_path: Path, cloud: Cloud, synced_seq: int, figures: Figures, label: str) -> None:
+    """Every outbox row a finished sync pass covered is on the server (at its revision or later)."""
+    import sqlite3
+
+    if synced_seq <= 0 or not db_path.exists():
+        return
+    conn = sqlite3.connect(db_path)
+    try:
+        rows = conn.execute("SELECT user_id, MAX(revision) FROM outbox WHERE seq <= ? GROUP BY user_id", (synced_seq,)).fetchall()
+    finally:
+        conn.close()
+    cloud_has = _cloud_revisions(cloud)
+    for user_id, revision in rows:
+        if cloud_has.get(user_id, (0, False))[0] < revision:
+            figures.lost += 1
+            figures.failures.append(f"{label}: user {user_id} revision {revision} was drained but the server has "
+                                    f"{cloud_has.get(user_id, (None,))[0]}")
+
+
+def check_converges(after: Path, cloud: Cloud, figures: Figures) -> None:
+    """After the last cut the kiosk drains what is left and the server holds its table."""
+    from kiosk.config import parse_config
+    from kiosk.store import Store
+    from kiosk.sync import SyncEngine
+
+    settings = parse_config({"store": {"path": str(after / DB), "key_file": str(after / KEY)}, "passwords": dict(TINY_ARGON2),
+                             "lockout": dict(LOCKOUT), "sync": dict(cloud.sync)}, base_dir=after)
+    if not (after / DB).exists():
+        return
+    engine = SyncEngine.from_settings(settings, settings.sync, model_dims={"crash/fp32@0": 128})
+    try:
+        for _ in range(10):
+            engine.run_pass()
+            with Store.open(settings) as store:
+                if store.pending_count() == 0:
+                    local = {u.id: (u.revision, u.deleted_at is not None) for u in store.list_users(include_deleted=True)}
+                    break
+        else:
+            figures.failures.append("end: the outbox did not drain in 10 passes")
+            return
+    except Exception as err:  # noqa: BLE001
+        figures.failed_starts += 1
+        figures.failures.append(f"end: the last sync did not run: {type(err).__name__}: {err}")
+        return
+    finally:
+        engine.stop()
+    cloud_has = _cloud_revisions(cloud)
+    for user_id, state in local.items():
+        if cloud_has.get(user_id) != state:
+            figures.lost += 1
+            figures.failures.append(f"end: user {user_id} is {state} here and {cloud_has.get(user_id)} on the server")
+    figures.by_kind["users_on_server_after_the_cuts"] = len(cloud_has)
+
+
+def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None, sync: bool = True) -> Figures:
     from test_store_crash import _check
 
     from kiosk.commands.install import CHECKOUT, installed_config_text, unit_text
@@ -254,8 +352,26 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
     targets: set[str] = set()  # accounts the writer's failed attempts go to (the lockout may hold them)
     disk = work / "disk-0"
     disk.mkdir(parents=True)
+    cloud = start_cloud(work) if sync else None
+    if cloud is not None:  # the fleet's template key, as `facekiosk fleet join` leaves it (install keeps it)
+        (disk / KEY).parent.mkdir(parents=True)
+        (disk / KEY).write_bytes(cloud.admin.template_key)
+        (disk / KEY).chmod(0o600)
+    try:
+        return _cut_rounds(work, disk, cuts, rng, log, cloud, figures, reported, failed, targets, hasher,
+                           expected_config, expected_unit, _check)
+    finally:
+        if cloud is not None:
+            cloud.stop()
+
+
+def _cut_rounds(work: Path, disk: Path, cuts: int, rng: random.Random, log: Any, cloud: Cloud | None, figures: Figures,
+                reported: dict[str, list[list[str]]], failed: dict[str, int], targets: set[str], hasher: Any,
+                expected_config: bytes, expected_unit: bytes, _check: Any) -> Figures:
+    synced_seq = 0
+    after = disk
     for number in range(cuts):
-        after, events, err = one_cut(work, disk, rng, number)
+        after, events, err = one_cut(work, disk, rng, number, cloud)
         label = f"cut {number + 1}"
         figures.cuts += 1
         figures.acknowledged += len(events)
@@ -268,6 +384,8 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
                     targets.add(event[1])
             elif event[0] == "F":
                 failed[event[1]] += 1
+            elif event[0] == "S":
+                synced_seq = max(synced_seq, int(event[1]))
         has_key = check_files(after, expected_config, expected_unit, figures, label)
         db = after / DB
         if not db.exists():
@@ -290,6 +408,8 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
                 figures.corrupt += 1
                 figures.failures.append(f"{label}: unreadable database: {type(err).__name__}: {err}")
             check_attempts(db, failed, figures, label)
+            if cloud is not None:
+                check_synced(db, cloud, synced_seq, figures, label)
             if has_key:
                 passwords = {}
                 for user_id, items in reported.items():
@@ -309,4 +429,6 @@ def run_cuts(work: Path, cuts: int, seed: int = 1, log: Any = None) -> Figures:
         disk = after
         if figures.failures and len(figures.failures) > 50:
             break
+    if cloud is not None:
+        check_converges(after, cloud, figures)
     return figures

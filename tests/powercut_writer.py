@@ -14,6 +14,10 @@ migrates it; then the store's write loop. Each line is printed once the code sai
                                               (lockout, attempts ledger and audit row)
     M <file> <user_id> created|migrated       the old database made (synced), then opened
                                               and migrated by Store.open
+    S <seq>                                   with sync on (the harness's local Realtime
+                                              Database server): a sync pass (outbox drain,
+                                              ledgers, catch-up, heartbeat) returned, so every
+                                              outbox row up to seq reached the server
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from kiosk.store import Store, db
 from kiosk.store.errors import AuthenticationError, LockedOutError
 from kiosk.store.passwords import Passwords
 from kiosk.store.templates import TemplateCodec
+from kiosk.sync import SyncEngine
 
 MODEL = "crash/fp32@0"
 OLD_PASSWORD = "old schema password"
@@ -101,13 +106,32 @@ def migration(config: str, seed: int) -> None:
     print(f"M {path.name} {user_id} migrated", flush=True)
 
 
+def drain(engine: SyncEngine | None, store: Store) -> None:
+    """One sync pass against the server; ``S <seq>`` once it returned."""
+    if engine is None:
+        return
+    last = store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+    try:
+        engine.run_pass()
+    except Exception as err:  # noqa: BLE001 - a failed pass acknowledges nothing; the next one retries
+        print(f"sync pass failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        return
+    print(f"S {last}", flush=True)
+
+
 def loop(config: str, seed: int) -> None:
     rng = random.Random(seed)
     vectors = np.random.default_rng(seed)
-    with Store.open(load_config(config)) as store:
+    settings = load_config(config)
+    engine = None
+    if settings.sync.enabled:
+        engine = SyncEngine.from_settings(settings, settings.sync, model_dims={MODEL: 128})
+    with Store.open(settings) as store:
         live = [(u.id, u.email) for u in store.list_users()]
         print("READY", flush=True)
         for i in range(1_000_000):
+            if i % 8 == 7:
+                drain(engine, store)
             roll = rng.random()
             targets = [entry for entry in live if entry[1].startswith(TARGET_PREFIX)]
             if roll < 0.45 or len(live) < 3:

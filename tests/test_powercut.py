@@ -97,3 +97,25 @@ def test_serving_check_uses_the_password_of_the_current_revision(tmp_path: Path)
     assert figures.failed_starts == 0, figures.failures
     check_serves(tmp_path, {user.id: (reported.revision + 1, "not it")}, figures, "wrong")
     assert figures.failed_starts == 1, figures.failures
+
+
+def test_the_sync_check_sees_a_drained_change_missing_on_the_server(tmp_path: Path) -> None:
+    """The check can fail: an outbox row a finished sync pass covered but the server lacks."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from powercut import Figures, check_synced
+
+    db = tmp_path / "facekiosk.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY, user_id TEXT, revision INTEGER)")
+    conn.executemany("INSERT INTO outbox VALUES (?, ?, ?)", [(1, "u1", 1), (2, "u1", 2), (3, "u2", 1)])
+    conn.commit()
+    conn.close()
+    records = {"u1": {"revision": 2, "deleted": False}}
+    cloud = SimpleNamespace(server=SimpleNamespace(get_data=lambda path: records))
+    figures = Figures()
+    check_synced(db, cloud, 2, figures, "covered")  # u2's row came after the pass
+    assert figures.lost == 0, figures.failures
+    check_synced(db, cloud, 3, figures, "missing")
+    assert figures.lost == 1 and "u2" in figures.failures[0], figures.failures
