@@ -107,7 +107,7 @@ def test_embed_prints_the_embedding(images):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report["embedding"]) == 128
-    assert report["model"].startswith("dlib_resnet_v1/")
+    assert report["model"].startswith("sface_2021dec/")  # the primary of the default embedders
     assert report["quality"] == []
     text = run_cli("embed", images["astronaut"])
     assert text.returncode == 0 and len(text.stdout.splitlines()[-1].split()) == 128

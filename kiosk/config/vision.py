@@ -18,7 +18,9 @@ class ModelSettings(Section):
     dir: str = "models"  # relative paths resolve against the config file's folder
     # Manifests of the embedding models, the primary first; faces are matched on the
     # fused score of all of them (``fusion``).
-    embedders: list[str] = Field(default_factory=lambda: ["dlib_resnet_v1_fp32.json"], min_length=1, max_length=4)
+    embedders: list[str] = Field(
+        default_factory=lambda: ["sface_2021dec_fp32.json", "dlib_resnet_v1_fp32.json"], min_length=1, max_length=4
+    )
     fusion: str = "fusion.json"
 
     @model_validator(mode="before")
@@ -42,7 +44,7 @@ class ModelSettings(Section):
     onet: str = "mtcnn_onet.json"
     yunet: str = "yunet_2023mar_fp32.json"  # the detector when detector.kind is yunet
     num_threads: int = Field(2, ge=1, le=64)
-    flip_tta: bool = True
+    flip_tta: bool = False
     verify_hashes: bool = True
 
 

@@ -234,7 +234,8 @@ class FaceRules:
         verification = settings.verification
         models = tuple(ModelRule(e.manifest.model_id, e.manifest.name, e.manifest.distance) for e in pipeline.embedders)
         if fusion is None:
-            fusion = fusion_for([e.manifest for e in pipeline.embedders], settings.model_manifest(settings.models.fusion))
+            fusion = fusion_for([e.manifest for e in pipeline.embedders], settings.model_manifest(settings.models.fusion),
+                                settings.models.flip_tta)
         rules = cls(
             models=models,
             fusion=fusion,

@@ -168,14 +168,22 @@ def single_model(manifest: Manifest) -> Fusion:
                   {"method": f"{manifest.name} alone, thresholds from its manifest"})
 
 
-def fusion_for(manifests: list[Manifest], path: Path) -> Fusion:
+def fusion_for(manifests: list[Manifest], path: Path, flip_tta: bool | None = None) -> Fusion:
     """The fusion of the configured models: the manifest at ``path``, which must know
     every model when there are several; one model it does not know uses its own
-    manifest's thresholds (:func:`single_model`). ModelError (one line) otherwise."""
+    manifest's thresholds (:func:`single_model`). ModelError (one line) otherwise, and
+    when the fusion was calibrated with another mirror-averaging setting than
+    ``flip_tta`` (its statistics and thresholds would not hold)."""
     names = [m.name for m in manifests]
     if Path(path).is_file():
         fusion = load_fusion(path)
         if all(name in fusion.models for name in names) and models_key(names) in fusion.points:
+            calibrated = {name: info.get("flip_tta") for name, info in fusion.source.get("models", {}).items()
+                          if isinstance(info, dict)}
+            wrong = [name for name in names if flip_tta is not None and calibrated.get(name) not in (None, flip_tta)]
+            if wrong:
+                raise ModelError(f"{path} was calibrated with flip_tta {calibrated[wrong[0]]} for {', '.join(wrong)}, "
+                                 f"but models.flip_tta is {flip_tta}: set it back or run benchmarks/lfw.py --write-fusion")
             return fusion
         if len(manifests) > 1:
             missing = [name for name in names if name not in fusion.models]
