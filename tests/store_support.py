@@ -46,6 +46,8 @@ def store_config(tmp_path: Path, **sections: dict[str, Any]) -> dict[str, Any]:
     if not (tmp_path / "template-key").exists():
         write_key(tmp_path / "template-key")
     data: dict[str, Any] = {
+        # The repository's models (and their fusion manifest), wherever the test runs.
+        "models": {"dir": str(Path(__file__).resolve().parents[1] / "models")},
         "store": {"path": "state/facekiosk.db", "key_file": "template-key"},
         "passwords": dict(TINY_ARGON2),
     }
