@@ -68,6 +68,7 @@ def test_a_kiosks_stream_carries_no_other_kiosks_heartbeats(fleet, server: RtdbS
     assert rings and len(rings) <= 3
 
 
+@pytest.mark.slow
 def test_an_idle_stream_is_kept_by_the_protocols_keep_alives(fleet, server: RtdbServer) -> None:
     """No write at all for longer than stream_silence_s: the keep-alive events prove the
     stream alive, so it is not torn down and opened again."""
@@ -80,6 +81,7 @@ def test_an_idle_stream_is_kept_by_the_protocols_keep_alives(fleet, server: Rtdb
     assert server.listener_count() == 1
 
 
+@pytest.mark.slow
 def test_a_ring_wakes_the_others_at_random_moments_within_the_jitter(fleet, server: RtdbServer) -> None:
     listeners = [fleet(name, ring_jitter_s=3.0) for name in ("a", "c", "d", "e")]
     b = fleet("b")
