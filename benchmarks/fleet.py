@@ -58,7 +58,9 @@ SERVER_TS = {".sv": "timestamp"}
 _SERVER = """
 import sys
 sys.path.insert(0, {tests!r})
+import rtdb_server
 from rtdb_server import RtdbServer
+rtdb_server._HTTPServer.request_queue_size = 1024  # K clients connect at once (socketserver's default is 5)
 server = RtdbServer(rules_path={rules!r}, keepalive_s={keepalive}, record_requests=False).start()
 print(server.port, flush=True)
 sys.stdin.read()
@@ -171,9 +173,16 @@ class SimKiosk:
 
     def listen(self) -> None:
         path = "/ring" if self.args.design == "new" else "/kiosks"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=None)
-        conn.request("GET", f"{path}.json?ns={NAMESPACE}", headers={**AUTH, "Accept": "text/event-stream"})
-        resp = conn.getresponse()
+        for attempt in range(20):  # as the SDK, connect again after a refused or cut connection
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=None)
+                conn.request("GET", f"{path}.json?ns={NAMESPACE}", headers={**AUTH, "Accept": "text/event-stream"})
+                resp = conn.getresponse()
+                break
+            except (http.client.HTTPException, OSError):
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            return
         event, data, size, first = "", "", 0, True
         while not self.stop.is_set():
             line = resp.readline()
@@ -292,7 +301,7 @@ def run_fleet(k: int, args: argparse.Namespace) -> dict[str, Any]:
         for thread in threads:
             thread.start()
         for kiosk in kiosks:
-            if not kiosk.connected.wait(60):
+            if not kiosk.connected.wait(180):
                 raise RuntimeError(f"kiosk {kiosk.id} got no first event")
         pool = ThreadPoolExecutor(max_workers=args.workers)
         for kiosk in kiosks:
