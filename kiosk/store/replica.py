@@ -42,9 +42,8 @@ from kiosk.store import db
 from kiosk.store import outbox
 from kiosk.store.audit import AuditLog
 from kiosk.store.emails import normalize_email
-from kiosk.store.templates import FORMAT_AESGCM, MAX_DIM, NONCE_BYTES, TemplateCodec
+from kiosk.store.templates import MAX_DIM, TemplateCodec, blob_key_id, sealed_overhead
 
-_SEALED_OVERHEAD = 1 + NONCE_BYTES + 16  # format byte, nonce, GCM tag
 
 NOTICE_EMAIL_TAKEN = "email_taken"
 EMAIL_TAKEN_MESSAGE = "this email was registered at another kiosk"
@@ -196,7 +195,7 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
     for template_id, model, blob in templates:
         by_model.setdefault(model, []).append((template_id, bytes(blob)))
     for _, _, blob in templates:
-        if not blob or blob[0] != FORMAT_AESGCM:
+        if blob_key_id(blob) is None:
             raise StoreError("cloud sync needs encrypted templates (store.encrypt_templates and a template key)")
     return PushItem(
         user_id=user_id,
@@ -253,7 +252,7 @@ def _check_remote(codec: TemplateCodec, remote: RemoteUser) -> RemoteUser:
                 raw = codec.decode_raw(remote.user_id, model_id, blob)
             except (ValueError, StoreError) as err:
                 raise RemoteRecordError(f"user {remote.user_id}: template {template_id}: {err}") from None
-            if not blob or blob[0] != FORMAT_AESGCM:
+            if blob_key_id(blob) is None:
                 raise RemoteRecordError(f"user {remote.user_id}: template {template_id} is not encrypted")
             if len(raw) % 4 or not 1 <= len(raw) // 4 <= MAX_DIM:
                 raise RemoteRecordError(f"user {remote.user_id}: template {template_id} has a bad length")
@@ -287,7 +286,7 @@ def _insert_templates(conn: sqlite3.Connection, remote: RemoteUser, created_at: 
     conn.executemany(
         "INSERT INTO templates (id, user_id, model_id, dim, blob, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (template_id, remote.user_id, model_id, (len(blob) - _SEALED_OVERHEAD) // 4, blob, created_at)
+            (template_id, remote.user_id, model_id, (len(blob) - sealed_overhead(blob)) // 4, blob, created_at)
             for model_id, sealed in remote.faces
             for template_id, blob in sealed
         ],

@@ -47,7 +47,7 @@ from kiosk.store.lockout import LockStatus, Lockout
 from kiosk.store import limits as limits_mod
 from kiosk.store.clock import FleetClock
 from kiosk.store.passwords import Passwords
-from kiosk.store.templates import TemplateCodec, derive_key, key_check_value, key_matches, load_template_key, missing_key_error
+from kiosk.store.templates import TemplateCodec, derive_key, key_check_value, key_matches, load_named_template_key, missing_key_error
 from kiosk.store.users import User
 
 EXPORT_FORMAT = "facekiosk-user-export/1"
@@ -127,7 +127,8 @@ class Store:
         """
         environ = os.environ if environ is None else environ
         encrypt = settings.store.encrypt_templates
-        key = load_template_key(settings.store, settings.resolve, environ)
+        named = load_named_template_key(settings.store, settings.resolve, environ)
+        key_id, key = named if named is not None else ("k1", None)
         if encrypt and key is None and require_key:
             raise missing_key_error()
         path = db.db_path(settings.store, settings.resolve, environ)
@@ -149,7 +150,7 @@ class Store:
                 hmac_key = _meta(conn, "audit_secret", lambda: os.urandom(32))
             else:
                 hmac_key = None
-            store = cls(conn, settings, TemplateCodec(key, encrypt), kiosk_id, hmac_key, clock, path, monotonic)
+            store = cls(conn, settings, TemplateCodec(key, encrypt, key_id), kiosk_id, hmac_key, clock, path, monotonic)
             with db.transaction(conn):
                 store.fleet_clock.start()
                 store.audit.purge_images()

@@ -239,7 +239,8 @@ MAX_TEXT = {"email": 320, "passwordHash": 512, "model": 200, "changeId": 200, "b
 MAX_MS = 2**53 - 1  # the largest integer a JSON double keeps exactly
 MAX_REVISION = 2**31 - 1
 SEALED_OVERHEAD = 1 + 12 + 16  # format byte, nonce, GCM tag (kiosk/store/templates.py)
-MAX_TEMPLATE_CHARS = 4 * ((SEALED_OVERHEAD + 4 * 4096 + 2) // 3)  # base64 of the largest blob
+KEYED_OVERHEAD = SEALED_OVERHEAD + 4  # format 2 names its key: k<4-byte number>
+MAX_TEMPLATE_CHARS = 4 * ((KEYED_OVERHEAD + 4 * 4096 + 2) // 3)  # base64 of the largest blob
 
 
 def _text(value: Any, name: str, user_id: str, required: bool = True) -> str | None:
@@ -277,15 +278,19 @@ def _templates(value: Any, user_id: str, max_templates: int) -> Sealed:
             blob = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise RemoteRecordError(f"user {user_id}: template {template_id} is not valid base64") from None
-        if len(blob) <= SEALED_OVERHEAD or (len(blob) - SEALED_OVERHEAD) % 4:
+        if len(blob) <= _overhead(blob) or (len(blob) - _overhead(blob)) % 4:
             raise RemoteRecordError(f"user {user_id}: template {template_id} has a bad length")
         out.append((template_id, blob))
     return tuple(out)
 
 
+def _overhead(blob: bytes) -> int:
+    return KEYED_OVERHEAD if blob and blob[0] == 2 else SEALED_OVERHEAD
+
+
 def template_dim(blob: bytes) -> int:
     """The number of values in a sealed template (AES-GCM keeps the length)."""
-    return (len(blob) - SEALED_OVERHEAD) // 4
+    return (len(blob) - _overhead(blob)) // 4
 
 
 def parse_user(user_id: str, value: Any, max_templates: int = 32, model_dims: Mapping[str, int] | None = None) -> RemoteUser:
