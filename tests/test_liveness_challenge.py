@@ -144,7 +144,7 @@ def test_an_answer_just_inside_the_onset_window_passes():
 
 
 def test_an_answer_that_starts_in_time_but_completes_too_slowly_times_out():
-    person = Person(ME, reaction_s=0.25, move_s=3.0, turn_deg=19.0)
+    person = Person(ME, reaction_s=0.25, move_s=4.0, turn_deg=19.0)
     onset = person.reaction_s + min_jerk_onset(SETTINGS.turn_onset_deg, person.turn_deg, person.move_s)
     complete = person.reaction_s + min_jerk_onset(SETTINGS.turn_complete_deg, person.turn_deg, person.move_s)
     assert SETTINGS.onset_min_s < onset < SETTINGS.onset_max_s - 0.05 and complete > SETTINGS.complete_within_s + 0.1
