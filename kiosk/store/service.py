@@ -41,6 +41,7 @@ from kiosk.store.errors import (
     StoreError,
     UnknownUserError,
 )
+from kiosk.store import rotation
 from kiosk.store.gallery import DuplicateSearch, find_duplicate, load_gallery
 from kiosk.vision.matcher import Gallery
 from kiosk.store.lockout import LockStatus, Lockout
@@ -150,7 +151,9 @@ class Store:
                 hmac_key = _meta(conn, "audit_secret", lambda: os.urandom(32))
             else:
                 hmac_key = None
-            store = cls(conn, settings, TemplateCodec(key, encrypt, key_id), kiosk_id, hmac_key, clock, path, monotonic)
+            codec = TemplateCodec(key, encrypt, key_id)
+            rotation.watch_keyring(codec, path)  # keys sync took in after a rotation
+            store = cls(conn, settings, codec, kiosk_id, hmac_key, clock, path, monotonic)
             with db.transaction(conn):
                 store.fleet_clock.start()
                 store.audit.purge_images()
@@ -196,6 +199,24 @@ class Store:
 
     def lockout_status(self, email: str) -> LockStatus:
         return self.lockout.status(normalize_email(email).key)
+
+    # -- template key rotation (sync takes the fleet's keys in; kiosk/store/rotation.py) ------
+
+    def adopt_template_keys(self, keys: dict[str, bytes], current: str, retired: set[str]) -> bool:
+        """Hold the fleet's template keys, seal with ``current``, drop the ``retired``."""
+        return rotation.adopt(self.codec, self.path, keys, current, retired)
+
+    def reseal_templates(self, limit: int = 20) -> int:
+        """Seal up to ``limit`` of this kiosk's own users' templates again under the current
+        key (each one change, pushed signed like any other); returns the users still waiting."""
+        stale = rotation.stale_users(self.conn, self.codec, self.kiosk_id)
+        for user_id in stale[:limit]:
+            with db.transaction(self.conn, durable=True):
+                rotation.reseal_user(self.conn, self.codec, user_id, self.clock())
+        return max(0, len(stale) - limit)
+
+    def templates_by_key(self) -> dict[str, int]:
+        return rotation.blobs_by_key(self.conn)
 
     def pending_outbox(self, limit: int = 100) -> list[outbox.OutboxEntry]:
         return outbox.pending(self.conn, limit)

@@ -202,6 +202,7 @@ class TemplateCodec:
         self._keys: dict[str, bytes] = {}
         self._aeads: dict[str, AESGCM] = {}
         self._current: str | None = None
+        self.refresh: Callable[[], None] | None = None  # picks up keys sync stored (store/rotation.py)
         if key is not None:
             self.add_key(key_id, key)
             self._current = key_id
@@ -210,6 +211,9 @@ class TemplateCodec:
 
     @property
     def current_key_id(self) -> str | None:
+        """The key new templates are sealed with (after taking in what sync stored)."""
+        if self.refresh is not None:
+            self.refresh()
         return self._current
 
     @property
@@ -260,6 +264,8 @@ class TemplateCodec:
         """The blob of little-endian float32 bytes, under the current key."""
         if not self.encrypt:
             return bytes([FORMAT_PLAIN]) + raw
+        if self.refresh is not None:
+            self.refresh()
         assert self._current is not None
         aead = self._aeads[self._current]
         nonce = os.urandom(NONCE_BYTES)
@@ -279,6 +285,9 @@ class TemplateCodec:
         key_id = blob_key_id(blob)
         assert key_id is not None
         aead = self._aeads.get(key_id)
+        if aead is None and self.refresh is not None:
+            self.refresh()
+            aead = self._aeads.get(key_id)
         if aead is None:
             if not self._aeads:
                 raise missing_key_error()
@@ -322,6 +331,8 @@ class TemplateCodec:
         aad_tail = b"\0" + model_id.encode("utf-8")
         plain_len, sealed_len = 1 + row_bytes, 1 + NONCE_BYTES + row_bytes + 16
         keyed_len = sealed_len + KEY_NUMBER_BYTES
+        if self.refresh is not None and self.encrypt:
+            self.refresh()
         original = self._aeads.get(ORIGINAL_KEY_ID)
         decrypt = original.decrypt if original is not None else None
         by_number = {key_number(k).to_bytes(KEY_NUMBER_BYTES, "big"): a.decrypt for k, a in self._aeads.items()}

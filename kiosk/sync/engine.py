@@ -44,6 +44,7 @@ from kiosk.fleet.certs import root_public_key
 from kiosk.fleet.encoding import unb64
 from kiosk.fleet.errors import FleetError
 from kiosk.fleet.identity import KioskIdentity, load_identity
+from kiosk.fleet import rotation
 from kiosk.fleet.records import sign_record
 from kiosk.fleet.sealing import unseal
 from kiosk.fleet.trust import Trust, Untrusted
@@ -134,6 +135,8 @@ class SyncEngine:
         self._set_aside = 0  # users whose changes the server kept refusing (kiosk/store/poison.py)
         self._reported_seen: int | None = None
         self._next_seen_report = 0.0
+        self._key_report: dict[str, Any] | None = None  # what /kiosks/{id}/templateKey says
+        self._resealing = False  # own users may have templates under an older key (after a rotation)
         self._server_read: tuple[int, float] | None = None  # (server ms, monotonic s) when read
         self._reported_set_aside: int | None = None
 
@@ -227,6 +230,7 @@ class SyncEngine:
         trust = self._prepare_trust()
         if not self._enrolled:
             self._check_enrolled(store, self._remote, trust)
+            self._take_template_keys(store, self._remote)
         state = store.sync_state(self.sync.database_url)
         if not state.initial_done:
             self._initial_load(store, self._remote)
@@ -242,6 +246,7 @@ class SyncEngine:
                 self._catchup_at = None  # a ring heard from now on asks for another
         if catch_up:
             try:
+                self._take_template_keys(store, self._remote)
                 self._catch_up(store, self._remote)
             except BaseException:
                 with self._lock:
@@ -251,6 +256,7 @@ class SyncEngine:
         if now >= self._next_heartbeat or now >= self._next_seen_report:
             self._server_now(self._remote, fresh=True)  # the heartbeat (and seenAt), read back
             self._next_seen_report = now + self.sync.heartbeat_s
+        self._reseal(store, self._remote)
         if self._reported_quarantined != self._quarantined:
             self._remote.report_quarantined(self._quarantined)
             self._reported_quarantined = self._quarantined
@@ -348,7 +354,7 @@ class SyncEngine:
                     key = unseal(self._identity.sealing, self.kiosk_id, key_id, unb64(text, f"template key {key_id}"))
                 except FleetError:
                     continue
-                if template_key_matches(store, key):
+                if template_key_matches(store, key) or store.codec.key(key_id) == key:
                     break
             else:
                 raise FleetError(
@@ -356,6 +362,59 @@ class SyncEngine:
                     "run `facekiosk fleet join` to install the fleet's key before the first enrollment"
                 )
         self._enrolled = True
+
+    # -- template key rotation (kiosk/fleet/rotation.py) -----------------------------------------
+
+    def _take_template_keys(self, store: Store, remote: Remote) -> None:
+        """Hold every fleet template key the root-signed statement vouches for (unsealed
+        from this kiosk's own copies), seal with its current one, drop the retired ones."""
+        value = remote.ref(rotation.STATEMENT_PATH).get()
+        if value is None:
+            return  # never rotated: the key file's key is the fleet's only key
+        if self._key_report is None:
+            self._resealing = True  # once per start: own users left under an older key
+        assert self._trust is not None and self._identity is not None
+        try:
+            statement = rotation.verify_statement(self._trust.root, value)
+        except FleetError as err:
+            self._log.warning("sync: the fleet's template key statement is refused: %s", err)
+            return
+        sealed = remote.template_keys()
+        sealed = sealed if isinstance(sealed, dict) else {}
+        keys: dict[str, bytes] = {}
+        for key_id, fp in statement.fingerprints.items():
+            if store.codec.key(key_id) is not None or key_id not in sealed:
+                continue
+            try:
+                key = unseal(self._identity.sealing, self.kiosk_id, key_id, unb64(sealed[key_id], f"template key {key_id}"))
+            except FleetError as err:
+                self._log.warning("sync: %s", err)
+                continue
+            if rotation.fingerprint(key) != fp:
+                self._log.warning("sync: template key %s sealed to this kiosk is not the one the fleet root vouches for", key_id)
+                continue
+            keys[key_id] = key
+        retired = set(store.codec.key_ids) - set(statement.fingerprints)
+        if store.adopt_template_keys(keys, statement.current, retired):
+            self._log.info("sync: template keys %s, sealing with %s", ", ".join(store.codec.key_ids), store.codec.current_key_id)
+            self._resealing = True
+
+    def _reseal(self, store: Store, remote: Remote) -> None:
+        """Re-seal a batch of this kiosk's own users under the current key (pushed next pass)
+        and report how far it got at /kiosks/{id}/templateKey."""
+        if not self._resealing or not store.codec.encrypt:
+            return
+        waiting = store.reseal_templates(RESEAL_BATCH)
+        if waiting == 0 and store.pending_count() == 0:
+            self._resealing = False
+            waiting = 0
+        else:
+            self.kick()
+            waiting = max(waiting, 1)  # done once the re-sealed records are pushed
+        report = {"current": store.codec.current_key_id, "waiting": waiting}
+        if report != self._key_report:
+            remote.ref(layout.kiosk_path(self.kiosk_id) + "/" + rotation.REPORT).set(report)
+            self._key_report = report
 
     def _trusted(self, user_id: str, value: Any) -> bool:
         if self._trust is None:
@@ -818,6 +877,9 @@ class SyncEngine:
             self._log.warning("sync: offline: %s", text)
         else:
             self._log.debug("sync: still offline: %s", text)
+
+
+RESEAL_BATCH = 20  # users re-sealed per pass after a rotation (each a durable write and a push)
 
 
 def _model_dims(settings: Settings) -> dict[str, int]:
