@@ -22,6 +22,7 @@ Exit status 0, or 2 with one line (missing keys, a bad request file, no database
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 import sys
@@ -34,6 +35,7 @@ import firebase_admin
 from kiosk.commands.common import load_settings
 from kiosk.config import Settings
 from kiosk.fleet import admin as fleet_admin
+from kiosk.fleet import rotation
 from kiosk.fleet.certs import root_public_key
 from kiosk.fleet.errors import FleetError
 from kiosk.fleet.files import read_json, write_secret
@@ -81,6 +83,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.add_argument("--dir", required=True, help="the folder `fleet init` made")
     revoke.add_argument("--reason", default="", help="why (kept in the revocation)")
     revoke.add_argument("--since", default="", help="list its records signed since this time (ISO 8601, default: all)")
+
+    rotate = actions.add_parser("rotate-template-key", help="make the next template key, seal it to every kiosk, make it current (administrator)")
+    rotate.add_argument("--dir", required=True, help="the folder `fleet init` made")
+
+    retire = actions.add_parser("retire-template-key", help="drop an old template key once every kiosk re-sealed (administrator)")
+    retire.add_argument("key_id", metavar="KEYID")
+    retire.add_argument("--dir", required=True, help="the folder `fleet init` made")
 
     parser.set_defaults(func=run)
 
@@ -164,12 +173,14 @@ def _join(args: argparse.Namespace) -> int:
         key_id, key = fleet_admin.fetch_template_key(app, identity)
     finally:
         firebase_admin.delete_app(app)
+    # k1 as its raw bytes (what every kiosk held before rotation); a later key names itself.
+    data = key if key_id == "k1" else f"{key_id}:{base64.b64encode(key).decode('ascii')}\n".encode()
     if out.exists():
-        if out.read_bytes() == key:
+        if out.read_bytes() in (key, data):
             print(f"{out} already holds the fleet template key {key_id}")
             return 0
         raise FleetError(f"{out} holds another template key than the fleet's: move it away (its database too) and join again")
-    write_secret(out, key)
+    write_secret(out, data)
     print(f"wrote the fleet template key {key_id} to {out} (mode 0600)")
     return 0
 
@@ -180,6 +191,7 @@ def _status(args: argparse.Namespace) -> int:
     app = _app(settings)
     try:
         rows = fleet_admin.fleet_status(app, root)
+        keys = {p.kiosk_id: p for p in rotation.progress(app, root, _now_ms())}
     finally:
         firebase_admin.delete_app(app)
     now = _now_ms()
@@ -192,6 +204,8 @@ def _status(args: argparse.Namespace) -> int:
             "validFrom": _iso(cert.not_before_ms) if cert else None, "validUntil": _iso(cert.not_after_ms) if cert else None,
             "heartbeat": _iso(row.heartbeat_ms), "revoked": row.revoked, "quarantined": row.quarantined,
             "setAside": row.set_aside,
+            "templateKey": keys[row.kiosk_id].current if row.kiosk_id in keys else None,
+            "toReseal": keys[row.kiosk_id].waiting if row.kiosk_id in keys else None,
         })
     if args.json:
         print(json.dumps(out, indent=2))
@@ -199,7 +213,8 @@ def _status(args: argparse.Namespace) -> int:
         for item in out:
             print(f"{item['kiosk']}: {item['state']}, certificate {item['validFrom'] or '-'} .. {item['validUntil'] or '-'}, "
                   f"heartbeat {item['heartbeat']}, {item['quarantined'] if item['quarantined'] is not None else '?'} quarantined, "
-                  f"{item['setAside'] if item['setAside'] is not None else '?'} set aside")
+                  f"{item['setAside'] if item['setAside'] is not None else '?'} set aside"
+                  + (f", template key {item['templateKey']} ({item['toReseal']} to re-seal)" if item["templateKey"] else ""))
     return 0
 
 
@@ -274,8 +289,33 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    app = _app(settings)
+    try:
+        key_id, kiosks = rotation.rotate(app, Path(args.dir), _now_ms())
+    finally:
+        firebase_admin.delete_app(app)
+    print(f"template key {key_id} is current: sealed to {', '.join(kiosks) or 'no kiosk'}; each kiosk takes it at its "
+          "next catch-up and re-seals its users (`fleet status` shows progress), then run "
+          "`fleet retire-template-key` for the old key")
+    return 0
+
+
+def _retire(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    app = _app(settings)
+    try:
+        rotation.retire(app, Path(args.dir), args.key_id, _now_ms())
+    finally:
+        firebase_admin.delete_app(app)
+    print(f"retired template key {args.key_id}: removed from {args.dir} and from every kiosk's sealed keys")
+    return 0
+
+
 ACTIONS = {"init": _init, "request": _request, "enroll-kiosk": _enroll, "join": _join, "status": _status,
-           "quarantine": _quarantine, "set-aside": _set_aside, "purge": _purge, "revoke": _revoke}
+           "quarantine": _quarantine, "set-aside": _set_aside, "purge": _purge, "revoke": _revoke,
+           "rotate-template-key": _rotate, "retire-template-key": _retire}
 
 
 def run(args: argparse.Namespace) -> int:
