@@ -215,10 +215,11 @@ class Keyboard:
     # -- drawing ------------------------------------------------------------------------------
 
     def draw(self, painter: Painter) -> None:
-        """Blit the keyboard as last drawn, drawing it again when anything it shows
-        changed (a key held, shift, layer, palette, language, text size)."""
+        """Blit the keyboard as last drawn with no key held, drawing it again when
+        anything it shows changed (shift, layer, palette, language, text size); then the
+        keys held now, over it (a tap redraws one key, not 45)."""
         state = (
-            frozenset(key.code for key in self._held.values()), self.shift, self.caps, self.symbols, tuple(k.code for k in self.keys),
+            self.shift, self.caps, self.symbols, tuple(k.code for k in self.keys),
             theme.high_contrast, painter.catalog.language, painter.text_scale, painter.surface.get_size(),
         )
         if state != self._drawn_key or self._drawn is None:
@@ -235,13 +236,16 @@ class Keyboard:
             del painter.records[first:]
             self._drawn_key = state
         painter.surface.blit(self._drawn, self.rect, area=self.rect)
-        painter.records.extend(self._drawn_records)
-
-    def _draw_keys(self, painter: Painter) -> None:
-        surface = painter.surface
         held = {key.code for key in self._held.values()}
+        shown = [key for key in self.keys if key.code in held]
+        painter.records.extend(r for r in self._drawn_records if not any(r.owner.endswith(f"key {key.code}") for key in shown))
+        if shown:
+            self._draw_keys(painter, shown, held)
+
+    def _draw_keys(self, painter: Painter, keys: list[Key] | None = None, held: set[str] | frozenset[str] = frozenset()) -> None:
+        surface = painter.surface
         radius = max(3, self.layout.px(6))
-        for key in self.keys:
+        for key in self.keys if keys is None else keys:
             special = key.code.startswith("<") or key.code in (".com", ".de")
             color = theme.KEY_SPECIAL if special else theme.KEY
             ink = theme.TEXT
