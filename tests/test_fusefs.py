@@ -107,6 +107,7 @@ def test_an_unsynced_unlink_is_undone(fs):
     assert (after / "old.txt").read_bytes() == b"old content"
 
 
+@pytest.mark.slow
 def test_nothing_works_after_the_cut(fs, tmp_path):
     mount, mnt, after = fs
     f = open(mnt / "old.txt", "r+b")
@@ -149,6 +150,7 @@ def test_failing_storage_and_read_only(fs):
     assert (mnt / "old.txt").read_bytes().startswith(b"1")
 
 
+@pytest.mark.slow
 def test_sqlite_works_on_it_and_loses_only_what_was_not_synced(fs):
     mount, mnt, after = fs
     conn = sqlite3.connect(mnt / "x.db", isolation_level=None)

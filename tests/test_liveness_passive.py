@@ -53,6 +53,7 @@ def auc(negatives: list[float], positives: list[float]) -> float:
     return wins / (len(positives) * len(negatives))
 
 
+@pytest.mark.slow
 def test_passive_cues_separate_synthetic_prints_from_bona_fide_clips(landmarker, pipeline):
     paths = [LIVENESS / c for c in CLIPS]
     if not all(p.is_file() for p in paths):

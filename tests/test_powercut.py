@@ -37,6 +37,7 @@ def test_twenty_five_cuts(tmp_path: Path) -> None:
     assert_nothing_lost(run_cuts(tmp_path, cuts=25, seed=11))
 
 
+@pytest.mark.slow
 def test_the_harness_sees_a_lost_database(tmp_path: Path, monkeypatch) -> None:
     """The check can fail: with the folder fsync taken out again, a cut loses the database."""
     import powercut

@@ -130,6 +130,7 @@ def test_missing_database_and_bad_config(config: Path, tmp_path: Path) -> None:
     assert_one_line_error(facekiosk(other, "users", "list"), "store.pathh: unknown key")
 
 
+@pytest.mark.slow
 def test_users_review_lists_and_decides_held_sign_ups(tmp_path: Path, config: Path) -> None:
     """A sign-up held because its face looked like Ann's: listed with whom it looks like,
     approved by staff (its templates become the account's) or rejected (erased)."""
