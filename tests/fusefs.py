@@ -115,6 +115,8 @@ class ForgetfulOps:
         self.fault: int | None = None
         self.fault_after = 0  # writes still allowed before the fault starts
         self.counts = {"write": 0, "fsync": 0, "fsyncdir": 0, "rename": 0, "faulted": 0}
+        self.trip_match: str | None = None  # a cut at the n-th write or fsync of a matching path
+        self.trip_after = 0
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -152,6 +154,18 @@ class ForgetfulOps:
         self.next_fh += 1
         self.handles[fh] = node
         return fh
+
+    def _trip(self, path: str | None) -> None:
+        """The armed cut: at the chosen write or fsync of a path containing ``trip_match``
+        the power goes (that operation and everything after it fail, nothing more is kept)."""
+        if self.trip_match is None or path is None or self.trip_match not in path:
+            return
+        if self.trip_after > 0:
+            self.trip_after -= 1
+            return
+        self.trip_match = None
+        self.stopped = True
+        raise self.Error(errno.EIO)
 
     def _write_fault(self, grows: bool) -> None:
         if self.fault is None:
@@ -348,6 +362,7 @@ class ForgetfulOps:
     def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
         with self.mutex:
             self._check(modifying=True)
+            self._trip(path)
             node = self._node(path, fh)
             self.counts["write"] += 1
             self._write_fault(grows=offset + len(data) > len(node.data))
@@ -380,6 +395,7 @@ class ForgetfulOps:
     def fsync(self, path: str | None, datasync: int, fh: int) -> int:
         with self.mutex:
             self._check()
+            self._trip(path)
             node = self._node(path, fh)
             if self.fault == errno.EIO and self.fault_after <= 0:
                 self.counts["faulted"] += 1
@@ -420,6 +436,9 @@ def _serve(seed: str, mountpoint: str, control: Connection) -> None:
                     kind, after = argument
                     ops.fault = None if kind is None else FAULTS[kind]
                     ops.fault_after = after
+                    control.send(True)
+                elif command == "trip":
+                    ops.trip_match, ops.trip_after = argument
                     control.send(True)
                 elif command == "counts":
                     control.send(dict(ops.counts))
@@ -474,6 +493,11 @@ class ForgetfulMount:
 
     def counts(self) -> dict[str, int]:
         return dict(self._ask("counts"))
+
+    def trip(self, match: str, after: int) -> None:
+        """Arm a cut at the write or fsync number ``after`` (from 0) of a path containing
+        ``match``: the filesystem stops there by itself (``cut()`` then collects what survived)."""
+        self._ask("trip", (match, after))
 
     def cut(self, into: Path) -> dict[str, int]:
         """Power cut: everything not synced is gone; ``into`` receives what survived."""

@@ -168,3 +168,23 @@ def test_sqlite_works_on_it_and_loses_only_what_was_not_synced(fs):
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     values = [row[0] for row in check.execute("SELECT v FROM t ORDER BY v")]
     assert values == list(range(20))
+
+
+def test_an_armed_cut_stops_at_the_chosen_write(fs):
+    """mount.trip(match, n): the power goes at the n-th write or fsync of a matching path
+    (the harness aims cuts into a migration with it); what was synced before stays."""
+    mount, mnt, after = fs
+    mount.trip("target", 2)
+    with open(mnt / "other", "wb", buffering=0) as f:  # not matching: never counts
+        for _ in range(5):
+            f.write(b"x")
+    with open(mnt / "target", "wb", buffering=0) as f:
+        f.write(b"one")  # write 0
+        os.fsync(f.fileno())  # fsync 1: "one" is durable (the folder is not yet)
+        with pytest.raises(OSError):
+            f.write(b"two")  # write 2: the cut
+    with pytest.raises(OSError):
+        os.open(mnt, os.O_RDONLY)  # stopped: nothing answers any more
+    mount.cut(after)
+    assert not (after / "target").exists()  # its name was never synced into the folder
+    assert (after / "old.txt").read_bytes() == b"old content"
