@@ -367,7 +367,9 @@ def test_non_admin_access_is_denied(server: RtdbServer, make_app) -> None:
 def test_repo_rules_deny_clients_and_index_users() -> None:
     rules = json.loads(RULES.read_text())["rules"]
     assert rules[".read"] is False and rules[".write"] is False
-    assert set(rules["users"][".indexOn"]) == {"updatedAt", "email"}
+    # updatedAt: the catch-up; email: the duplicate-email lookup; deleted: the tombstone purge.
+    assert set(rules["users"][".indexOn"]) == {"updatedAt", "email", "deleted"}
+    assert set(rules["attempts"][".indexOn"]) == {"updatedAt"}  # the attempts ledgers' catch-up
     assert not any(".read" in v or ".write" in v for v in rules.values() if isinstance(v, dict))
 
 
