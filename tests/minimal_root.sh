@@ -5,10 +5,11 @@
 #
 # Builds a fresh Debian 12 root with `debootstrap --variant=minbase` (no make, no git, no
 # Python) from Debian's packages, copies the repository in (the committed tree, as a clone
-# would have it), binds /proc and /dev, and runs COMMAND (default `./kiosk-make demo`, the
+# would have it), binds /proc, /sys (read-only) and /dev, and runs COMMAND (default `./kiosk-make demo`, the
 # README's way on a minimal image) inside with chroot; prints the result and the times.
 # arm64 runs under qemu-user-static through binfmt_misc (Debian's qemu-user-static and
-# binfmt-support; installed here when missing).
+# binfmt-support; installed here when missing). MINIMAL_ROOT_REUSE=1 reruns in the root a
+# previous run left instead of building a new one (quicker, no longer "from nothing").
 #
 # The /proc/cpuinfo emulator workaround: qemu-user (Debian 12's 7.2) shows an arm64 guest
 # the host's x86 /proc/cpuinfo; LiteRT's cpuinfo probe (XNNPACK) cannot parse it and the
@@ -40,18 +41,23 @@ if [ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
 fi
 
 cleanup() {
-  for m in "$dir/proc/cpuinfo" "$dir/proc" "$dir/dev"; do
+  for m in "$dir/proc/cpuinfo" "$dir/proc" "$dir/sys" "$dir/dev"; do
     mountpoint -q "$m" 2>/dev/null && umount -l "$m" || true
   done
 }
 trap cleanup EXIT INT TERM
 cleanup
-if grep -q " $dir/" /proc/mounts; then echo "minimal_root: something is still mounted under $dir; not removing it" >&2; exit 1; fi
-rm -rf "$dir"
 started=$(date +%s)
-echo "minimal_root: debootstrap --variant=minbase --arch=$arch bookworm $dir"
-debootstrap --variant=minbase --arch="$arch" bookworm "$dir" "$mirror" >"$dir.debootstrap.log" 2>&1 \
-  || { tail -20 "$dir.debootstrap.log" >&2; exit 1; }
+if [ -n "${MINIMAL_ROOT_REUSE:-}" ] && [ -x "$dir/bin/sh" ]; then
+  # A rerun in the root a previous run left (no longer minimal: what it installed stays).
+  echo "minimal_root: MINIMAL_ROOT_REUSE: running in the existing $dir"
+else
+  if grep -q " $dir/" /proc/mounts; then echo "minimal_root: something is still mounted under $dir; not removing it" >&2; exit 1; fi
+  rm -rf "$dir"
+  echo "minimal_root: debootstrap --variant=minbase --arch=$arch bookworm $dir"
+  debootstrap --variant=minbase --arch="$arch" bookworm "$dir" "$mirror" >"$dir.debootstrap.log" 2>&1 \
+    || { tail -20 "$dir.debootstrap.log" >&2; exit 1; }
+fi
 built=$(date +%s)
 for tool in make git python3; do
   chroot "$dir" /bin/sh -c "command -v $tool" >/dev/null 2>&1 && echo "minimal_root: note: the root already has $tool"
@@ -75,6 +81,9 @@ if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
 fi
 mount --bind /proc "$dir/proc"
 mount --bind /dev "$dir/dev"
+# /sys too (read-only): LiteRT's cpuinfo reads /sys/devices/system/cpu/{possible,present};
+# without them it turns XNNPACK off and, under qemu, the demo saw no faces at all.
+mount --bind /sys "$dir/sys" && mount -o remount,bind,ro "$dir/sys" 2>/dev/null || true
 if [ "$arch" = arm64 ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
   : >"$dir/etc/pi5-cpuinfo"
   for n in 0 1 2 3; do
