@@ -20,12 +20,15 @@ APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd $
 demo: $(VENV)/.runtime-installed
 	$(BIN)/facekiosk --config config.yml run --demo --screens artifacts/demo
 
+# The fast tests on both cores (pytest-xdist), then the slow ones one at a time: they
+# start daemons, time things and cut power, and would only disturb each other.
 test: $(VENV)/.test-installed typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not slow"
+	$(BIN)/pytest -m slow
 
 # Skips the tests marked slow (soak, fault injection, full model conversion).
 test-fast: $(VENV)/.test-installed typecheck
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n 2 -m "not slow"
 
 # Static types before any test runs: mypy.ini says which modules and how strictly.
 typecheck: $(VENV)/.test-installed

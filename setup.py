@@ -39,6 +39,8 @@ EXTRAS = {
     ],
     "dev": [
         "pytest==9.2.0",
+        # make test-fast runs on both cores.
+        "pytest-xdist==3.8.0",
         "hypothesis==6.170.17",
         # Message catalogs: extract, update, compile (python -m kiosk.i18n); runtime uses gettext.
         "Babel==2.19.0",
