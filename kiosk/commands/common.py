@@ -27,8 +27,9 @@ def add_embedders_argument(parser: argparse.ArgumentParser) -> None:
 
 def with_embedders(settings: Settings, spec: str) -> Settings:
     """``settings`` with ``models.embedders`` from a comma-separated list of model names
-    (``sface`` finds ``sface_2021dec_fp32.json``: the fp32 manifest of an embedding model
-    whose name starts so) or manifest file names. ConfigError naming an unknown one."""
+    (``sface`` finds the fp32 manifest of an embedding model whose name starts so, else the
+    first such manifest: ``sface_2021dec_fp16.json`` in the shipped folder) or manifest file
+    names. ConfigError naming an unknown one."""
     folder = settings.resolve(settings.models.dir)
     manifests = []
     for path in sorted(folder.glob("*.json")):

@@ -19,7 +19,7 @@ class ModelSettings(Section):
     # Manifests of the embedding models, the primary first; faces are matched on the
     # fused score of all of them (``fusion``).
     embedders: list[str] = Field(
-        default_factory=lambda: ["sface_2021dec_fp32.json", "dlib_resnet_v1_fp32.json"], min_length=1, max_length=4
+        default_factory=lambda: ["sface_2021dec_fp16.json", "dlib_resnet_v1_fp32.json"], min_length=1, max_length=4
     )
     fusion: str = "fusion.json"
 
