@@ -112,14 +112,6 @@ def person(key: str) -> str:
     return LFW_ALIASES.get(name, name)
 
 
-EMBEDDER_ALIASES = {"sface": "sface_2021dec_fp32.json", "dlib": "dlib_resnet_v1_fp32.json"}
-
-
-def manifest_file(name: str) -> str:
-    """A short name ("sface", "dlib") or a manifest file name -> the manifest file name."""
-    return EMBEDDER_ALIASES.get(name, name)
-
-
 def detector_key(settings) -> str:
     detector = settings.detector.model_dump()
     if detector.pop("kind", "mtcnn") == "mtcnn":  # MTCNN keeps the key it had before YuNet's settings
@@ -195,11 +187,13 @@ def embed_with(embedder: Embedder, root: Path, detections: dict, cache: Path | N
 def load_embedders(settings, names: list[str]) -> tuple[dict[str, Embedder], dict[str, str]]:
     """Manifest name -> Embedder for each requested model (LiteRT threads by config), and
     manifest name -> manifest file."""
+    from kiosk.commands.common import with_embedders  # the CLI's own name -> manifest resolution
+
     embedders, files = {}, {}
-    for name in names:
-        embedder = Embedder.from_manifest(settings.model_manifest(manifest_file(name)), settings.models.num_threads)
+    for file in with_embedders(settings, ",".join(names)).models.embedders:
+        embedder = Embedder.from_manifest(settings.model_manifest(file), settings.models.num_threads)
         embedders[embedder.manifest.name] = embedder
-        files[embedder.manifest.name] = manifest_file(name)
+        files[embedder.manifest.name] = file
     return embedders, files
 
 
