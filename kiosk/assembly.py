@@ -173,11 +173,10 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
             sync_status = sync.status
         mail = None
         if settings.mail.enabled:
-            from kiosk.mail.smtp import load_password
             from kiosk.mail.worker import MailWorker
 
-            mail = MailWorker(settings.mail, lambda: Store.open(settings, environ=environ),
-                              load_password(settings.mail, settings.resolve, environ), logger=overrides.logger.getChild("mail"))
+            mail = MailWorker.from_settings(settings, lambda: Store.open(settings, environ=environ), environ,
+                                            logger=overrides.logger.getChild("mail"))
             mail.start()
             undo.callback(mail.stop)
         source = None

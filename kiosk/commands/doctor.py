@@ -281,27 +281,19 @@ def check_mail(settings: Settings) -> Check:
     import smtplib
     import ssl
 
-    from kiosk.mail.smtp import load_password
+    from kiosk.mail.smtp import SendError, client_context, connect, describe, load_password
 
     try:
         password = load_password(mail, settings.resolve)
-        client: smtplib.SMTP
-        if mail.tls == "tls":
-            client = smtplib.SMTP_SSL(mail.host, mail.port, timeout=mail.timeout_s, context=ssl.create_default_context())
-        else:
-            client = smtplib.SMTP(mail.host, mail.port, timeout=mail.timeout_s)
-        with client:
-            client.ehlo()
-            if mail.tls == "starttls":
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if mail.user:
-                client.login(mail.user, password)
+        with connect(mail, password, client_context(mail, settings.resolve)):
+            pass
     except KioskError as err:
         return Check("mail", False, str(err), "see the mail section of config.yml")
-    except (smtplib.SMTPException, OSError) as err:
-        return Check("mail", False, f"relay {mail.host}:{mail.port} ({mail.tls}): {type(err).__name__}: {err}",
-                     "check mail.host, port, tls, user and the smtp-password credential")
+    except SendError as err:
+        return Check("mail", False, f"relay {mail.host}:{mail.port} ({mail.tls}): {err}", "check mail.tls")
+    except (smtplib.SMTPException, OSError, ssl.SSLError) as err:
+        return Check("mail", False, f"relay {mail.host}:{mail.port} ({mail.tls}): {describe(mail, err)}",
+                     "check mail.host, port, tls, ca_file, user and the smtp-password credential")
     queued = ""
     try:
         from kiosk.store import Store

@@ -14,6 +14,9 @@ class MailSettings(Section):
     # starttls (upgrade on port 587), tls (TLS from the start, port 465) or none (a relay
     # on this machine or a trusted network only: no password is sent without TLS).
     tls: Literal["starttls", "tls", "none"] = "starttls"
+    # The relay's certificate must be valid for host and signed by a CA of this PEM file
+    # (relative to the config): a relay with a private CA. "" = the system's CA store.
+    ca_file: str = ""
     # Login name at the relay ("" = no login); the password is the systemd credential
     # smtp-password, or the file password_file (mode 0600, relative to the config).
     user: str = ""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from kiosk.config.mail import MailSettings
-from kiosk.mail.smtp import SendError, send
+from kiosk.mail.smtp import SendError, client_context, load_password, send
 from kiosk.store import mail as queue
 
 if TYPE_CHECKING:
+    from kiosk.config import Settings
     from kiosk.store.service import Store
 
 Sender = Callable[[MailSettings, str, str, str, str], None]
@@ -25,15 +27,22 @@ def retry_delay(settings: MailSettings, attempts: int, rng: random.Random) -> fl
 
 class MailWorker:
     """Sends what the store's mail queue holds. ``open_store`` is called on the worker's
-    own thread (a store belongs to one thread); ``password`` is the relay's."""
+    own thread (a store belongs to one thread); ``password`` is the relay's; ``context``
+    the TLS context the relay is checked with (default: the system's CAs).
+
+    A failure that repeats (the relay down, or its certificate refused) is logged once,
+    when it starts, and again only when it changes or the relay takes email again."""
 
     def __init__(self, settings: MailSettings, open_store: Callable[[], Store], password: str = "",
-                 logger: logging.Logger | None = None, sender: Sender | None = None) -> None:
+                 logger: logging.Logger | None = None, sender: Sender | None = None,
+                 context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
         self._open_store = open_store
         self._password = password
-        self._send = sender or (lambda s, pw, to, subject, body: send(s, pw, to, subject, body))
+        self._context = context
+        self._send = sender or (lambda s, pw, to, subject, body: send(s, pw, to, subject, body, context=self._context))
         self.logger = logger or logging.getLogger("kiosk.mail")
+        self._failing: str | None = None  # the error last logged, while it lasts
         self._rng = random.Random()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -41,6 +50,16 @@ class MailWorker:
         self.sent = 0
         self.failed = 0
         self.last_error: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, open_store: Callable[[], Store], environ: Mapping[str, str] | None = None,
+                      logger: logging.Logger | None = None) -> MailWorker:
+        """The worker as the kiosk runs it: the relay password from its credential or
+        file, the TLS context from ``mail.ca_file``. ConfigError (one line) if either
+        cannot be read."""
+        mail = settings.mail
+        return cls(mail, open_store, load_password(mail, settings.resolve, environ), logger=logger,
+                   context=client_context(mail, settings.resolve))
 
     def start(self) -> None:
         self._thread.start()
@@ -83,11 +102,20 @@ class MailWorker:
                 queue.mark_failed(store, mail.id, str(err), delay, permanent=err.permanent)
                 self.failed += 1
                 self.last_error = str(err)
-                self.logger.warning("mail: %s not sent (%s); %s", mail.kind, err,
-                                    "dropped" if err.permanent else f"retry in {delay:.0f} s")
+                if err.permanent:
+                    self.logger.warning("mail: %s not sent (%s); dropped", mail.kind, err)
+                elif str(err) != self._failing:
+                    self._failing = str(err)
+                    self.logger.warning("mail: %s not sent (%s); retry in %.0f s, with backoff "
+                                        "(not logged again while this lasts)", mail.kind, err, delay)
+                else:
+                    self.logger.debug("mail: %s not sent (%s); retry in %.0f s", mail.kind, err, delay)
                 continue
             queue.mark_sent(store, mail.id)
             self.sent += 1
             count += 1
+            if self._failing is not None:
+                self.logger.info("mail: the relay takes email again")
+                self._failing = None
             self.logger.info("mail: %s sent", mail.kind)
         return count
