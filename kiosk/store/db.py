@@ -206,8 +206,33 @@ _V6 = (
     "ALTER TABLE users ADD COLUMN consent_at REAL",
 )
 
+# Version 7: what travels with a signed record (issues 13 and 15). record_history: the
+# signed versions of each user record this kiosk applied or pushed, as they were signed
+# (JSON), so `facekiosk fleet rollback` can restore the last one a trusted kiosk signed;
+# bounded per user (sync.keep_versions, and each writer's newest), erased with the user.
+# users.confirm_code: the confirmation code that travels with the record, as its keyed
+# hash ("<template key id>:<HMAC-SHA256 hex>", never the code), its expiry and the wrong
+# tries made here against it (kiosk/store/mail.py).
+_V7 = (
+    """CREATE TABLE record_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id TEXT NOT NULL,
+        change_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        writer TEXT NOT NULL,
+        signed_at INTEGER,
+        record TEXT NOT NULL,
+        kept_at REAL NOT NULL,
+        UNIQUE (user_id, change_id, revision)
+    )""",
+    "CREATE INDEX record_history_by_user ON record_history(user_id, id)",
+    "ALTER TABLE users ADD COLUMN confirm_code TEXT",
+    "ALTER TABLE users ADD COLUMN confirm_code_until REAL",
+    "ALTER TABLE users ADD COLUMN confirm_code_tries INTEGER NOT NULL DEFAULT 0",
+)
+
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
