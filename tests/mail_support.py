@@ -33,6 +33,7 @@ class Received:
     recipients: list[str]
     message: EmailMessage
     encrypted: bool = False  # the connection it came over was TLS (implicit or STARTTLS)
+    raw: bytes = b""  # as it came over the wire (DATA)
 
     @property
     def subject(self) -> str:
@@ -44,7 +45,7 @@ class Received:
         return part.get_content() if part is not None else ""
 
     def code(self) -> str | None:
-        found = re.search(r" is (\d{6})\b", self.body)
+        found = re.search(r"\b(\d{6})\b", self.body)  # the first 6-digit number, in any language
         return found.group(1) if found else None
 
 
@@ -75,7 +76,7 @@ class Handler:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.arrived:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message,  # type: ignore[arg-type]
-                                          encrypted=_encrypted(server)))
+                                          encrypted=_encrypted(server), raw=bytes(envelope.original_content or envelope.content)))
             self.arrived.notify_all()
         return "250 Message accepted"
 

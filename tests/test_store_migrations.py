@@ -46,10 +46,11 @@ def _make_v1_database(tmp_path: Path) -> tuple[str, list]:
 def test_version_1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     user_id, vectors = _make_v1_database(tmp_path)
     with Store.open(make_settings(tmp_path)) as store:
-        assert query_one(store, "PRAGMA user_version") == db.SCHEMA_VERSION == 7
+        assert query_one(store, "PRAGMA user_version") == db.SCHEMA_VERSION == 8
         assert query_one(store, "SELECT COUNT(*) FROM review_templates") == 0
         assert query_one(store, "SELECT COUNT(*) FROM record_history") == 0  # version 7
         assert query_one(store, "SELECT confirm_code_tries FROM users") == 0
+        assert query_one(store, "SELECT language FROM users") is None  # version 8: the kiosk's language
         user, matrix = store.face_templates("ANN@example.org", MODEL)
         assert user.id == user_id and (matrix == vectors).all()
         assert store.sign_in_password("ann@example.org", "correct horse").id == user_id  # audit table exists now

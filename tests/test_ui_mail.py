@@ -97,3 +97,22 @@ def test_sign_up_with_the_emailed_code_and_a_taken_address_looks_the_same(tmp_pa
         assert mails[1].subject == "A sign-up with your email address" and mails[1].code() is None
     finally:
         kiosk.close(timeout=10)
+
+
+@pytest.mark.slow
+def test_a_sign_up_in_german_on_screen_gets_its_code_email_in_german(tmp_path, pipeline, smtp, driven):  # noqa: F811
+    """The language button on the start screen, then a sign-up: the code email is German
+    (the screen's choice reaches the account through the flow), and the account keeps it."""
+    kiosk, settings = build(tmp_path, pipeline, smtp)
+    try:
+        ui = driven(kiosk.app, "mail-german")
+        ui.press("language")
+        assert ui.app.prefs.language == "de"
+        sign_up_to_the_code(ui)
+        [mail] = smtp.wait_for(1)
+        assert mail.subject == f"Ihr FaceKiosk-Bestätigungscode: {mail.code()}"
+        assert "Ihr Bestätigungscode lautet" in mail.body and mail.message.get_content_charset() == "utf-8"
+        with Store.open(settings) as store:
+            assert mail_store.language_of(store, store.get_user(EMAIL).id) == "de"
+    finally:
+        kiosk.close(timeout=10)

@@ -98,7 +98,7 @@ def sign_in(email: Email, password: str, model_ids: Sequence[str] = ()) -> Job:
         missing = tuple(model for model in model_ids if model not in has)
         unconfirmed = store.settings.mail.enabled and not mail_store.is_confirmed(store, user.id)
         if unconfirmed:
-            messages.queue_confirmation(store, store.settings.mail, email)
+            messages.queue_confirmation(store, store.settings.mail, email, mail_store.language_of(store, user.id))
         return SignedIn(user.id, user.email or email.address, missing, any(model in has for model in model_ids), unconfirmed)
 
     return job
@@ -143,7 +143,8 @@ def _lock_notice(store: Store, email: Email, scope: str, remaining_s: float) -> 
         return
     user = store.find_user(email.address)
     if user is not None and user.email:
-        messages.queue_lock_notice(store, store.settings.mail, user.email, max(1, int(-(-remaining_s // 60))))
+        messages.queue_lock_notice(store, store.settings.mail, user.email, max(1, int(-(-remaining_s // 60))),
+                                   mail_store.language_of(store, user.id))
 
 
 @dataclass(frozen=True)
@@ -159,18 +160,21 @@ class CodeChecked:
 
 
 def enroll_confirming(email: Email, password: str, samples: Sequence[Embeddings], model_id: str,
-                      duplicates: DuplicateSearch | None, consent_version: str) -> Job:
-    """Sign-up with mail configured: the account (unconfirmed) and a code to its address;
-    a taken address gets a notice instead, and the same answer."""
-    make = enroll(email, password, samples, model_id, duplicates, consent_version)
+                      duplicates: DuplicateSearch | None, consent_version: str, language: str = "") -> Job:
+    """Sign-up with mail configured: the account (unconfirmed) and a code to its address,
+    in ``language`` (the screen's); a taken address gets a notice instead (in its owner's
+    language), and the same answer."""
+    make = enroll(email, password, samples, model_id, duplicates, consent_version, language)
 
     def job(store: Store) -> CodeSent:
         try:
-            make(store)
+            user_id = make(store)
         except EmailTakenError:
-            messages.queue_taken_notice(store, store.settings.mail, email)
+            owner = store.find_user(email.address)
+            messages.queue_taken_notice(store, store.settings.mail, email,
+                                        mail_store.language_of(store, owner.id) if owner is not None else None)
             return CodeSent()
-        messages.queue_confirmation(store, store.settings.mail, email)
+        messages.queue_confirmation(store, store.settings.mail, email, mail_store.language_of(store, user_id))
         return CodeSent()
 
     return job
@@ -189,10 +193,11 @@ def confirm_email(email: Email, typed: str) -> Job:
 
 
 def enroll(email: Email, password: str, samples: Sequence[Embeddings], model_id: str, duplicates: DuplicateSearch | None,
-           consent_version: str = "") -> Job:
+           consent_version: str = "", language: str = "") -> Job:
     """A new account with every model's templates (``samples``: one set of embeddings
     by model id per picture; ``model_id``: the primary, which every sample has).
-    ``duplicates``: the fused duplicate search (a likely duplicate is held for review)."""
+    ``duplicates``: the fused duplicate search (a likely duplicate is held for review).
+    ``language``: the screen's at sign-up, kept for the account's emails."""
     by_model: dict[str, list[np.ndarray]] = {}
     for sample in samples:
         for model, vector in sample.items():
@@ -203,6 +208,8 @@ def enroll(email: Email, password: str, samples: Sequence[Embeddings], model_id:
         user_id = str(store.enroll(email.address, password, primary, model_id, more_templates=by_model, duplicates=duplicates).id)
         if consent_version:
             mail_store.record_consent(store, user_id, consent_version)
+        if language:
+            mail_store.set_language(store, user_id, language)
         return user_id
 
     return job
@@ -247,7 +254,7 @@ def change_password(user_id: str, password: str, by_code: bool = False) -> Job:
         user = store.change_password(user_id, password, reason="reset by emailed code" if by_code else "reset by face")
         if store.settings.mail.enabled and user.email:
             messages.queue_reset_notice(store, store.settings.mail, user.email,
-                                        "with a code sent to this address" if by_code else "by face")
+                                        messages.BY_CODE if by_code else messages.BY_FACE, mail_store.language_of(store, user.id))
 
     return job
 
@@ -270,8 +277,9 @@ def send_reset_code(email: Email) -> Job:
         status = store.lockout_status(email.address)
         if status.locked:
             return Locked(status.scope or "email", status.remaining_s)
-        if store.find_user(email.address) is not None:
-            messages.queue_reset_code(store, store.settings.mail, email)
+        user = store.find_user(email.address)
+        if user is not None:
+            messages.queue_reset_code(store, store.settings.mail, email, mail_store.language_of(store, user.id))
         return CodeSent()
 
     return job

@@ -206,6 +206,11 @@ class Flow:
         self.go(step)
         self.say(message, error)
 
+    def choose_language(self, language: str) -> None:
+        """The language the screen shows this person (their choice, or the kiosk's):
+        a sign-up keeps it for the account's emails."""
+        self.session.language = language
+
     def activity(self) -> None:
         self.last_activity = self.clock()
 

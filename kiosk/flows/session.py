@@ -71,6 +71,7 @@ class Session:
     user_count: int | None = None
     held_for_review: int | None = None  # sign-ups waiting for staff (admin screen)
     missing_models: tuple[str, ...] = ()  # the kiosk's models a signed-in person has no templates of
+    language: str = ""  # the screen's language for this person ("" = the kiosk's), kept for their emails
     job: Pending | None = None
 
     @property

@@ -66,7 +66,9 @@ def build_message(settings: MailSettings, recipient: str, subject: str, body: st
     message["Date"] = email.utils.formatdate(usegmt=True)
     message["Message-ID"] = email.utils.make_msgid(domain=settings.sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(body)
+    # UTF-8, quoted-printable: umlauts arrive whole through any relay, with or without
+    # 8BITMIME; a non-ASCII subject is encoded as RFC 2047 by the email package.
+    message.set_content(body, charset="utf-8", cte="quoted-printable")
     return message
 
 

@@ -231,8 +231,13 @@ _V7 = (
     "ALTER TABLE users ADD COLUMN confirm_code_tries INTEGER NOT NULL DEFAULT 0",
 )
 
+# Version 8: users.language, the language the screen showed at sign-up ("en", "de"), in
+# which the account's emails are written (kiosk/mail/messages.py); NULL for accounts made
+# before, or pulled from another kiosk: the kiosk's configured language then.
+_V8 = ("ALTER TABLE users ADD COLUMN language TEXT",)
+
 Migration = Sequence[str] | Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,5 +1,6 @@
 """Email kept in the store: the queue of emails for the SMTP relay, one-time codes, the
-confirmed state of an account's email and the consent a person gave.
+confirmed state of an account's email, the language its emails are written in and the
+consent a person gave.
 
 The queue is durable: an email is queued in the same transaction as what it reports (an
 enrollment, a reset), so a kiosk that is offline, or restarts, still sends it later
@@ -200,3 +201,16 @@ def record_consent(store: Store, user_id: str, version: str) -> None:
 def consent(store: Store, user_id: str) -> tuple[str | None, float | None]:
     row = store.conn.execute("SELECT consent_version, consent_at FROM users WHERE id = ?", (user_id,)).fetchone()
     return (row[0], row[1]) if row else (None, None)
+
+
+def set_language(store: Store, user_id: str, language: str) -> None:
+    """The language the screen showed at sign-up: the account's emails are written in it."""
+    with _tx(store):
+        store.conn.execute("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
+
+
+def language_of(store: Store, user_id: str) -> str | None:
+    """The account's language for its emails; None when not known (an account made before
+    it was kept, or elsewhere): the kiosk's configured language then."""
+    row = store.conn.execute("SELECT language FROM users WHERE id = ?", (user_id,)).fetchone()
+    return str(row[0]) if row is not None and row[0] else None

@@ -249,6 +249,7 @@ class KioskApp:
 
     def _apply_prefs(self, enter: bool = True) -> None:
         self.painter.catalog = self._catalog(self.prefs.language)
+        self.flow.choose_language(self.prefs.language)  # the emails of a sign-up follow it
         self.painter.text_scale = LARGE_TEXT_SCALE if self.prefs.large_text else 1.0
         theme.use(self.prefs.high_contrast)
         self.painter.forget()

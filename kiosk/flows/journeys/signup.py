@@ -50,10 +50,12 @@ def save(flow: Flow) -> None:
     assert session.email is not None and session.capture is not None
     if flow.config.mail_enabled:
         job = accounts.enroll_confirming(session.email, session.fields[Field.PASSWORD], session.capture.sample_sets,
-                                         flow.rules.model_id, flow.rules.find_duplicate, consent_version(flow))
+                                         flow.rules.model_id, flow.rules.find_duplicate, consent_version(flow),
+                                         session.language or flow.info.language)
     else:
         job = accounts.enroll(session.email, session.fields[Field.PASSWORD], session.capture.sample_sets,
-                              flow.rules.model_id, flow.rules.find_duplicate, consent_version(flow))
+                              flow.rules.model_id, flow.rules.find_duplicate, consent_version(flow),
+                              session.language or flow.info.language)
     flow.run_job(JobKind.ENROLL, job, N_("Saving your account..."), saved)
     flow.emit(EventName.ENROLL_SAVING, "saving an enrollment")
 
