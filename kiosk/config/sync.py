@@ -61,6 +61,11 @@ class SyncSettings(Section):
     future_margin_s: float = Field(300.0, gt=0.0)
     # At most this many face templates in one pulled user record (more: quarantined).
     max_templates: int = Field(32, ge=1, le=1000)
+    # Signed versions of each user record kept here (pulled or pushed), newest first, so
+    # `facekiosk fleet rollback` can restore the last one a trusted kiosk signed. Each
+    # writer's newest version is kept beyond this too, so a kiosk writing many versions
+    # cannot push the others' out. A deletion erases them all.
+    keep_versions: int = Field(3, ge=1, le=50)
 
     @field_validator("kiosk_id")
     @classmethod

@@ -6,6 +6,16 @@ record except ``updatedAt`` and ``sig``. ``updatedAt`` is the server's timestamp
 the signature: it only orders the catch-up query (the cursor) and is never trusted for
 anything else. A field added, removed or changed by anyone else breaks the signature;
 the uid inside it stops a record being copied to another user.
+
+**Restorations** (``fleet rollback``): a version a trusted kiosk signed earlier, published
+again after a revoked kiosk replaced it. It keeps its writer, fields and signature as they
+were (provenance: nobody re-signs another kiosk's record) and gains an envelope signed by
+the restoring kiosk: ``restoredBy`` (its id), ``restoredAt`` (its clock, ms),
+``restoredRevision`` (above the revision it replaces, so every kiosk takes it over the
+newer forgery) and ``restoreSig`` (its Ed25519 signature over the uid and every field but
+``updatedAt`` and ``restoreSig``, the original signature included). The writer's signature
+covers every field but the envelope's, so adding an envelope breaks nothing, and an
+envelope that does not verify makes the whole record untrusted.
 """
 
 from __future__ import annotations
@@ -20,7 +30,9 @@ from kiosk.fleet.errors import FleetError
 from kiosk.fleet.identity import KioskIdentity
 
 RECORD_CONTEXT = b"facekiosk/user-record/v1"
-UNSIGNED_FIELDS = frozenset({"updatedAt", "sig"})
+RESTORE_CONTEXT = b"facekiosk/user-restore/v1"
+RESTORE_FIELDS = frozenset({"restoredBy", "restoredAt", "restoredRevision", "restoreSig"})
+UNSIGNED_FIELDS = frozenset({"updatedAt", "sig"}) | RESTORE_FIELDS
 
 
 class BadSignature(FleetError):
@@ -34,7 +46,8 @@ def signed_body(user_id: str, record: dict[str, Any]) -> bytes:
 
 def sign_record(identity: KioskIdentity, user_id: str, record: dict[str, Any], now_ms: int) -> dict[str, Any]:
     """``record`` with ``writer``, ``signedAt`` and ``sig`` set by this kiosk."""
-    out = {**record, "writer": identity.kiosk_id, "signedAt": now_ms}
+    out = {name: value for name, value in record.items() if name not in RESTORE_FIELDS}
+    out.update(writer=identity.kiosk_id, signedAt=now_ms)
     out.pop("sig", None)
     out["sig"] = b64(identity.sign(signed_body(user_id, out)))
     return out
@@ -54,3 +67,32 @@ def verify_record(key: Ed25519PublicKey, user_id: str, record: dict[str, Any]) -
         key.verify(signature, message)
     except InvalidSignature:
         raise BadSignature("the signature does not match the record and its writer's key") from None
+
+
+def restore_body(user_id: str, record: dict[str, Any]) -> bytes:
+    body = {name: value for name, value in record.items() if name not in ("updatedAt", "restoreSig")}
+    return canonical(RESTORE_CONTEXT, {"uid": user_id, "record": body})
+
+
+def restore_record(identity: KioskIdentity, user_id: str, original: dict[str, Any], revision: int, now_ms: int) -> dict[str, Any]:
+    """``original`` (a signed version, kept as it is) with this kiosk's restoration envelope."""
+    out = {name: value for name, value in original.items() if name not in RESTORE_FIELDS and name != "updatedAt"}
+    out.update(restoredBy=identity.kiosk_id, restoredAt=now_ms, restoredRevision=revision)
+    out["restoreSig"] = b64(identity.sign(restore_body(user_id, out)))
+    return out
+
+
+def verify_restore(key: Ed25519PublicKey, user_id: str, record: dict[str, Any]) -> None:
+    """BadSignature unless the restoration envelope of ``record`` is signed by ``key``."""
+    try:
+        signature = unb64(record.get("restoreSig"), "the restoration signature", 64)
+    except FleetError as err:
+        raise BadSignature(str(err)) from None
+    try:
+        message = restore_body(user_id, record)
+    except (TypeError, ValueError) as err:
+        raise BadSignature(f"the record cannot be encoded: {err}") from None
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        raise BadSignature("the restoration signature does not match the record and its restorer's key") from None

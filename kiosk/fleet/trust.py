@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from kiosk.fleet.certs import BadStatement, Certificate, Revocation, verify_certificate, verify_revocation
 from kiosk.fleet.errors import FleetError
-from kiosk.fleet.records import BadSignature, verify_record
+from kiosk.fleet.records import RESTORE_FIELDS, BadSignature, verify_record, verify_restore
 
 _KIOSK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
@@ -89,4 +89,30 @@ class Trust:
             verify_record(cert.public_key(), user_id, record)
         except BadSignature as err:
             raise Untrusted(str(err), writer) from None
+        if RESTORE_FIELDS & set(record):
+            self._check_restoration(user_id, record, writer)
         return writer
+
+    def _check_restoration(self, user_id: str, record: dict[str, Any], writer: str) -> None:
+        """A restored version (kiosk/fleet/records.py): its envelope must be whole and signed
+        by a trusted, unrevoked kiosk within its certificate's validity."""
+        if not RESTORE_FIELDS <= set(record):
+            raise Untrusted("the record has part of a restoration envelope", writer)
+        restorer = record.get("restoredBy")
+        if not isinstance(restorer, str) or not _KIOSK_ID.match(restorer):
+            raise Untrusted("the restoration names no valid kiosk", writer)
+        revoked = self.revocations.get(restorer)
+        if revoked is not None:
+            raise Untrusted(f"restored by kiosk {restorer}, which is revoked ({revoked.reason or 'no reason given'})", writer)
+        cert = self.certificate(restorer)
+        restored_at = record.get("restoredAt")
+        if not isinstance(restored_at, int) or isinstance(restored_at, bool) or not cert.valid_at(restored_at):
+            raise Untrusted(f"restored at {restored_at!r}, outside kiosk {restorer}'s certificate validity", writer)
+        revision, original = record.get("restoredRevision"), record.get("revision", 1)
+        if (not isinstance(revision, int) or isinstance(revision, bool) or not isinstance(original, int)
+                or revision <= original):
+            raise Untrusted("the restoration's revision is not above the restored version's", writer)
+        try:
+            verify_restore(cert.public_key(), user_id, record)
+        except BadSignature as err:
+            raise Untrusted(str(err), writer) from None

@@ -18,7 +18,8 @@ from typing import Any
 ENROLL = "enroll"
 PASSWORD = "password"
 DELETE = "delete"
-KINDS = (ENROLL, PASSWORD, DELETE)
+ACCOUNT = "account"  # consent, email confirmation or a new confirmation code (travel with the record)
+KINDS = (ENROLL, PASSWORD, DELETE, ACCOUNT)
 
 
 @dataclass(frozen=True)

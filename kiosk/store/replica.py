@@ -39,6 +39,7 @@ import numpy as np
 from kiosk.errors import KioskError, StoreError, ValidationError
 from kiosk.store import audit as audit_mod
 from kiosk.store import db
+from kiosk.store import history
 from kiosk.store import outbox
 from kiosk.store.audit import AuditLog
 from kiosk.store.emails import normalize_email
@@ -95,6 +96,12 @@ class RemoteUser:
     email: str | None = None
     password_hash: str | None = None
     faces: Faces = ()  # templates by model: several models per person since the template upgrade
+    consent_version: str | None = None  # the consent text agreed to at sign-up, and when
+    consent_at_ms: int | None = None
+    confirmed_at_ms: int | None = None  # when the email was confirmed (None: not yet)
+    confirm_code: str | None = None  # the code waiting to be typed, as its keyed hash
+    confirm_code_until_ms: int | None = None
+    raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # as signed (record_history)
 
     @property
     def model_id(self) -> str | None:
@@ -123,6 +130,11 @@ class PushItem:
     origin_kiosk: str
     created_at: float
     remote_change: str | None
+    consent_version: str | None = None
+    consent_at: float | None = None
+    confirmed_at: float | None = None
+    confirm_code: str | None = None
+    confirm_code_until: float | None = None
 
     @property
     def model_id(self) -> str | None:
@@ -178,7 +190,8 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
             "SELECT seq, kind, payload FROM outbox WHERE user_id = ? AND sent_at IS NULL ORDER BY seq", (user_id,)
         ).fetchall()
         user = conn.execute(
-            "SELECT email, email_key, password_hash, origin_kiosk, created_at, revision, deleted_at, remote_change "
+            "SELECT email, email_key, password_hash, origin_kiosk, created_at, revision, deleted_at, remote_change, "
+            "consent_version, consent_at, email_confirmed_at, confirm_code, confirm_code_until "
             "FROM users WHERE id = ?",
             (user_id,),
         ).fetchone()
@@ -187,7 +200,8 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
         templates = conn.execute(
             "SELECT id, model_id, blob FROM templates WHERE user_id = ? ORDER BY created_at, rowid", (user_id,)
         ).fetchall()
-    email, email_key, password_hash, origin, created_at, revision, deleted_at, remote_change = user
+    (email, email_key, password_hash, origin, created_at, revision, deleted_at, remote_change,
+     consent_version, consent_at, confirmed_at, confirm_code, confirm_code_until) = user
     payloads = [(kind, json.loads(payload)) for _, kind, payload in rows]
     released = tuple(p["email"] for kind, p in payloads if kind == outbox.DELETE and p.get("email"))
     lost_to = next((p["lost_to"] for kind, p in payloads if kind == outbox.DELETE and p.get("lost_to")), None)
@@ -212,13 +226,28 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
         origin_kiosk=origin,
         created_at=float(created_at),
         remote_change=remote_change,
+        consent_version=consent_version,
+        consent_at=consent_at,
+        confirmed_at=confirmed_at,
+        confirm_code=confirm_code,
+        confirm_code_until=confirm_code_until,
     )
 
 
-def mark_pushed(conn: sqlite3.Connection, item: PushItem, change_id: str, now: float) -> None:
-    """The cloud holds ``item`` as ``change_id``: its rows are sent (caller's transaction)."""
+def mark_pushed(
+    conn: sqlite3.Connection, item: PushItem, change_id: str, now: float,
+    written: dict[str, Any] | None = None, keep_versions: int = 3,
+) -> None:
+    """The cloud holds ``item`` as ``change_id``: its rows are sent (caller's transaction).
+    ``written``: the signed record as written (kept in record_history; a tombstone's
+    deletion erases the history instead)."""
     outbox.settle_user(conn, item.user_id, now, outbox.SENT, upto_seq=item.upto_seq)
     conn.execute("UPDATE users SET remote_change = ? WHERE id = ?", (change_id, item.user_id))
+    if item.deleted:
+        history.erase(conn, item.user_id)
+    elif written is not None:
+        revision = written.get("revision")
+        history.keep(conn, item.user_id, written, revision if isinstance(revision, int) else item.revision, now, keep_versions)
 
 
 def mark_push_failed(conn: sqlite3.Connection, item: PushItem, error: str) -> None:
@@ -272,7 +301,8 @@ def _erase(conn: sqlite3.Connection, user_id: str, email_key: str | None, delete
     """What a deletion erases (templates, hash, email) without queueing an outbox row."""
     conn.execute("DELETE FROM templates WHERE user_id = ?", (user_id,))
     conn.execute(
-        "UPDATE users SET email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ? WHERE id = ?",
+        "UPDATE users SET email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ?, consent_version = NULL, "
+        "consent_at = NULL, email_confirmed_at = NULL, confirm_code = NULL, confirm_code_until = NULL WHERE id = ?",
         (deleted_at, user_id),
     )
     if email_key:
@@ -280,6 +310,7 @@ def _erase(conn: sqlite3.Connection, user_id: str, email_key: str | None, delete
         conn.execute("DELETE FROM sync_notices WHERE email_key = ?", (email_key,))  # the address erased with it
     conn.execute("DELETE FROM account_events WHERE user_id = ?", (user_id,))
     conn.execute("DELETE FROM account_dirty WHERE user_id = ?", (user_id,))
+    history.erase(conn, user_id)
 
 
 def _insert_templates(conn: sqlite3.Connection, remote: RemoteUser, created_at: float) -> None:
@@ -322,6 +353,26 @@ def _apply_deleted(
     return DELETED
 
 
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000.0
+
+
+def _keep_confirmation(conn: sqlite3.Connection, remote: RemoteUser) -> None:
+    """A confirmation the cloud version carries is kept even when the rest of it is not
+    applied (local changes pending, or the version is ours already): it is never undone."""
+    if remote.confirmed_at_ms is not None:
+        conn.execute(
+            "UPDATE users SET email_confirmed_at = ?, confirm_code = NULL, confirm_code_until = NULL "
+            "WHERE id = ? AND email_confirmed_at IS NULL AND deleted_at IS NULL",
+            (_seconds(remote.confirmed_at_ms), remote.user_id),
+        )
+
+
+def _keep_version(conn: sqlite3.Connection, remote: RemoteUser, now: float, keep_versions: int) -> None:
+    if remote.raw is not None:
+        history.keep(conn, remote.user_id, remote.raw, remote.revision, now, keep_versions)
+
+
 def apply_remote(
     conn: sqlite3.Connection,
     codec: TemplateCodec,
@@ -330,6 +381,7 @@ def apply_remote(
     store_kiosk_id: str,
     now: float,
     notes: list[str] | None = None,
+    keep_versions: int = 3,
 ) -> str:
     """Bring one cloud version into the local table (caller's transaction); the outcome.
 
@@ -347,11 +399,17 @@ def apply_remote(
     if local is not None and local[6] is not None:
         return SKIPPED_TOMBSTONE
     if local is not None and _has_pending(conn, remote.user_id):
+        _keep_confirmation(conn, remote)
         return SKIPPED_PENDING
     seconds = remote.updated_at_ms / 1000.0
     if local is not None and remote.change_id == local[8]:
-        if local[7] != seconds:
-            conn.execute("UPDATE users SET remote_updated_at = ? WHERE id = ?", (seconds, remote.user_id))
+        # The version held here; a restoration of it (fleet rollback) only raises the revision.
+        conn.execute(
+            "UPDATE users SET remote_updated_at = ?, revision = MAX(revision, ?) WHERE id = ?",
+            (seconds, remote.revision, remote.user_id),
+        )
+        _keep_confirmation(conn, remote)
+        _keep_version(conn, remote, now, keep_versions)
         return UNCHANGED
     if local is not None and local[7] is not None and seconds < local[7]:
         return UNCHANGED  # older than the version we already hold
@@ -374,13 +432,17 @@ def apply_remote(
     if local is None:
         conn.execute(
             "INSERT INTO users (id, email, email_key, password_hash, origin_kiosk, created_at, updated_at, revision, "
-            "remote_updated_at, remote_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "remote_updated_at, remote_change, consent_version, consent_at, email_confirmed_at, confirm_code, "
+            "confirm_code_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 remote.user_id, address.address, address.key, remote.password_hash, remote.origin_kiosk,
                 remote.created_at, seconds, max(1, remote.revision), seconds, remote.change_id,
+                remote.consent_version, _seconds(remote.consent_at_ms), _seconds(remote.confirmed_at_ms),
+                remote.confirm_code, _seconds(remote.confirm_code_until_ms),
             ),
         )
         _insert_templates(conn, remote, seconds)
+        _keep_version(conn, remote, now, keep_versions)
         return INSERTED
     _, _, _, old_hash, _, _, _, _, remote_change = local
     ours = remote_change is not None and remote_change.startswith(store_kiosk_id + ":")
@@ -399,9 +461,20 @@ def apply_remote(
         )
     conn.execute(
         "UPDATE users SET email = ?, email_key = ?, password_hash = ?, updated_at = ?, revision = MAX(revision, ?), "
-        "remote_updated_at = ?, remote_change = ? WHERE id = ?",
-        (address.address, address.key, remote.password_hash, seconds, remote.revision, seconds, remote.change_id, remote.user_id),
+        "remote_updated_at = ?, remote_change = ?, consent_version = COALESCE(?, consent_version), "
+        "consent_at = COALESCE(?, consent_at), "
+        "confirm_code_tries = CASE WHEN confirm_code IS ? THEN confirm_code_tries ELSE 0 END, "
+        "confirm_code = ?, confirm_code_until = ? WHERE id = ?",
+        (address.address, address.key, remote.password_hash, seconds, remote.revision, seconds, remote.change_id,
+         remote.consent_version, _seconds(remote.consent_at_ms), remote.confirm_code, remote.confirm_code,
+         _seconds(remote.confirm_code_until_ms), remote.user_id),
     )
+    _keep_confirmation(conn, remote)
+    conn.execute(  # a confirmation stays (never undone by a version that had not seen it)
+        "UPDATE users SET confirm_code = NULL, confirm_code_until = NULL WHERE id = ? AND email_confirmed_at IS NOT NULL",
+        (remote.user_id,),
+    )
+    _keep_version(conn, remote, now, keep_versions)
     current = conn.execute(
         "SELECT id, model_id, blob FROM templates WHERE user_id = ?", (remote.user_id,)
     ).fetchall()
@@ -413,14 +486,17 @@ def apply_remote(
 
 
 def apply_remote_batch(
-    conn: sqlite3.Connection, codec: TemplateCodec, audit: AuditLog, remotes: list[RemoteUser], store_kiosk_id: str, now: float
+    conn: sqlite3.Connection, codec: TemplateCodec, audit: AuditLog, remotes: list[RemoteUser], store_kiosk_id: str, now: float,
+    keep_versions: int = 3,
 ) -> ApplyReport:
     """Apply several versions (caller's transaction); one bad record does not stop the rest."""
     report = ApplyReport()
     for remote in remotes:
         conn.execute("SAVEPOINT remote_user")
         try:
-            report.outcomes[remote.user_id] = apply_remote(conn, codec, audit, remote, store_kiosk_id, now, report.notes)
+            report.outcomes[remote.user_id] = apply_remote(
+                conn, codec, audit, remote, store_kiosk_id, now, report.notes, keep_versions
+            )
             conn.execute("RELEASE remote_user")
         except (RemoteRecordError, sqlite3.IntegrityError, OverflowError, ValueError, TypeError, UnicodeError) as err:
             # Whatever a record holds, it costs only itself: never the page, the cursor or the store.

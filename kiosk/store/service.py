@@ -29,7 +29,7 @@ import numpy as np
 
 from kiosk.config import Settings
 from kiosk.store import audit as audit_mod
-from kiosk.store import db, lockout as lockout_mod, outbox, replica, users
+from kiosk.store import db, history, lockout as lockout_mod, outbox, replica, users
 from kiosk.store.audit import AuditLog
 from kiosk.store.emails import Email, normalize_email
 from kiosk.store.errors import (
@@ -530,9 +530,14 @@ class Store:
     def next_push(self) -> replica.PushItem | None:
         return replica.next_push(self.conn)
 
-    def mark_pushed(self, item: replica.PushItem, change_id: str) -> None:
+    def mark_pushed(self, item: replica.PushItem, change_id: str, written: dict[str, Any] | None = None) -> None:
+        """``item`` is in the cloud as ``change_id``; ``written`` the signed record (kept in history)."""
         with db.transaction(self.conn, durable=True):
-            replica.mark_pushed(self.conn, item, change_id, self.clock())
+            replica.mark_pushed(self.conn, item, change_id, self.clock(), written, self.settings.sync.keep_versions)
+
+    def record_versions(self, user_id: str) -> list[history.Version]:
+        """The signed versions of a user record kept here, newest first (kiosk/store/history.py)."""
+        return history.versions(self.conn, user_id)
 
     def mark_push_failed(self, item: replica.PushItem, error: str) -> None:
         with db.transaction(self.conn):
@@ -543,7 +548,9 @@ class Store:
     ) -> replica.ApplyReport:
         """Apply cloud versions and (with ``state``) record how far sync got, in one transaction."""
         with db.transaction(self.conn):
-            report = replica.apply_remote_batch(self.conn, self.codec, self.audit, list(remotes), self.kiosk_id, self.clock())
+            report = replica.apply_remote_batch(
+                self.conn, self.codec, self.audit, list(remotes), self.kiosk_id, self.clock(), self.settings.sync.keep_versions
+            )
             if state is not None:
                 replica.save_state(self.conn, state)
         if any(outcome == replica.DELETED for outcome in report.outcomes.values()):

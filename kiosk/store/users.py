@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from kiosk.errors import ValidationError
-from kiosk.store import outbox
+from kiosk.store import history, outbox
 from kiosk.store.emails import Email
 from kiosk.store.errors import EmailTakenError, UnknownUserError
 from kiosk.store.templates import TemplateCodec, as_template
@@ -234,6 +234,14 @@ def _bump(conn: sqlite3.Connection, user_id: str, now: float, sets: str = "", pa
     return int(row[0])
 
 
+def set_account_facts(conn: sqlite3.Connection, user_id: str, now: float, sets: str, params: tuple[Any, ...], what: str) -> int:
+    """Consent, confirmation or a confirmation code changed (they travel with the record):
+    bump the revision and queue the push; returns the revision."""
+    revision = _bump(conn, user_id, now, sets, params)
+    outbox.add(conn, user_id, outbox.ACCOUNT, revision, now, {"what": what})
+    return revision
+
+
 def replace_templates(
     conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, model_id: str, vectors: Sequence[np.ndarray], now: float
 ) -> int:
@@ -261,7 +269,12 @@ def tombstone(conn: sqlite3.Connection, user: User, now: float, keep_email: bool
     outbox row keeps the email (to free its /emailIndex entry) only with ``keep_email``
     (sync on); it is erased once pushed."""
     conn.execute("DELETE FROM templates WHERE user_id = ?", (user.id,))
-    revision = _bump(conn, user.id, now, "email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ?", (now,))
+    revision = _bump(
+        conn, user.id, now,
+        "email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ?, consent_version = NULL, consent_at = NULL, "
+        "email_confirmed_at = NULL, confirm_code = NULL, confirm_code_until = NULL", (now,),
+    )
+    history.erase(conn, user.id)
     outbox.add(conn, user.id, outbox.DELETE, revision, now, {"email": user.email} if keep_email else {})
     return revision
 

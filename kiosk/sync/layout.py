@@ -28,9 +28,22 @@
         revision       grows with every version of the user (a writer that replaces a
                        concurrent version goes above it), so an old version written again
                        (a replay) is recognised and ignored
+        consentVersion the version of the consent text the person agreed to at sign-up
+        consentAt      when (ms, the enrolling kiosk's clock)
+        confirmedAt    when the email was confirmed with its emailed code (ms, the clock of
+                       the kiosk where the code was typed); absent: not confirmed
+        confirmCode    while unconfirmed, the code sent to the address as its keyed hash
+                       "<template key id>:<HMAC-SHA256 hex>" (the key derived from that
+                       fleet template key; never the code), so it can be typed at any kiosk
+        confirmCodeUntil  its expiry (ms)
         signedAt       the writer's clock (ms) when it signed; within its certificate's validity
-        sig            the writer's Ed25519 signature over {"uid", every field but updatedAt
-                       and sig} (kiosk/fleet/records.py); unsigned or untrusted: quarantined
+        sig            the writer's Ed25519 signature over {"uid", every field but updatedAt,
+                       sig and the restoration envelope} (kiosk/fleet/records.py); unsigned
+                       or untrusted: quarantined
+        restoredBy, restoredAt, restoredRevision, restoreSig
+                       only on a version re-published by `fleet rollback`: the restoring
+                       kiosk's envelope around a version another kiosk signed earlier (kept
+                       as it was); restoredRevision replaces revision
     /emailIndex/{encoded email key}  the uid that owns the email (conditional writes only)
     /ring                            the fleet's doorbell, the only node kiosks listen to:
         by, at, n      the kiosk that rang, the server's time, a random number (two rings in
@@ -69,6 +82,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from typing import Any, Mapping
 
@@ -213,6 +227,12 @@ def user_record(item: PushItem, change_id: str, writer: str) -> dict[str, Any]:
         record["base"] = item.remote_change
     if not item.deleted:
         record.update(email=item.email, passwordHash=item.password_hash)
+        if item.consent_version and item.consent_at is not None:
+            record.update(consentVersion=item.consent_version, consentAt=_ms(item.consent_at))
+        if item.confirmed_at is not None:
+            record["confirmedAt"] = _ms(item.confirmed_at)
+        elif item.confirm_code and item.confirm_code_until is not None:
+            record.update(confirmCode=item.confirm_code, confirmCodeUntil=_ms(item.confirm_code_until))
         if not item.faces:
             pass  # no face yet: an enrollment held for staff review
         elif len(item.faces) == 1:
@@ -225,6 +245,32 @@ def user_record(item: PushItem, change_id: str, writer: str) -> dict[str, Any]:
     return record
 
 
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def record_revision(value: Any) -> int | None:
+    """A cloud record's revision: a restored version's ``restoredRevision``, else ``revision``."""
+    if not isinstance(value, dict):
+        return None
+    revision = value.get("restoredRevision", value.get("revision"))
+    return revision if isinstance(revision, int) and not isinstance(revision, bool) else None
+
+
+def keep_confirmation(record: dict[str, Any], theirs: Any) -> dict[str, Any]:
+    """``record`` about to replace the genuine version ``theirs``: a confirmation of the
+    same email in ``theirs`` stays (it is never undone by a concurrent write that had not
+    seen it), and the code it used goes."""
+    if record.get("deleted") or not isinstance(theirs, dict) or theirs.get("deleted") is True or "confirmedAt" in record:
+        return record
+    confirmed = theirs.get("confirmedAt")
+    if not isinstance(confirmed, int) or isinstance(confirmed, bool) or theirs.get("email") != record.get("email"):
+        return record
+    out = {name: value for name, value in record.items() if name not in ("confirmCode", "confirmCodeUntil")}
+    out["confirmedAt"] = confirmed
+    return out
+
+
 def _encode_templates(sealed: Sealed) -> dict[str, str]:
     return {tid: base64.b64encode(blob).decode("ascii") for tid, blob in sealed}
 
@@ -233,9 +279,16 @@ def _encode_templates(sealed: Sealed) -> dict[str, str]:
 FIELDS = frozenset({
     "deleted", "updatedAt", "createdAt", "origin", "writer", "changeId", "base", "revision",
     "email", "passwordHash", "model", "templates", "faces", "signedAt", "sig",
+    "consentVersion", "consentAt", "confirmedAt", "confirmCode", "confirmCodeUntil",
+    "restoredBy", "restoredAt", "restoredRevision", "restoreSig",
 })
+ACCOUNT_FIELDS = frozenset({"consentVersion", "consentAt", "confirmedAt", "confirmCode", "confirmCodeUntil"})
 MAX_MODELS = 8  # models one person may have templates of
-MAX_TEXT = {"email": 320, "passwordHash": 512, "model": 200, "changeId": 200, "base": 200, "origin": 200, "writer": 64}
+MAX_TEXT = {
+    "email": 320, "passwordHash": 512, "model": 200, "changeId": 200, "base": 200, "origin": 200, "writer": 64,
+    "consentVersion": 64, "confirmCode": 90, "restoredBy": 64, "restoreSig": 100,
+}
+CONFIRM_CODE = re.compile(r"[A-Za-z0-9_-]{1,16}:[0-9a-f]{64}\Z")
 MAX_MS = 2**53 - 1  # the largest integer a JSON double keeps exactly
 MAX_REVISION = 2**31 - 1
 SEALED_OVERHEAD = 1 + 12 + 16  # format byte, nonce, GCM tag (kiosk/store/templates.py)
@@ -312,6 +365,11 @@ def parse_user(user_id: str, value: Any, max_templates: int = 32, model_dims: Ma
     updated = _int(value.get("updatedAt"), "updatedAt", user_id, 0, MAX_MS)
     created = _int(value.get("createdAt", updated), "createdAt", user_id, 0, MAX_MS)
     revision = _int(value.get("revision", 1), "revision", user_id, 1, MAX_REVISION)
+    if "restoredRevision" in value or "restoredBy" in value:
+        revision = _int(value.get("restoredRevision"), "restoredRevision", user_id, revision + 1, MAX_REVISION)
+        _text(value.get("restoredBy"), "restoredBy", user_id)
+        _int(value.get("restoredAt"), "restoredAt", user_id, 0, MAX_MS)
+        _text(value.get("restoreSig"), "restoreSig", user_id)
     deleted = value.get("deleted", False)
     if not isinstance(deleted, bool):
         raise RemoteRecordError(f"user {user_id}: 'deleted' is not true or false")
@@ -327,16 +385,37 @@ def parse_user(user_id: str, value: Any, max_templates: int = 32, model_dims: Ma
         created_at=created / 1000.0,
     )
     if deleted:
-        if {"email", "passwordHash", "model", "templates", "faces"} & set(value):
-            raise RemoteRecordError(f"user {user_id}: a tombstone that still holds an email, hash or templates")
-        return RemoteUser(**common)
+        if {"email", "passwordHash", "model", "templates", "faces"} & set(value) or ACCOUNT_FIELDS & set(value):
+            raise RemoteRecordError(f"user {user_id}: a tombstone that still holds an email, hash, templates or consent")
+        return RemoteUser(**common, raw=value)
     faces = _faces(value, user_id, max_templates, model_dims or {})
     return RemoteUser(
         **common,
         email=_text(value.get("email"), "email", user_id),
         password_hash=_text(value.get("passwordHash"), "passwordHash", user_id),
         faces=faces,
+        **_account(value, user_id),
+        raw=value,
     )
+
+
+def _account(value: dict[str, Any], user_id: str) -> dict[str, Any]:
+    """Consent and email confirmation (issue 15): all optional, each checked for type and size."""
+    out: dict[str, Any] = {}
+    if "consentVersion" in value or "consentAt" in value:
+        out["consent_version"] = _text(value.get("consentVersion"), "consentVersion", user_id)
+        out["consent_at_ms"] = _int(value.get("consentAt"), "consentAt", user_id, 0, MAX_MS)
+    if "confirmedAt" in value:
+        out["confirmed_at_ms"] = _int(value.get("confirmedAt"), "confirmedAt", user_id, 0, MAX_MS)
+        if "confirmCode" in value or "confirmCodeUntil" in value:
+            raise RemoteRecordError(f"user {user_id}: a confirmed email with a confirmation code still waiting")
+    elif "confirmCode" in value or "confirmCodeUntil" in value:
+        code = _text(value.get("confirmCode"), "confirmCode", user_id)
+        if code is None or not CONFIRM_CODE.match(code):
+            raise RemoteRecordError(f"user {user_id}: 'confirmCode' is not <key id>:<64 hex digits>")
+        out["confirm_code"] = code
+        out["confirm_code_until_ms"] = _int(value.get("confirmCodeUntil"), "confirmCodeUntil", user_id, 0, MAX_MS)
+    return out
 
 
 def _faces(value: dict[str, Any], user_id: str, max_templates: int, model_dims: Mapping[str, int]) -> Faces:
