@@ -71,6 +71,23 @@ def test_users_show(config: Path) -> None:
     assert "1 recent failures" in result.stdout
 
 
+def test_users_show_says_consent_and_email_confirmation(config: Path) -> None:
+    from kiosk.store import mail as mail_store
+
+    with Store.open(load_config(config)) as store:
+        user = store.get_user("bob@example.org")
+        mail_store.record_consent(store, user.id, "2026-11-1")
+    result = facekiosk(config, "users", "show", "bob@example.org")
+    assert result.returncode == 0, result.stderr
+    assert "consent: version 2026-11-1, given 20" in result.stdout and "email: not confirmed" in result.stdout
+    with Store.open(load_config(config)) as store:
+        mail_store.set_confirmed(store, user.id)
+    assert "email: confirmed 20" in facekiosk(config, "users", "show", "bob@example.org").stdout
+    data = json.loads(facekiosk(config, "users", "show", "bob@example.org", "--json").stdout)
+    assert data["consent_version"] == "2026-11-1" and data["email_confirmed_at"].endswith("Z")
+    assert "consent: none recorded" in facekiosk(config, "users", "show", "ann@example.org").stdout
+
+
 def test_users_show_errors(config: Path) -> None:
     assert_one_line_error(facekiosk(config, "users", "show", "nobody@example.org"), "no account with the email")
     assert_one_line_error(facekiosk(config, "users", "show", "not an email"), "email")

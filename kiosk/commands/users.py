@@ -25,6 +25,7 @@ from kiosk.config import Settings, config_path, load_config
 from kiosk.errors import KioskError, ValidationError
 from kiosk.manifest import load_manifest
 from kiosk.store import Store
+from kiosk.store import mail as mail_store
 from kiosk.store.service import iso_time
 from kiosk.store.users import User
 
@@ -138,11 +139,23 @@ def _show(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     current = _current_models(settings)
     user = store.get_user(args.email)
     data = _user_dict(user, current)
+    facts = mail_store.account_facts(store, user.id)
+    data.update(
+        consent_version=facts.consent_version, consent_at=iso_time(facts.consent_at),
+        email_confirmed_at=iso_time(facts.confirmed_at),
+        confirmation_code_until=iso_time(facts.code_until) if facts.confirmed_at is None else None,
+    )
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     for key in ("email", "id", "created_at", "updated_at", "revision", "enrolled_on_kiosk", "has_password"):
         print(f"{key}: {data[key]}")
+    print("consent: " + (f"version {facts.consent_version}, given {data['consent_at']}" if facts.consent_version
+                         else "none recorded"))
+    if facts.confirmed_at is not None:
+        print(f"email: confirmed {data['email_confirmed_at']}")
+    else:
+        print("email: not confirmed" + (f" (a code is valid until {data['confirmation_code_until']})" if facts.code_until else ""))
     print(f"face: {_face_state(user, current)}")
     for t in data["templates"]:
         tag = "" if t["current_model"] is None else (" (configured model)" if t["current_model"] else " (not a configured model)")

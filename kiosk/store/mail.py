@@ -8,6 +8,14 @@ enrollment, a reset), so a kiosk that is offline, or restarts, still sends it la
 dropped; then both are erased. Codes are 6 digits from ``secrets``; only an HMAC of each
 is kept (keyed like the audit log's email hashes), per email hash and purpose, with its
 expiry and wrong tries. A new code replaces the previous one.
+
+Consent, confirmation and the confirmation code travel with the signed user record
+(kiosk/sync/layout.py), so a person may type the code at any kiosk: a confirmation code
+for an account is also kept on its row as ``<key id>:<HMAC-SHA256>`` of the user id and the
+code, keyed by a key derived from that fleet template key (every kiosk holds it; the code
+itself never leaves the kiosk that sent it). Each of these changes bumps the revision and
+queues a push. A kiosk checks a typed confirmation code against the account's newest code
+(its own or one that came with the record), counting wrong tries there.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ContextManager
 
-from kiosk.store import db
+from kiosk.store import db, users
+from kiosk.store.templates import derive_key
 
 if TYPE_CHECKING:
     from kiosk.store.emails import Email
@@ -28,6 +37,7 @@ if TYPE_CHECKING:
 CONFIRM = "confirm"
 RESET = "reset"
 CODE_DIGITS = 6
+LOCAL_KEY = "local"  # the travelling code's key without a template key (no sync then)
 # Outcomes of a code check
 OK = "ok"
 WRONG = "wrong"  # no such code, or another one: the same answer either way
@@ -155,7 +165,50 @@ def issue_code(store: Store, email: Email, purpose: str, lifetime_s: float) -> s
             "VALUES (?, ?, ?, ?, ?, 0)",
             (subject, purpose, _code_hash(store, subject, purpose, code), now, now + lifetime_s),
         )
+        if purpose == CONFIRM:
+            row = store.conn.execute(
+                "SELECT id FROM users WHERE email_key = ? AND deleted_at IS NULL AND email_confirmed_at IS NULL", (email.key,)
+            ).fetchone()
+            travelling = travelling_hash(store, row[0], code) if row is not None else None
+            if row is not None and travelling is not None:
+                users.set_account_facts(
+                    store.conn, row[0], now, "confirm_code = ?, confirm_code_until = ?, confirm_code_tries = 0",
+                    (travelling, now + lifetime_s), "confirmation code",
+                )
     return code
+
+
+def _travelling_key(store: Store, key_id: str) -> bytes | None:
+    if key_id == LOCAL_KEY:
+        digest = store.audit.email_hash("confirm-code-key")
+        return digest.encode("ascii") if digest is not None else None
+    key = store.codec.key(key_id)
+    return derive_key(key, b"email-confirm-code-v1") if key is not None else None
+
+
+def travelling_hash(store: Store, user_id: str, code: str, key_id: str | None = None) -> str | None:
+    """``<key id>:<HMAC-SHA256 hex>`` of the account's confirmation code (None: no key here)."""
+    key_id = key_id or store.codec.current_key_id or LOCAL_KEY
+    key = _travelling_key(store, key_id)
+    if key is None:
+        return None
+    return f"{key_id}:" + hmac.new(key, f"{user_id}/{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _check_travelling(store: Store, row: tuple[object, ...], typed: str, max_tries: int, now: float) -> str:
+    """A typed code against the account's newest confirmation code (caller's transaction)."""
+    user_id, code, until, tries = row
+    assert isinstance(user_id, str) and isinstance(code, str) and isinstance(tries, int)
+    if tries >= max_tries:
+        return TOO_MANY
+    if not isinstance(until, (int, float)) or until <= now:
+        return EXPIRED
+    key_id = code.partition(":")[0]
+    expected = travelling_hash(store, user_id, typed, key_id) if typed.isascii() and typed.isdigit() else None
+    if expected is not None and hmac.compare_digest(expected, code):
+        return OK
+    store.conn.execute("UPDATE users SET confirm_code_tries = confirm_code_tries + 1 WHERE id = ?", (user_id,))
+    return TOO_MANY if tries + 1 >= max_tries else WRONG
 
 
 def check_code(store: Store, email: Email, purpose: str, typed: str, max_tries: int) -> str:
@@ -164,6 +217,16 @@ def check_code(store: Store, email: Email, purpose: str, typed: str, max_tries: 
     subject = _subject(store, email)
     now = store.clock()
     with db.transaction(store.conn, durable=True):
+        if purpose == CONFIRM:
+            account = store.conn.execute(
+                "SELECT id, confirm_code, confirm_code_until, confirm_code_tries FROM users "
+                "WHERE email_key = ? AND deleted_at IS NULL AND confirm_code IS NOT NULL", (email.key,)
+            ).fetchone()
+            if account is not None:
+                outcome = _check_travelling(store, account, typed.strip(), max_tries, now)
+                if outcome == OK:
+                    store.conn.execute("DELETE FROM email_codes WHERE email_hash = ? AND purpose = ?", (subject, purpose))
+                return outcome
         row = store.conn.execute(
             "SELECT code_hash, expires_at, attempts FROM email_codes WHERE email_hash = ? AND purpose = ?", (subject, purpose)
         ).fetchone()
@@ -184,8 +247,18 @@ def check_code(store: Store, email: Email, purpose: str, typed: str, max_tries: 
 
 
 def set_confirmed(store: Store, user_id: str) -> None:
+    """The account's email is confirmed (it travels with the record; its code goes)."""
     with _tx(store):
-        store.conn.execute("UPDATE users SET email_confirmed_at = ? WHERE id = ? AND email_confirmed_at IS NULL", (store.clock(), user_id))
+        row = store.conn.execute(
+            "SELECT 1 FROM users WHERE id = ? AND email_confirmed_at IS NULL AND deleted_at IS NULL", (user_id,)
+        ).fetchone()
+        if row is not None:
+            now = store.clock()
+            users.set_account_facts(
+                store.conn, user_id, now,
+                "email_confirmed_at = ?, confirm_code = NULL, confirm_code_until = NULL, confirm_code_tries = 0", (now,),
+                "email confirmed",
+            )
 
 
 def is_confirmed(store: Store, user_id: str) -> bool:
@@ -194,8 +267,26 @@ def is_confirmed(store: Store, user_id: str) -> bool:
 
 
 def record_consent(store: Store, user_id: str, version: str) -> None:
+    """The consent text ``version`` the person agreed to, now (it travels with the record)."""
     with _tx(store):
-        store.conn.execute("UPDATE users SET consent_version = ?, consent_at = ? WHERE id = ?", (version, store.clock(), user_id))
+        now = store.clock()
+        users.set_account_facts(store.conn, user_id, now, "consent_version = ?, consent_at = ?", (version, now), "consent")
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    consent_version: str | None
+    consent_at: float | None
+    confirmed_at: float | None
+    code_until: float | None  # the newest confirmation code's expiry (None: none waiting)
+
+
+def account_facts(store: Store, user_id: str) -> AccountFacts:
+    """Consent and email confirmation of an account (``facekiosk users show``)."""
+    row = store.conn.execute(
+        "SELECT consent_version, consent_at, email_confirmed_at, confirm_code_until FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
+    return AccountFacts(*row) if row else AccountFacts(None, None, None, None)
 
 
 def consent(store: Store, user_id: str) -> tuple[str | None, float | None]:
