@@ -1,7 +1,7 @@
 """The README's fleet install, step by step, for three kiosks: `facekiosk fleet init`,
 `request`, `enroll-kiosk`, `join` through the real command line (in-process) against the
 local server; then the kiosks' own sync engines share a user; `status`, `revoke` and
-`quarantine` report; bad input is one line and status 2."""
+`quarantine` report, `rollback` lists; bad input is one line and status 2."""
 
 from __future__ import annotations
 
@@ -95,6 +95,11 @@ def test_the_readme_fleet_install_for_three_kiosks(tmp_path: Path, server, monke
     assert {row["kiosk"]: row["state"] for row in json.loads(out)}["k1"] == "revoked"
     status, out, err = cli(capsys, "--config", configs["k3"], "fleet", "quarantine")
     assert status == 0 and "0 quarantined" in err
+    # The rollback, on a trusted kiosk: k1 enrolled ann, so no earlier version to restore.
+    status, out, err = cli(capsys, "--config", configs["k3"], "fleet", "rollback", "k1")
+    assert status == 0 and uid in out and "no earlier version" in out and "0 with a trusted version" in err, (out, err)
+    status, out, err = cli(capsys, "--config", configs["k3"], "fleet", "rollback", "k2", "--apply")
+    assert status == 2 and "not revoked" in err and len(err.strip().splitlines()) == 1
 
     # Bad input: one line, status 2.
     bad = tmp_path / "bad.request"

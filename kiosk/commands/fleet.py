@@ -15,6 +15,8 @@ On a kiosk:
     fleet join [--out FILE]              fetch the fleet template key sealed to this kiosk
     fleet quarantine [--json]            cloud records this kiosk refused
     fleet set-aside [--json] [--retry USER]  this kiosk's changes the server kept refusing (queue USER's again)
+    fleet rollback KIOSK [--since TIME] [--apply]  the records a revoked kiosk wrote, and the
+                                         versions kept here to restore (re-published with --apply)
 
 Exit status 0, or 2 with one line (missing keys, a bad request file, no database).
 """
@@ -35,7 +37,7 @@ import firebase_admin
 from kiosk.commands.common import load_settings
 from kiosk.config import Settings
 from kiosk.fleet import admin as fleet_admin
-from kiosk.fleet import rotation
+from kiosk.fleet import rollback, rotation
 from kiosk.fleet.certs import root_public_key
 from kiosk.fleet.errors import FleetError
 from kiosk.fleet.files import read_json, write_secret
@@ -83,6 +85,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.add_argument("--dir", required=True, help="the folder `fleet init` made")
     revoke.add_argument("--reason", default="", help="why (kept in the revocation)")
     revoke.add_argument("--since", default="", help="list its records signed since this time (ISO 8601, default: all)")
+
+    rollback = actions.add_parser(
+        "rollback", help="on a trusted kiosk: restore the users a revoked kiosk wrote to the last trusted version kept here"
+    )
+    rollback.add_argument("kiosk", help="the revoked kiosk")
+    rollback.add_argument("--since", default="", help="only records it signed since this time (ISO 8601, default: all)")
+    rollback.add_argument("--apply", action="store_true", help="publish the versions listed (default: list only)")
+    rollback.add_argument("--json", action="store_true", help="print JSON")
 
     rotate = actions.add_parser("rotate-template-key", help="make the next template key, seal it to every kiosk, make it current (administrator)")
     rotate.add_argument("--dir", required=True, help="the folder `fleet init` made")
@@ -283,9 +293,52 @@ def _revoke(args: argparse.Namespace) -> int:
         firebase_admin.delete_app(app)
     print(f"revoked kiosk {args.kiosk}: every kiosk refuses its records from its next catch-up")
     print(f"{len(records)} current user record(s) written by {args.kiosk}{' since ' + args.since if args.since else ''} "
-          "(kiosks now refuse them; review each and write it again from a trusted kiosk):")
+          "(kiosks now refuse them; review them, then on a trusted kiosk `facekiosk fleet rollback "
+          f"{args.kiosk}{' --since ' + args.since if args.since else ''}` restores the versions it kept):")
     for record in records:
         print(f"  {record.user_id} signed {_iso(record.signed_at_ms)} change {record.change_id}{' (deletion)' if record.deleted else ''}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    identity, _, _ = load_identity(settings.sync, _kiosk_id(settings), settings.resolve)
+    root = root_public_key(settings.sync.fleet_root_key)
+    since = _since(args.since)
+    app = open_app(settings.sync, settings.resolve)
+    try:
+        with Store.open(settings, create=False) as store:
+            trust = rollback.trust_of(app, root)
+            plans = rollback.plan(app, store, trust, args.kiosk, since)
+            outcomes = (rollback.apply(app, store, trust, identity, plans, _now_ms(), settings.sync.max_templates)
+                        if args.apply else [rollback.Outcome(p, "listed") for p in plans])
+    finally:
+        firebase_admin.delete_app(app)
+    rows: list[dict[str, Any]] = [{
+        "user": o.plan.user_id, "change": o.plan.current.change_id, "signed": _iso(o.plan.current.signed_at_ms),
+        "deletion": o.plan.current.deleted,
+        "restore": None if o.plan.restore is None else {
+            "change": o.plan.restore.change_id, "writer": o.plan.restore.writer, "signed": _iso(o.plan.restore.signed_at_ms),
+        },
+        "whyNot": o.plan.why_not or None, "result": o.result, "revision": o.revision, "here": o.local or None,
+    } for o in outcomes]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        restore = row["restore"]
+        target = (f"version {restore['change']} by {restore['writer']} signed {restore['signed']}" if restore
+                  else f"nothing: {row['whyNot']}")
+        done = "" if row["result"] == "listed" else f": {row['result']}" + (f" as revision {row['revision']}" if row["revision"] else "")
+        print(f"user {row['user']}: {args.kiosk}'s change {row['change']} signed {row['signed']}"
+              f"{' (deletion)' if row['deletion'] else ''} -> {target}{done}")
+    restorable = sum(1 for row in rows if row["restore"])
+    if args.apply:
+        print(f"restored {sum(1 for row in rows if row['result'] == rollback.RESTORED)} of {len(rows)} user(s); "
+              "every kiosk takes them at its next catch-up", file=sys.stderr)
+    else:
+        print(f"{len(rows)} user(s) written by {args.kiosk}, {restorable} with a trusted version kept here; "
+              "add --apply to publish them", file=sys.stderr)
     return 0
 
 
@@ -315,7 +368,7 @@ def _retire(args: argparse.Namespace) -> int:
 
 ACTIONS = {"init": _init, "request": _request, "enroll-kiosk": _enroll, "join": _join, "status": _status,
            "quarantine": _quarantine, "set-aside": _set_aside, "purge": _purge, "revoke": _revoke,
-           "rotate-template-key": _rotate, "retire-template-key": _retire}
+           "rotate-template-key": _rotate, "retire-template-key": _retire, "rollback": _rollback}
 
 
 def run(args: argparse.Namespace) -> int:

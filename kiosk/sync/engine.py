@@ -754,7 +754,7 @@ class SyncEngine:
             self._log.info(
                 "sync: user %s: replaced a concurrent change from kiosk %s (last writer wins)", item.user_id, result.overwrote
             )
-        store.mark_pushed(item, change_id)
+        store.mark_pushed(item, change_id, result.written)
 
     # -- the thread -------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class WriteResult:
     outcome: str  # APPLIED or REMOTE_DELETED
     current: dict[str, Any] | None  # the cloud record when it was not ours
     overwrote: str | None  # writer of a concurrent version this write replaced
+    written: dict[str, Any] | None = None  # the signed version written (None: none, or found already there)
 
 
 def listener_alive(registration: db.ListenerRegistration) -> bool:
@@ -156,7 +157,8 @@ class Remote:
         """Write a version of /users/{uid} unless a (``trusted``) deletion got there first.
 
         Last writer wins otherwise; a concurrent version (one this kiosk had not seen) is
-        replaced and named in the result. The record's revision is raised above the one it
+        replaced and named in the result, keeping its email confirmation if it had one
+        (``layout.keep_confirmation``). The record's revision is raised above the one it
         replaces, then ``sign`` makes the version written. An untrusted cloud version (a
         forgery) never stops the write: it is simply replaced.
         """
@@ -173,12 +175,15 @@ class Remote:
                     return WriteResult(REMOTE_DELETED, value, None)
                 if value.get("changeId") != base:
                     overwrote = str(value.get("writer")) if genuine else f"{value.get('writer')} (untrusted)"
-                theirs = value.get("revision")
-                if genuine and isinstance(theirs, int) and not isinstance(theirs, bool) and theirs >= record["revision"]:
-                    version = {**record, "revision": theirs + 1}
-            ok, value, etag = ref.set_if_unchanged(etag, sign(version))
+                    if genuine:
+                        version = layout.keep_confirmation(version, value)
+                theirs = layout.record_revision(value)
+                if genuine and theirs is not None and theirs >= record["revision"]:
+                    version = {**version, "revision": theirs + 1}
+            signed = sign(version)
+            ok, value, etag = ref.set_if_unchanged(etag, signed)
             if ok:
-                return WriteResult(APPLIED, None, overwrote)
+                return WriteResult(APPLIED, None, overwrote, signed)
         raise ContentionError(f"the record of user {user_id} kept changing")
 
     def server_time(self, seen_ms: int | None = None) -> int:
