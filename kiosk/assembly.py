@@ -186,7 +186,7 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
                                          on_recovered=overrides.on_camera_recovered)
             else:
                 source = reopening_source(settings.camera, settings.resolve, on_lost=overrides.on_camera_lost,
-                                          on_recovered=overrides.on_camera_recovered)
+                                          on_recovered=overrides.on_camera_recovered, limits=settings.images.limits())
         open_store = overrides.open_store or (lambda: Store.open(settings, environ=environ))
         jobs = ThreadJobs(open_store)
         undo.callback(jobs.close)

@@ -85,11 +85,20 @@ def test_image_folder_errors_name_the_folder(tmp_path):
         ImageFolderSource(tmp_path / "empty")
 
 
-def test_image_folder_unreadable_image(tmp_path):
-    (tmp_path / "seq").mkdir()
-    (tmp_path / "seq" / "000.png").write_bytes(b"not a png")
+def test_image_folder_unreadable_image(tmp_path, caplog):
+    """A damaged file is skipped with one line (the folder's other images go on); a
+    folder where nothing can be read is a CameraError naming it and why."""
+    write_folder(solid_frames(2), tmp_path / "seq")
+    (tmp_path / "seq" / "000b.png").write_bytes(b"not a png")
     source = ImageFolderSource(tmp_path / "seq", fps=1000)
-    with pytest.raises(CameraError, match="000.png"):
+    frames = [source.read() for _ in range(6)]
+    assert all(frame is not None and frame.shape == (48, 64, 3) for frame in frames)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "kiosk.camera"]
+    assert "000b.png" in line and "not an image of a supported type" in line
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "000.png").write_bytes(b"not a png")
+    source = ImageFolderSource(tmp_path / "bad", fps=1000)
+    with pytest.raises(CameraError, match="none of its 1 images can be read.*000.png"):
         source.read()
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from kiosk.backoff import Backoff
 from kiosk.camera.sources import CameraError, FrameSource, open_source
+from kiosk.vision.image_io import ImageLimits
 from kiosk.config.camera import CameraSettings
 
 # Consecutive empty reads after which an open source counts as gone.
@@ -172,13 +173,15 @@ def reopening_source(
     resolve: Callable[[str], Path] = Path,
     on_lost: Callable[[str], None] = lambda reason: None,
     on_recovered: Callable[[float], None] = lambda seconds: None,
+    limits: ImageLimits = ImageLimits(),
     **options: Any,
 ) -> ReopeningSource:
     """The configured camera, reopened whenever it fails. Nothing is opened yet: the
     first ``read`` opens it (so a camera missing at start-up is retried the same way).
+    ``limits``: an image folder's file limits (the ``images`` section).
     ``options``: more ReopeningSource arguments (backoff, presence_every_s, ...)."""
     return ReopeningSource(
-        lambda: open_source(settings, resolve),
+        lambda: open_source(settings, resolve, limits),
         present=presence_check(settings, resolve),
         fps=settings.fps,
         on_lost=on_lost,

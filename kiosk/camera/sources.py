@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -11,9 +12,11 @@ import cv2
 import numpy as np
 
 from kiosk.config.camera import CameraSettings
-from kiosk.errors import KioskError
+from kiosk.errors import ImageError, KioskError
+from kiosk.vision.image_io import ImageLimits, load_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp")
+# The types kiosk.vision.image_io reads (checked from their header before decoding).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 # Decoded frames an image folder keeps in memory (a scripted sequence is small; a big
 # folder is decoded as it is read instead).
 FOLDER_CACHE_FRAMES = 64
@@ -64,9 +67,16 @@ def _to_rgb(image_bgr: np.ndarray) -> np.ndarray:
 
 
 class ImageFolderSource:
-    """The images of a folder in name order, at ``fps``, looping if asked."""
+    """The images of a folder in name order, at ``fps``, looping if asked.
 
-    def __init__(self, folder: str | Path, fps: float = 30.0, loop: bool = True, pacer: Pacer | None = None) -> None:
+    Each file goes through :func:`kiosk.vision.image_io.load_image` with ``limits`` (the
+    ``images`` section): size, type and declared width x height are checked from the
+    header before anything is decoded. A file that fails (a decompression bomb, a type
+    the kiosk does not read, a damaged one) is skipped with one log line and not tried
+    again; CameraError only when no file of the folder can be read."""
+
+    def __init__(self, folder: str | Path, fps: float = 30.0, loop: bool = True, pacer: Pacer | None = None,
+                 limits: ImageLimits = ImageLimits(), logger: logging.Logger | None = None) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise CameraError(f"image folder {self.folder} does not exist (camera.path)")
@@ -76,32 +86,44 @@ class ImageFolderSource:
         self.fps = float(fps)
         self.loop = loop
         self.pacer = pacer or Pacer(fps)
+        self.limits = limits
+        self.logger = logger or logging.getLogger("kiosk.camera")
         self._next = 0
         self._cache: dict[int, np.ndarray] = {}
+        self._skipped: dict[int, str] = {}  # index -> why
 
-    def _load(self, index: int) -> np.ndarray:
+    def _load(self, index: int) -> np.ndarray | None:
+        """The image's RGB frame, or None when it is skipped (logged the first time)."""
         cached = self._cache.get(index)
         if cached is not None:
             return cached
-        path = self.files[index]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise CameraError(f"cannot read image {path}")
-        frame = _to_rgb(image)
+        if index in self._skipped:
+            return None
+        try:
+            frame = load_image(self.files[index], self.limits)
+        except ImageError as err:
+            self._skipped[index] = str(err)
+            self.logger.warning("camera: image skipped: %s", err)
+            return None
         frame.flags.writeable = False  # shared by every later read of this image
         if len(self.files) <= FOLDER_CACHE_FRAMES:
             self._cache[index] = frame
         return frame
 
     def read(self) -> np.ndarray | None:
-        if self._next >= len(self.files):
-            if not self.loop:
-                return None
-            self._next = 0
         self.pacer.wait()
-        frame = self._load(self._next)
-        self._next += 1
-        return frame
+        while True:
+            if len(self._skipped) == len(self.files):
+                raise CameraError(f"image folder {self.folder}: none of its {len(self.files)} images can be read "
+                                  f"(last: {self._skipped[max(self._skipped)]})")
+            if self._next >= len(self.files):
+                if not self.loop:
+                    return None
+                self._next = 0
+            frame = self._load(self._next)
+            self._next += 1
+            if frame is not None:
+                return frame
 
     def close(self) -> None:
         self._cache.clear()
@@ -205,12 +227,14 @@ class V4L2Source:
             self._capture = None
 
 
-def open_source(settings: CameraSettings, resolve: Callable[[str], Path] = Path) -> FrameSource:
-    """The source the camera section names; CameraError if it cannot be opened."""
+def open_source(settings: CameraSettings, resolve: Callable[[str], Path] = Path,
+                limits: ImageLimits = ImageLimits()) -> FrameSource:
+    """The source the camera section names; CameraError if it cannot be opened.
+    ``limits``: what an image folder's files may be (the ``images`` section)."""
     if settings.source == "v4l2":
         return V4L2Source(settings.device, settings.width, settings.height, settings.fps, settings.fourcc)
     if not settings.path:
         raise CameraError(f"camera.path must name a {'video file' if settings.source == 'video' else 'folder'} for camera.source {settings.source}")
     if settings.source == "video":
         return VideoFileSource(resolve(settings.path), loop=settings.loop)
-    return ImageFolderSource(resolve(settings.path), fps=settings.fps, loop=settings.loop)
+    return ImageFolderSource(resolve(settings.path), fps=settings.fps, loop=settings.loop, limits=limits)

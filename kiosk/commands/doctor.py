@@ -143,7 +143,7 @@ def check_camera(settings: Settings) -> Check:
     camera = settings.camera
     where = camera.device if camera.source == "v4l2" else camera.path
     try:
-        source = open_source(camera, settings.resolve)
+        source = open_source(camera, settings.resolve, settings.images.limits())
     except KioskError as err:
         return Check("camera", False, str(err), "check camera.source/device/path; 'v4l2-ctl --list-devices' lists cameras")
     try:

@@ -75,7 +75,7 @@ def _open_camera(settings: Settings) -> FrameSource:
         from kiosk.camera import open_source
     except ImportError:  # pragma: no cover - kiosk.camera ships with the kiosk
         return _CvCapture(settings.camera.device)
-    return open_source(settings.camera, settings.resolve)
+    return open_source(settings.camera, settings.resolve, settings.images.limits())
 
 
 class _CvCapture:

@@ -1,4 +1,5 @@
-"""Config section of image files read by the command line (``facekiosk verify``, ``embed``)."""
+"""Config section of image files: those the command line reads (``facekiosk verify``,
+``embed``) and an image folder the camera reads (``camera.source: images``)."""
 
 from pydantic import Field
 
