@@ -533,3 +533,52 @@ def test_every_journey_event_is_recorded_where_it_is_decided(kiosk, faces_a, fac
     mail = {EventName.EMAIL_CODE_SENT, EventName.EMAIL_CONFIRMED, EventName.EMAIL_CONFIRM_REFUSED}  # in test_flows_mail
     storage = {EventName.STORAGE_PROBLEM}  # in test_flows_storage
     assert {event.name for event in kiosk.events} == set(EventName) - upgrade - mail - storage
+
+
+def enroll_directly(kiosk, email, faces):
+    """An account whose templates are these pictures, every model (no duplicate check)."""
+    primary, *others = [m for m in kiosk.flow.rules.model_ids if m in faces[0].embeddings]
+    kiosk.store.enroll(email, PASSWORD, [f.embeddings[primary] for f in faces], primary,
+                       more_templates={m: [f.embeddings[m] for f in faces] for m in others})
+
+
+@pytest.mark.parametrize("nearest_only", [False, True])
+def test_a_face_opens_only_the_account_it_is_nearest_to(tmp_path, rules, faces_a, nearest_only):
+    """A face that passes the threshold of one account but is more like another one (a
+    "wolf", here: the attempt's very pictures are another account's templates) opens
+    neither: the attempt is refused and counted. Without the rule it opens the first."""
+    from dataclasses import replace
+
+    k = Kiosk(tmp_path, replace(rules, nearest_only=nearest_only))
+    try:
+        attempt = faces_a[3:]
+        enroll_directly(k, "victim@example.org", faces_a[:3])
+        enroll_directly(k, "lookalike@example.org", attempt)
+        k.start_reset("victim@example.org")
+        k.show(attempt)
+        flow = k.flow
+        if not nearest_only:
+            assert flow.step == Step.RESET_PASSWORD  # the attack: the victim's reset opens
+            return
+        assert flow.step == Step.RESET_REFUSED
+        assert flow.session.message.msgid == "We could not verify you."  # the usual refusal
+        assert flow.session.attempts_left == MAX_FAILURES - 1
+        assert flow.session.outcome.reason == "nearer another account"
+        assert flow.session.outcome.probes is None
+        refused = [e for e in k.store.audit.entries() if e.action == "sign_in_face"]
+        assert [e.result for e in refused] == ["fail"] and refused[0].reason.startswith("nearer another account (")
+    finally:
+        k.jobs.close()
+
+
+def test_the_nearest_account_rule_refuses_no_genuine_attempt(tmp_path, rules, faces_a, faces_b):
+    """With two people enrolled, each one's face still opens their own account."""
+    k = Kiosk(tmp_path, rules)
+    try:
+        enroll_directly(k, "ann@example.org", faces_a[:3])
+        enroll_directly(k, "bob@example.org", faces_b[:3])
+        k.start_reset("ann@example.org")
+        k.show(faces_a[3:])
+        assert k.flow.step == Step.RESET_PASSWORD
+    finally:
+        k.jobs.close()

@@ -85,6 +85,9 @@ class VerificationSettings(Section):
     same_face_security_level: Literal["high", "medium", "low"] = "medium"
     # How a probe is scored against a user's several templates.
     template_fusion: Literal["min", "mean"] = "mean"
+    # An accepted reset also needs the account to be the one, of everyone enrolled, that
+    # the face is most like: a face near many people opens at most one account.
+    nearest_only: bool = True
 
     @model_validator(mode="before")
     @classmethod

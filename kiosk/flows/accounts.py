@@ -69,6 +69,22 @@ class ResetSubject:
 class FaceRecorded:
     locked: Locked | None
     attempts_left: int
+    # An attempt accepted on its score but refused here (NEARER_OTHER), else None.
+    overruled: str | None = None
+
+
+# The audit reason of an attempt whose face is more like another account than its own.
+NEARER_OTHER = "nearer another account"
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """What the "nearest account only" check needs (FaceRules.nearer_other): the accepted
+    attempt's pictures by model id and the account they were accepted for."""
+
+    rules: FaceRules
+    user_id: str
+    probes: dict[str, np.ndarray]
 
 
 def _notice_shown(store: Store, email: Email) -> bool:
@@ -125,14 +141,24 @@ def find_reset_subject(email: Email, model_ids: Sequence[str]) -> Job:
     return job
 
 
-def record_face(email: Email, accepted: bool, score: float | None, reason: str) -> Job:
+def record_face(email: Email, accepted: bool, score: float | None, reason: str, nearest: Nearest | None = None) -> Job:
+    """Count a face attempt (lockout, limits, audit). With ``nearest``, an accepted attempt
+    is first searched against everyone enrolled: a face more like another account is
+    refused and counted instead (``FaceRecorded.overruled``)."""
+
     def job(store: Store) -> FaceRecorded:
+        verdict, why, overruled = accepted, reason, None
+        if accepted and nearest is not None:
+            other = nearest.rules.nearer_other(store.gallery, nearest.probes, nearest.user_id)
+            if other is not None:
+                verdict, overruled = False, NEARER_OTHER
+                why = f"{NEARER_OTHER} ({other.owner}, score {other.distance:.3f}); {reason}"
         was_locked = store.lockout_status(email.address).locked
-        status = store.record_face_attempt(email.address, accepted, score, reason)
+        status = store.record_face_attempt(email.address, verdict, score, why)
         locked = Locked(status.scope or "email", status.remaining_s) if status.locked else None
         if locked is not None and not was_locked:
             _lock_notice(store, email, locked.scope, locked.remaining_s)
-        return FaceRecorded(locked, status.attempts_left)
+        return FaceRecorded(locked, status.attempts_left, overruled)
 
     return job
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from kiosk.flows.faces import Embeddings, FaceObservation, FaceRules, Templates
-from kiosk.flows.verify import MATCH, NO_CLEAR_PICTURE, NO_FACE, NO_MATCH, TIMEOUT, Outcome
+from kiosk.flows.verify import MATCH, NO_CLEAR_PICTURE, NO_FACE, NO_MATCH, TIMEOUT, Outcome, stack_probes
 from kiosk.i18n import N_, Text
 from kiosk.liveness.challenge import PROMPT, Status
 
@@ -250,7 +250,8 @@ class LivenessVerifier:
         threshold = self.rules.comparison_threshold(self.templates)
         best = score if math.isfinite(score) else None
         if score <= threshold:
-            return Outcome(True, best, MATCH, counts=False, liveness=self.evidence, threshold=threshold)
+            return Outcome(True, best, MATCH, counts=False, liveness=self.evidence, threshold=threshold,
+                           probes=stack_probes([self.embeddings]))
         return Outcome(False, best, NO_MATCH, counts=True, liveness=self.evidence, threshold=threshold)
 
     def wipe(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -35,6 +35,9 @@ class Outcome:
     counts: bool  # a failed attempt for the lockout (a real comparison was made)
     liveness: dict[str, Any] | None = None  # the liveness challenge's evidence, if one ran
     threshold: float | None = None  # what the score was held against, when one was decided
+    # An accepted attempt's pictures by model id (one row each), for the check that the
+    # account is the nearest of everyone enrolled; never in the audit log, wiped after.
+    probes: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def audit_reason(self) -> str:
         """The audit log's reason: the outcome, then the challenge's evidence as JSON."""
@@ -79,6 +82,15 @@ class Verifier(Protocol):
     def wipe(self) -> None: ...
 
 
+def stack_probes(pictures: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Pictures' embeddings by model id, as one (pictures, dim) matrix per model that every
+    picture has."""
+    if not pictures:
+        return {}
+    models = set(pictures[0]).intersection(*pictures[1:])
+    return {m: np.stack([np.asarray(p[m], dtype=np.float32).reshape(-1) for p in pictures]) for m in sorted(models)}
+
+
 class FaceVerifier:
     """Decides a reset on ``frames`` clear pictures of one face: the mean of their fused
     scores against the person's templates, at the security level's per-attempt
@@ -103,6 +115,7 @@ class FaceVerifier:
         self.embedding: np.ndarray | None = None
         self.compared = 0  # clear pictures compared in this attempt (all faces)
         self._scores: list[float] = []  # of the current face
+        self._probes: list[dict[str, np.ndarray]] = []  # its embeddings, by model id
         self._first: np.ndarray | None = None  # the current face's primary embedding
         self._best = math.inf
         self.saw_face = False
@@ -128,11 +141,14 @@ class FaceVerifier:
         primary = np.asarray(observation.embedding, dtype=np.float32)
         if self._first is not None and not self.rules.same_face(primary, self._first[None]):
             self._scores.clear()  # another face: its pictures make their own attempt
+            self._probes.clear()
             self._first = None
         if self._first is None:
             self._first = primary
-        score = self.rules.score(self.rules.probe(observation.embedding, observation.embeddings), self.templates)
+        probe = self.rules.probe(observation.embedding, observation.embeddings)
+        score = self.rules.score(probe, self.templates)
         self._scores.append(score)
+        self._probes.append(probe)
         self._best = min(self._best, score)
         self.compared += 1
         self.guidance = N_("Checking...")
@@ -145,7 +161,7 @@ class FaceVerifier:
         threshold = self.rules.attempt_threshold(self.templates, len(self._scores))
         score = mean if math.isfinite(mean) else None
         if mean <= threshold:
-            return Outcome(True, score, MATCH, counts=False, threshold=threshold)
+            return Outcome(True, score, MATCH, counts=False, threshold=threshold, probes=stack_probes(self._probes))
         return Outcome(False, score, NO_MATCH, counts=True, threshold=threshold)
 
     def expire(self, now: float) -> Outcome | None:
@@ -158,3 +174,4 @@ class FaceVerifier:
     def wipe(self) -> None:
         self.templates = None
         self._first = None
+        self._probes.clear()

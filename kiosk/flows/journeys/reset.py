@@ -165,7 +165,11 @@ def decide(flow: Flow, outcome: Outcome) -> None:
     session.verifier = None
     assert session.email is not None
     if outcome.accepted and session.user_id is not None:
-        job = accounts.record_face(session.email, True, outcome.score, outcome.audit_reason())
+        nearest = None
+        if flow.rules.nearest_only and outcome.probes:
+            nearest = accounts.Nearest(flow.rules, session.user_id, outcome.probes)
+        session.outcome = replace(outcome, probes=None)
+        job = accounts.record_face(session.email, True, outcome.score, outcome.audit_reason(), nearest)
         flow.run_job(JobKind.RECORD_ACCEPT, job, N_("Checking..."), recorded)
     elif outcome.counts:
         reason = f"{outcome.reason}; {session.subject_reason}" if session.subject_reason else outcome.reason
@@ -184,6 +188,14 @@ def recorded(flow: Flow, done: Done) -> None:
     outcome = flow.session.outcome
     if not isinstance(result, FaceRecorded):
         flow.store_failed(done.error)
+    elif result.overruled is not None and outcome is not None:
+        flow.session.outcome = replace(outcome, accepted=False, reason=result.overruled, counts=True)
+        if result.locked is not None:
+            flow.locked(result.locked)
+            return
+        flow.session.attempts_left = result.attempts_left
+        flow.say(N_("We could not verify you."))
+        show_refusal(flow)
     elif result.locked is not None:
         flow.locked(result.locked)
     elif outcome is not None and outcome.accepted:
