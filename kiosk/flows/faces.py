@@ -193,7 +193,7 @@ class FaceRules:
             if not len(enrolled):
                 continue
             per_template = np.atleast_2d(enrolled.all_distances(rows)).mean(axis=0)
-            owners, inverse = np.unique(enrolled.owners.astype(str), return_inverse=True)
+            owners, inverse = enrolled.people
             if self.template_fusion == "min":
                 per_person = np.full(len(owners), np.inf)
                 np.minimum.at(per_person, inverse, per_template)

@@ -45,6 +45,54 @@ def load_gallery(conn: sqlite3.Connection, codec: TemplateCodec, model_id: str, 
     return gallery
 
 
+class GalleryCache:
+    """The galleries of one connection, kept between searches while no template changed.
+
+    A search of everyone enrolled runs at every sign-up (duplicates) and every accepted
+    reset (nearest account only); decrypting every template each time costs about a
+    second per 20,000 people. A cached gallery is reused while both hold:
+
+    * ``PRAGMA data_version`` is unchanged: no other connection (the sync engine, an admin
+      command) committed anything since;
+    * this connection's own count of template writes is unchanged: TEMP triggers (they
+      belong to this connection and need no schema change) count inserts, updates and
+      deletes of ``templates``.
+
+    Inside a transaction nothing is cached (uncommitted rows may still roll back).
+    The memory is the gallery's own: 512 bytes per 128-value template.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._entries: dict[tuple[str, str], tuple[tuple[int, int], Gallery]] = {}
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS template_writes (n INTEGER NOT NULL)")
+        if conn.execute("SELECT COUNT(*) FROM temp.template_writes").fetchone()[0] == 0:
+            conn.execute("INSERT INTO temp.template_writes VALUES (0)")
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS template_writes_{event.lower()} AFTER {event} "
+                         "ON main.templates BEGIN UPDATE template_writes SET n = n + 1; END")
+
+    def _token(self) -> tuple[int, int]:
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        writes = self.conn.execute("SELECT n FROM temp.template_writes").fetchone()[0]
+        return int(version), int(writes)
+
+    def get(self, codec: TemplateCodec, model_id: str, metric: str = "euclidean") -> Gallery:
+        if self.conn.in_transaction:
+            return load_gallery(self.conn, codec, model_id, metric)
+        token = self._token()
+        cached = self._entries.get((model_id, metric))
+        if cached is not None and cached[0] == token:
+            return cached[1]
+        gallery = load_gallery(self.conn, codec, model_id, metric)
+        if self._token() == token:  # nothing changed while it loaded
+            self._entries[(model_id, metric)] = (token, gallery)
+        return gallery
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class DuplicateSearch(Protocol):
     """The kiosk's duplicate-face search at enrollment (kiosk.flows.faces.FaceRules):
     given the store's galleries (model id, metric -> Gallery) and the new person's

@@ -42,7 +42,7 @@ from kiosk.store.errors import (
     UnknownUserError,
 )
 from kiosk.store import rotation
-from kiosk.store.gallery import DuplicateSearch, find_duplicate, load_gallery
+from kiosk.store.gallery import DuplicateSearch, GalleryCache, find_duplicate
 from kiosk.vision.matcher import Gallery
 from kiosk.store.lockout import LockStatus, Lockout
 from kiosk.store import limits as limits_mod
@@ -96,6 +96,7 @@ class Store:
         self.conn = conn
         self.settings = settings
         self.codec = codec
+        self.galleries = GalleryCache(conn)
         self.kiosk_id = kiosk_id
         self.clock = clock
         self.path = path
@@ -194,8 +195,9 @@ class Store:
         return db.data_version(self.conn)
 
     def gallery(self, model_id: str, metric: str = "euclidean") -> Gallery:
-        """All live templates of ``model_id`` as one matrix, for the 1:N matcher."""
-        return load_gallery(self.conn, self.codec, model_id, metric)
+        """All live templates of ``model_id`` as one matrix, for the 1:N matcher (kept
+        between calls while no template changed: GalleryCache). Read-only."""
+        return self.galleries.get(self.codec, model_id, metric)
 
     def lockout_status(self, email: str) -> LockStatus:
         return self.lockout.status(normalize_email(email).key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,6 +75,14 @@ class Gallery:
     @property
     def dim(self) -> int:
         return int(self.matrix.shape[1]) if self.matrix.ndim == 2 and len(self) else 0
+
+    @functools.cached_property
+    def people(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the distinct owners, sorted; each row's index into them), worked out once per
+        gallery: sorting 300,000 ids takes about 0.3 s, and a cached gallery is searched
+        many times."""
+        owners, inverse = np.unique(self.owners.astype(str), return_inverse=True)
+        return owners, inverse
 
     def without(self, owner: str) -> "Gallery":
         keep = self.owners != owner
