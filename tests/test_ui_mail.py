@@ -7,6 +7,7 @@ the code screen of a new address and of a taken one are compared pixel for pixel
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pygame
@@ -17,7 +18,7 @@ from kiosk.camera.scripted import person_frames, write_folder
 from kiosk.flows import Step
 from kiosk.store import Store
 from kiosk.store import mail as mail_store
-from mail_support import SmtpServer
+from mail_support import SilentListener, SmtpServer
 from test_ui_journeys import PASSWORD, driven  # noqa: F401 - the fixture
 from ui_support import PERSON_A, PERSON_B, Driver, enroll_directly, store_settings
 
@@ -31,10 +32,10 @@ def smtp():
     server.stop()
 
 
-def build(tmp_path, pipeline, smtp: SmtpServer):
+def build(tmp_path, pipeline, smtp: SmtpServer, **mail: Any):
     from kiosk.assembly import Overrides, build_kiosk
 
-    settings = store_settings(tmp_path, mail=smtp.mail_settings())
+    settings = store_settings(tmp_path, mail=smtp.mail_settings(**mail))
     ui = settings.ui.model_copy(update={"fullscreen": False, "width": 800, "height": 480})
     settings = settings.model_copy(update={"ui": ui})
     frames = write_folder(person_frames(PERSON_A), tmp_path / "camera")
@@ -116,3 +117,31 @@ def test_a_sign_up_in_german_on_screen_gets_its_code_email_in_german(tmp_path, p
             assert mail_store.language_of(store, store.get_user(EMAIL).id) == "de"
     finally:
         kiosk.close(timeout=10)
+
+
+@pytest.mark.slow
+def test_a_relay_hanging_in_the_tls_handshake_never_holds_up_the_screen(tmp_path, pipeline, smtp, driven):  # noqa: F811
+    """mail.tls: tls to a relay that accepts the connection and never answers the TLS
+    handshake (timeout_s 10): while the kiosk's mail thread waits on it, the sign-up
+    reaches the code screen and answers a typed code; the email stays queued."""
+    silent = SilentListener()
+    kiosk, settings = build(tmp_path, pipeline, smtp, host="localhost", port=silent.port, tls="tls", timeout_s=10.0)
+    try:
+        ui = driven(kiosk.app, "mail-hanging-tls")
+        sign_up_to_the_code(ui)
+        reached = time.monotonic()
+        assert _pending(settings) == 1  # queued, not sent
+        ui.type("123456")
+        ui.submit()
+        ui.wait_for(lambda: ui.flow.session.message is not None and not ui.flow.busy, 5.0, what="the code's answer")
+        assert ui.flow.session.message.msgid.startswith("That code is not right")
+        assert kiosk.mail.failed == 0, "the handshake was still hanging all along"
+        assert time.monotonic() - reached < 8.0
+    finally:
+        kiosk.close(timeout=10)
+        silent.close()
+
+
+def _pending(settings) -> int:
+    with Store.open(settings) as store:
+        return mail_store.counts(store).pending
