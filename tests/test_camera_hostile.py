@@ -111,3 +111,38 @@ def test_peak_memory_of_reading_a_folder_with_the_bomb(folder: Path) -> None:
     print(result.stdout.strip(), f"-> peak RSS {peak_kib / 1024:.0f} MB")
     assert "SHAPES [(480, 640, 3)]" in result.stdout, result.stdout
     assert peak_kib < 300 * 1024, peak_kib
+
+
+def test_the_kiosk_wires_the_images_section_into_its_camera(tmp_path: Path, folder: Path, pipeline, caplog) -> None:
+    """build_kiosk with camera.source images: the kiosk's grabber skips the bomb with the
+    configured limits; with images.max_pixels below a VGA frame it reads nothing and says
+    why (so the section, not a default, decides)."""
+    import pygame
+
+    from kiosk.assembly import Overrides, build_kiosk
+    from ui_support import store_settings
+
+    pygame.display.init()
+    surface = pygame.display.set_mode((800, 480))
+    for max_pixels, expect in ((40_000_000, "frames"), (640 * 480 - 1, "none of its 3 images")):
+        caplog.clear()
+        home = tmp_path / str(max_pixels)
+        home.mkdir()
+        settings = store_settings(home, camera={"source": "images", "path": str(folder), "fps": 30},
+                                  images={"max_pixels": max_pixels})
+        kiosk = build_kiosk(settings, Overrides(surface=surface, pipeline=pipeline, sync=False))
+        try:
+            assert kiosk.grabber is not None
+            deadline = time.monotonic() + 10
+            if expect == "frames":
+                while (kiosk.grabber.latest() is None or kiosk.grabber.latest().seq < 5) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert kiosk.grabber.latest().image.shape == (480, 640, 3) and kiosk.grabber.error is None
+                assert len(camera_lines(caplog)) == 1
+            else:
+                while kiosk.grabber.error is None and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert kiosk.grabber.latest() is None
+                assert expect in (kiosk.grabber.error or ""), kiosk.grabber.error
+        finally:
+            kiosk.close(timeout=10)
