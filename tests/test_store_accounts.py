@@ -194,6 +194,14 @@ def test_export_has_the_persons_data_and_no_secrets(store: Store) -> None:
     assert "$argon2" not in text
     blob = query_one(store, "SELECT blob FROM templates LIMIT 1")
     assert blob.hex() not in text
+    assert data["consent"] == {"version": None, "given_at": None} and data["email_confirmed_at"] is None
+    from kiosk.store import mail as mail_store
+
+    mail_store.record_consent(store, user.id, "2026-11-1")
+    mail_store.set_confirmed(store, user.id)
+    data = store.export_user("ann@example.org")
+    assert data["consent"]["version"] == "2026-11-1" and data["consent"]["given_at"].endswith("Z")
+    assert data["email_confirmed_at"].endswith("Z")
 
 
 def test_user_id_from_the_enrolling_kiosk_must_be_a_uuid(store: Store) -> None:
