@@ -629,6 +629,13 @@ class Store:
         with db.transaction(self.conn):
             return replica.dismiss_notice(self.conn, normalize_email(email).key)
 
+    def _export_account_facts(self, user_id: str) -> dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT consent_version, consent_at, email_confirmed_at FROM users WHERE id = ?", (user_id,)
+        ).fetchone()
+        version, given, confirmed = row if row else (None, None, None)
+        return {"consent": {"version": version, "given_at": iso_time(given)}, "email_confirmed_at": iso_time(confirmed)}
+
     def export_user(self, email: str) -> dict[str, Any]:
         """A person's own data as JSON-ready values, without password hash or templates."""
         address = normalize_email(email)
@@ -646,6 +653,7 @@ class Store:
             "revision": user.revision,
             "enrolled_on_kiosk": user.origin_kiosk,
             "password": {"set": user.has_password, "stored_as": "argon2id hash (not exported)"},
+            **self._export_account_facts(user.id),
             "face_templates": [
                 {"id": t.id, "model": t.model_id, "values": t.dim, "created_at": iso_time(t.created_at), "stored_as": "encrypted (not exported)"}
                 for t in user.templates
