@@ -20,8 +20,11 @@ What is served, and the production behaviour it copies:
 - Server values ``{".sv": "timestamp"}`` and ``{".sv": {"increment": n}}``; nulls and empty
   objects are never stored; arrays are stored as integer-keyed objects and read back as arrays
   while dense; keys with ``. $ # [ ] /`` or control characters are refused with 400.
-- Requests that are not the admin (``Bearer owner``) are checked against the literal
-  ``.read``/``.write`` booleans of the rules file and get 401 "Permission denied".
+- Security rules (see "Rules" below): requests that are not the admin get 401 "Permission
+  denied" unless the rules file allows them. The admin is ``Bearer owner`` without
+  ``auth_variable_override``; with that parameter (what firebase-admin sends for its
+  ``databaseAuthVariableOverride`` option, JSON ``{"uid": ...}`` or ``null``) the rules run
+  with it as ``auth``; no owner token at all is ``auth == null``.
 - ``Accept: text/event-stream``: an initial ``put`` at "/", then ``put``/``patch`` events
   relative to the listened path, and ``keep-alive`` events every ``keepalive_s`` seconds.
 
@@ -35,7 +38,36 @@ reported even if it changes nothing, writes above it only when its value changed
 reaches into a listened path from above arrives as a ``patch`` at "/" with slash-joined keys;
 ``cancel`` is followed by the end of the stream; ``+`` in the URL path also decodes to a space.
 Not supported: priorities (``.priority`` writes get 400; ``$priority`` orders as if none were
-set), rule expressions other than true/false, query parameters on streams, ``format=export``.
+set), query parameters on streams, ``format=export``.
+
+Rules: the subset of the Realtime Database rules language this project's database.rules.json
+needs, parsed by a tokenizer and a recursive-descent parser into closures (never ``eval``):
+
+- ``.read``/``.write`` cascade: a grant at any level from the root down to the requested path
+  allows, and a deeper rule cannot take it back; rules below the path are not consulted. A
+  read (GET, query, stream) needs ``.read`` at the path; a write needs ``.write`` at each
+  written path. ``.validate`` does not cascade: it runs at every non-null node of the new data
+  at and below each written path and at the written paths' ancestors, and all must hold.
+  Deleting (null) is never validated. A write (a PATCH's multi-path update as one) is judged
+  on the data the whole request would leave: ``newData`` is that, ``data``/``root`` before.
+- ``$wildcard`` levels bind ``$name`` to the key; a literal key at the same level wins.
+- Variables ``auth`` (null or the override object: ``auth.uid``, ``auth.x``), ``now`` (server
+  ms), ``root``, ``data``, ``newData``, ``$vars``; literals: numbers, 'strings', "strings",
+  true, false, null, ``[list]`` (for hasChildren), ``/regex/i``.
+- Snapshot methods ``child(path)``, ``parent()``, ``val()``, ``exists()``, ``hasChild(path)``,
+  ``hasChildren([names])``/``hasChildren()``, ``isString()``, ``isNumber()``,
+  ``isBoolean()``, ``getPriority()`` (null); string ``.length`` (UTF-16 units),
+  ``matches(/re/)`` (a search: anchor with ^ $), ``beginsWith``, ``endsWith``, ``contains``,
+  ``toLowerCase``, ``toUpperCase``.
+- Operators ``! - * / % + < <= > >= == != === !== && || ?:`` and parentheses; ``==`` is
+  strict (no coercion), ``+`` adds numbers or joins two strings, ``<`` compares two numbers
+  or two strings; ``&&``/``||`` short-circuit and take booleans only.
+- A rule that errs (null.length, a string compared with a number, auth.uid when auth is
+  null, a method on the wrong type) is false, as in production; a rule that yields anything
+  but true is false. A rules file whose expressions do not parse is refused on load and on
+  ``PUT /.settings/rules.json`` (400), as deploying refuses it.
+Not in the subset: ``query.*`` rules, ``auth.token`` claims beyond plain properties,
+``replace()``/``split``, priorities, and production's limits on rule size and evaluation cost.
 
 Stdlib only. One re-entrant lock guards the data tree and the listener list; every write
 updates the tree and queues its events while holding it, so listeners see writes in order.
@@ -310,40 +342,10 @@ def rules_node(rules: dict, segments: list[str]) -> dict | None:
     """The rules object that applies at ``segments`` ($wildcards match any key)."""
     node: Any = rules.get("rules", {})
     for segment in segments:
-        if not isinstance(node, dict):
+        node, _ = _rule_child(node, segment)
+        if node is None:
             return None
-        if segment in node:
-            node = node[segment]
-            continue
-        wildcard = next((k for k in node if k.startswith("$")), None)
-        if wildcard is None:
-            return None
-        node = node[wildcard]
     return node if isinstance(node, dict) else None
-
-
-def rules_allow(rules: dict, segments: list[str], kind: str) -> bool:
-    """Cascading ``.read``/``.write``: granted if any level down to the path is literally true.
-
-    Rule expressions other than true/false are not evaluated and count as a denial.
-    """
-    node: Any = rules.get("rules", {})
-    for depth in range(len(segments) + 1):
-        if not isinstance(node, dict):
-            return False
-        if node.get(kind) in (True, "true"):
-            return True
-        if depth == len(segments):
-            return False
-        segment = segments[depth]
-        if segment in node:
-            node = node[segment]
-        else:
-            wildcard = next((k for k in node if k.startswith("$")), None)
-            if wildcard is None:
-                return False
-            node = node[wildcard]
-    return False
 
 
 def indexed_on(rules: dict, segments: list[str]) -> set[str]:
@@ -352,6 +354,596 @@ def indexed_on(rules: dict, segments: list[str]) -> set[str]:
         return set()
     index = node.get(".indexOn", [])
     return {index} if isinstance(index, str) else set(index)
+
+
+# ---------------------------------------------------------------------------------------------
+# Security rules: expressions (a tokenizer and a recursive-descent parser, never eval)
+
+
+class RuleError(Exception):
+    """An expression that cannot be parsed, or fails while evaluated (which denies, as in
+    production: an error in a rule counts as false)."""
+
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
+  | (?P<op>===|!==|==|!=|<=|>=|&&|\|\||[-+*/%<>!?:.,()\[\]])
+""", re.X)
+_REGEX_LITERAL = re.compile(r"/((?:[^/\\\n]|\\.)+)/([a-z]*)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"', "/": "/"}
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # num, str, name, op, regex, end
+    text: str
+    pos: int
+
+
+def _unescape(body: str) -> str:
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+def tokenize(source: str) -> list[_Tok]:
+    """Tokens of a rule expression. A ``/`` where an operand is expected starts a regular
+    expression literal (``/^[a-z]+$/i``); elsewhere it divides, as in JavaScript."""
+    tokens: list[_Tok] = []
+    pos = 0
+    while pos < len(source):
+        operand_expected = not tokens or (tokens[-1].kind == "op" and tokens[-1].text not in (")", "]"))
+        if source[pos] == "/" and operand_expected:
+            match = _REGEX_LITERAL.match(source, pos)
+            if match is None:
+                raise RuleError(f"unterminated regular expression at {pos}")
+            tokens.append(_Tok("regex", match.group(0), pos))
+            pos = match.end()
+            continue
+        match = _TOKEN.match(source, pos)
+        if match is None:
+            raise RuleError(f"unexpected character {source[pos]!r} at {pos}")
+        kind = match.lastgroup or "space"
+        if kind != "space":
+            tokens.append(_Tok(kind, match.group(0), pos))
+        pos = match.end()
+    tokens.append(_Tok("end", "", pos))
+    return tokens
+
+
+@dataclass
+class RuleContext:
+    """What an expression can see: ``auth`` (None or a dict), ``now`` (ms), the old ``root``,
+    ``data`` and ``newData`` (None for reads), and the ``$wildcard`` values of the path."""
+
+    auth: Any
+    now: int
+    root: "RuleSnapshot"
+    data: "RuleSnapshot"
+    new_data: "RuleSnapshot | None"
+    variables: dict[str, str]
+
+
+class RuleSnapshot:
+    """``root``/``data``/``newData``: a location in one version of the tree."""
+
+    __slots__ = ("tree", "segments")
+
+    def __init__(self, tree: Stored, segments: tuple[str, ...]) -> None:
+        self.tree = tree
+        self.segments = segments
+
+    def value(self) -> Stored:
+        return child_at(self.tree, self.segments)
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        method = _SNAPSHOT_METHODS.get(name)
+        if method is None:
+            raise RuleError(f"snapshots have no method {name}()")
+        return method(self, *args)
+
+    def child(self, path: Any) -> "RuleSnapshot":
+        if not isinstance(path, str) or not path:
+            raise RuleError("child() needs a non-empty string path")
+        return RuleSnapshot(self.tree, self.segments + tuple(s for s in path.split("/") if s))
+
+    def parent(self) -> "RuleSnapshot":
+        if not self.segments:
+            raise RuleError("parent() of the root")
+        return RuleSnapshot(self.tree, self.segments[:-1])
+
+    def val(self) -> Any:
+        return to_wire(self.value())
+
+    def exists(self) -> bool:
+        return self.value() is not None
+
+    def has_child(self, path: Any) -> bool:
+        return self.child(path).exists()
+
+    def has_children(self, names: Any = None) -> bool:
+        node = self.value()
+        if names is None:
+            return isinstance(node, dict)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise RuleError("hasChildren() takes a list of strings")
+        return all(self.child(n).exists() for n in names)
+
+    def is_string(self) -> bool:
+        return isinstance(self.value(), str)
+
+    def is_number(self) -> bool:
+        node = self.value()
+        return isinstance(node, (int, float)) and not isinstance(node, bool)
+
+    def is_boolean(self) -> bool:
+        return isinstance(self.value(), bool)
+
+
+_SNAPSHOT_METHODS: dict[str, Callable[..., Any]] = {
+    "child": RuleSnapshot.child, "parent": RuleSnapshot.parent, "val": RuleSnapshot.val,
+    "exists": RuleSnapshot.exists, "hasChild": RuleSnapshot.has_child,
+    "hasChildren": RuleSnapshot.has_children, "isString": RuleSnapshot.is_string,
+    "isNumber": RuleSnapshot.is_number, "isBoolean": RuleSnapshot.is_boolean,
+    "getPriority": lambda snapshot: None,
+}
+
+
+def _js_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
+
+
+def _string_method(text: str, name: str, args: list[Any]) -> Any:
+    def one_string() -> str:
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise RuleError(f"{name}() takes one string")
+        return args[0]
+
+    if name == "matches":
+        if len(args) != 1 or not isinstance(args[0], re.Pattern):
+            raise RuleError("matches() takes a regular expression literal")
+        return args[0].search(text) is not None
+    if name == "beginsWith":
+        return text.startswith(one_string())
+    if name == "endsWith":
+        return text.endswith(one_string())
+    if name == "contains":
+        return one_string() in text
+    if name == "toLowerCase" and not args:
+        return text.lower()
+    if name == "toUpperCase" and not args:
+        return text.upper()
+    raise RuleError(f"strings have no method {name}()")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``==``: strict, as in the rules language (no type coercion; 1 == 1.0)."""
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    if type(a) is not type(b):
+        return False
+    return bool(a == b)
+
+
+def _compare(op: str, a: Any, b: Any) -> bool:
+    if not ((_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str))):
+        raise RuleError(f"{op} compares two numbers or two strings")
+    if isinstance(a, str):
+        a, b = a.encode("utf-16-be"), b.encode("utf-16-be")
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def _arith(op: str, a: Any, b: Any) -> Any:
+    if op == "+" and isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if not (_is_number(a) and _is_number(b)):
+        raise RuleError(f"{op} needs two numbers (or, for +, two strings)")
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if b == 0:
+        raise RuleError("division by zero")
+    return a / b if op == "/" else math.fmod(a, b)
+
+
+def _truthy(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RuleError("&&, || and ! take booleans")
+    return value
+
+
+Compiled = Callable[[RuleContext], Any]
+
+
+class _Parser:
+    """Recursive descent over the rules grammar, building closures ctx -> value."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.tokens = tokenize(source)
+        self.i = 0
+
+    def parse(self) -> Compiled:
+        expr = self.ternary()
+        if self.peek().kind != "end":
+            self.fail(f"unexpected {self.peek().text!r}")
+        return expr
+
+    # -- helpers
+    def peek(self) -> _Tok:
+        return self.tokens[self.i]
+
+    def take(self) -> _Tok:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def accept(self, *ops: str) -> str | None:
+        token = self.peek()
+        if token.kind == "op" and token.text in ops:
+            self.i += 1
+            return token.text
+        return None
+
+    def expect(self, op: str) -> None:
+        if self.accept(op) is None:
+            self.fail(f"expected {op!r}")
+
+    def fail(self, message: str) -> None:
+        raise RuleError(f"{message} at {self.peek().pos} in {self.source!r}")
+
+    # -- grammar, lowest precedence first
+    def ternary(self) -> Compiled:
+        condition = self.logical_or()
+        if self.accept("?") is None:
+            return condition
+        yes = self.ternary()
+        self.expect(":")
+        no = self.ternary()
+        return lambda ctx: yes(ctx) if _truthy(condition(ctx)) else no(ctx)
+
+    def logical_or(self) -> Compiled:
+        left = self.logical_and()
+        while self.accept("||"):
+            right = self.logical_and()
+            left = (lambda a, b: lambda ctx: _truthy(a(ctx)) or _truthy(b(ctx)))(left, right)
+        return left
+
+    def logical_and(self) -> Compiled:
+        left = self.equality()
+        while self.accept("&&"):
+            right = self.equality()
+            left = (lambda a, b: lambda ctx: _truthy(a(ctx)) and _truthy(b(ctx)))(left, right)
+        return left
+
+    def equality(self) -> Compiled:
+        left = self.relational()
+        while (op := self.accept("==", "!=", "===", "!==")) is not None:
+            right = self.relational()
+            negate = op.startswith("!")
+            left = (lambda a, b, n: lambda ctx: _same(a(ctx), b(ctx)) != n)(left, right, negate)
+        return left
+
+    def relational(self) -> Compiled:
+        left = self.additive()
+        while (op := self.accept("<", "<=", ">", ">=")) is not None:
+            right = self.additive()
+            left = (lambda a, b, o: lambda ctx: _compare(o, a(ctx), b(ctx)))(left, right, op)
+        return left
+
+    def additive(self) -> Compiled:
+        left = self.multiplicative()
+        while (op := self.accept("+", "-")) is not None:
+            right = self.multiplicative()
+            left = (lambda a, b, o: lambda ctx: _arith(o, a(ctx), b(ctx)))(left, right, op)
+        return left
+
+    def multiplicative(self) -> Compiled:
+        left = self.unary()
+        while (op := self.accept("*", "/", "%")) is not None:
+            right = self.unary()
+            left = (lambda a, b, o: lambda ctx: _arith(o, a(ctx), b(ctx)))(left, right, op)
+        return left
+
+    def unary(self) -> Compiled:
+        if self.accept("!"):
+            operand = self.unary()
+            return lambda ctx: not _truthy(operand(ctx))
+        if self.accept("-"):
+            operand = self.unary()
+            return lambda ctx: _arith("-", 0, operand(ctx))
+        return self.postfix()
+
+    def postfix(self) -> Compiled:
+        expr = self.primary()
+        while True:
+            if self.accept("."):
+                name = self.take()
+                if name.kind != "name":
+                    self.fail("expected a name after '.'")
+                if self.accept("("):
+                    args = self.arguments(")")
+                    expr = (lambda obj, n, a: lambda ctx: _call(obj(ctx), n, [f(ctx) for f in a]))(
+                        expr, name.text, args)
+                else:
+                    expr = (lambda obj, n: lambda ctx: _property(obj(ctx), n))(expr, name.text)
+            elif self.accept("["):
+                index = self.ternary()
+                self.expect("]")
+                expr = (lambda obj, k: lambda ctx: _property(obj(ctx), k(ctx)))(expr, index)
+            else:
+                return expr
+
+    def arguments(self, close: str) -> list[Compiled]:
+        args: list[Compiled] = []
+        if self.accept(close):
+            return args
+        while True:
+            args.append(self.ternary())
+            if self.accept(close):
+                return args
+            self.expect(",")
+
+    def primary(self) -> Compiled:
+        token = self.take()
+        if token.kind == "num":
+            number = float(token.text)
+            value: Any = int(number) if number.is_integer() and "." not in token.text else number
+            return lambda ctx: value
+        if token.kind == "str":
+            text = _unescape(token.text[1:-1])
+            return lambda ctx: text
+        if token.kind == "regex":
+            match = _REGEX_LITERAL.fullmatch(token.text)
+            assert match is not None
+            flags = re.IGNORECASE if "i" in match.group(2) else 0
+            try:
+                pattern = re.compile(match.group(1), flags)
+            except re.error as err:
+                raise RuleError(f"bad regular expression {token.text}: {err}") from None
+            return lambda ctx: pattern
+        if token.kind == "op" and token.text == "(":
+            inner = self.ternary()
+            self.expect(")")
+            return inner
+        if token.kind == "op" and token.text == "[":
+            items = self.arguments("]")
+            return lambda ctx: [f(ctx) for f in items]
+        if token.kind == "name":
+            return self.name(token)
+        self.i -= 1
+        self.fail(f"unexpected {token.text or 'end'!r}")
+        raise AssertionError  # unreachable
+
+    def name(self, token: _Tok) -> Compiled:
+        name = token.text
+        constants = {"true": True, "false": False, "null": None}
+        if name in constants:
+            constant = constants[name]
+            return lambda ctx: constant
+        if name.startswith("$"):
+            def variable(ctx: RuleContext) -> Any:
+                if name not in ctx.variables:
+                    raise RuleError(f"unknown variable {name}")
+                return ctx.variables[name]
+            return variable
+        if name == "newData":
+            def new_data(ctx: RuleContext) -> Any:
+                if ctx.new_data is None:
+                    raise RuleError("newData is only defined for writes")
+                return ctx.new_data
+            return new_data
+        getters: dict[str, Compiled] = {
+            "auth": lambda ctx: ctx.auth, "now": lambda ctx: ctx.now,
+            "root": lambda ctx: ctx.root, "data": lambda ctx: ctx.data,
+        }
+        if name not in getters:
+            raise RuleError(f"unknown name {name!r} in {self.source!r}")
+        return getters[name]
+
+
+def _property(obj: Any, name: Any) -> Any:
+    if isinstance(obj, str) and name == "length":
+        return _js_length(obj)
+    if isinstance(obj, dict) and isinstance(name, str):
+        return obj.get(name)  # auth.uid, auth.token.x: a missing key is null
+    raise RuleError(f"no property {name!r} on {type(obj).__name__}")
+
+
+def _call(obj: Any, name: str, args: list[Any]) -> Any:
+    if isinstance(obj, RuleSnapshot):
+        try:
+            return obj.call(name, args)
+        except TypeError:
+            raise RuleError(f"wrong arguments to {name}()") from None
+    if isinstance(obj, str):
+        return _string_method(obj, name, args)
+    raise RuleError(f"cannot call {name}() on {type(obj).__name__}")
+
+
+_COMPILED: dict[str, Compiled] = {}
+
+
+def compile_rule(source: str) -> Compiled:
+    """A rule expression as a function of a RuleContext (cached; RuleError if malformed)."""
+    compiled = _COMPILED.get(source)
+    if compiled is None:
+        compiled = _COMPILED[source] = _Parser(source).parse()
+    return compiled
+
+
+def rule_holds(rule: Any, ctx: RuleContext) -> bool:
+    """A ``.read``/``.write``/``.validate`` value: true/false, or an expression that must
+    evaluate to exactly true (anything else, an error included, is false)."""
+    if isinstance(rule, bool):
+        return rule
+    if not isinstance(rule, str):
+        return False
+    try:
+        return compile_rule(rule)(ctx) is True
+    except RuleError:
+        return False
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Security rules: which rules apply where, and what a request may do
+
+
+def _rule_child(node: Any, segment: str) -> tuple[Any, str | None]:
+    """The rules below ``node`` for key ``segment`` and the $variable it binds (if any): a
+    literal key wins over the level's $wildcard."""
+    if not isinstance(node, dict):
+        return None, None
+    if segment in node and not segment.startswith("$"):
+        return node[segment], None
+    wildcard = next((k for k in node if k.startswith("$")), None)
+    if wildcard is None:
+        return None, None
+    return node[wildcard], wildcard
+
+
+def check_rules(rules: dict) -> None:
+    """RuleError if any expression of a rules file does not parse (as deploying refuses it)."""
+    def walk(node: Any, where: str) -> None:
+        if not isinstance(node, dict):
+            raise RuleError(f"rules at {where or '/'} are not an object")
+        wildcards = [k for k in node if k.startswith("$")]
+        if len(wildcards) > 1:
+            raise RuleError(f"two $wildcards at {where or '/'}: {wildcards}")
+        for key, value in node.items():
+            if key in (".read", ".write", ".validate"):
+                if isinstance(value, str):
+                    compile_rule(value)
+                elif not isinstance(value, bool):
+                    raise RuleError(f"{where}/{key} is neither a boolean nor an expression")
+            elif key == ".indexOn":
+                continue
+            elif key.startswith("."):
+                raise RuleError(f"unknown rule {key} at {where or '/'}")
+            else:
+                walk(value, f"{where}/{key}")
+
+    walk(rules.get("rules", {}), "")
+
+
+@dataclass
+class RulesEngine:
+    """Evaluates a rules file for one request on behalf of ``auth`` (None: unauthenticated)."""
+
+    rules: dict
+    auth: Any
+    now_ms: int
+
+    def _context(self, old_root: Stored, new_root: Stored | None, segments: tuple[str, ...],
+                 variables: dict[str, str], write: bool) -> RuleContext:
+        return RuleContext(self.auth, self.now_ms, RuleSnapshot(old_root, ()),
+                           RuleSnapshot(old_root, segments),
+                           RuleSnapshot(new_root, segments) if write else None, dict(variables))
+
+    def _granted(self, kind: str, segments: list[str], old_root: Stored,
+                 new_root: Stored | None) -> bool:
+        """``.read``/``.write`` cascade: true at any level from the root down grants."""
+        node: Any = self.rules.get("rules", {})
+        variables: dict[str, str] = {}
+        for depth in range(len(segments) + 1):
+            if not isinstance(node, dict):
+                return False
+            if kind in node and rule_holds(node[kind], self._context(
+                    old_root, new_root, tuple(segments[:depth]), variables, kind == ".write")):
+                return True
+            if depth == len(segments):
+                return False
+            node, variable = _rule_child(node, segments[depth])
+            if variable is not None:
+                variables[variable] = segments[depth]
+        return False
+
+    def can_read(self, segments: list[str], root: Stored) -> bool:
+        return self._granted(".read", segments, root, None)
+
+    def can_write(self, paths: list[list[str]], old_root: Stored, new_root: Stored) -> bool:
+        """Every written path needs ``.write`` (evaluated on the whole request's result) and
+        every ``.validate`` on the new data must hold: at each written node and below it,
+        and at its ancestors. Null (deleted) nodes are not validated."""
+        if not all(self._granted(".write", path, old_root, new_root) for path in paths):
+            return False
+        done: set[tuple[str, ...]] = set()
+        for path in paths:
+            node: Any = self.rules.get("rules", {})
+            variables: dict[str, str] = {}
+            for depth in range(len(path)):
+                here = tuple(path[:depth])
+                if here not in done:
+                    done.add(here)
+                    if not self._valid_here(node, here, old_root, new_root, variables):
+                        return False
+                node, variable = _rule_child(node, path[depth])
+                if node is None:
+                    break
+                if variable is not None:
+                    variables[variable] = path[depth]
+            else:
+                if not self._valid_tree(node, tuple(path), old_root, new_root, variables, done):
+                    return False
+        return True
+
+    def _valid_here(self, node: Any, segments: tuple[str, ...], old_root: Stored,
+                    new_root: Stored, variables: dict[str, str]) -> bool:
+        if not isinstance(node, dict) or ".validate" not in node:
+            return True
+        if child_at(new_root, segments) is None:
+            return True
+        return rule_holds(node[".validate"], self._context(old_root, new_root, segments,
+                                                           variables, True))
+
+    def _valid_tree(self, node: Any, segments: tuple[str, ...], old_root: Stored,
+                    new_root: Stored, variables: dict[str, str],
+                    done: set[tuple[str, ...]]) -> bool:
+        if not isinstance(node, dict):
+            return True
+        if segments not in done:
+            done.add(segments)
+            if not self._valid_here(node, segments, old_root, new_root, variables):
+                return False
+        value = child_at(new_root, segments)
+        if not isinstance(value, dict):
+            return True
+        for key in value:
+            child, variable = _rule_child(node, key)
+            if child is None:
+                continue
+            inner = {**variables, variable: key} if variable is not None else variables
+            if not self._valid_tree(child, segments + (key,), old_root, new_root, inner, done):
+                return False
+        return True
+
+
+def rules_allow(rules: dict, segments: list[str], kind: str, root: Stored = None,
+                auth: Any = None, now_ms: int = 0) -> bool:
+    """Whether ``auth`` may read (``.read``) or write (``.write``, without validation: see
+    RulesEngine.can_write) at ``segments``, with ``root`` as the data."""
+    engine = RulesEngine(rules, auth, now_ms)
+    if kind == ".read":
+        return engine.can_read(segments, root)
+    return engine._granted(".write", segments, root, root)
 
 
 @dataclass
@@ -552,7 +1144,7 @@ class RtdbServer:
     def __init__(self, rules_path: str | Path | None = None, port: int = 0,
                  host: str = "127.0.0.1", keepalive_s: float = DEFAULT_KEEPALIVE_S,
                  clock: Callable[[], float] = time.time, sse_retry_ms: int | None = None,
-                 record_requests: bool = True) -> None:
+                 record_requests: bool = True, enforce_rules: bool = True) -> None:
         self.host = host
         self.port = port
         self.keepalive_s = keepalive_s
@@ -562,6 +1154,10 @@ class RtdbServer:
         self.rules: dict = {"rules": {".read": False, ".write": False}}
         if rules_path is not None:
             self.rules = json.loads(Path(rules_path).read_text())
+            check_rules(self.rules)
+        # False: every request with the owner token is the admin, auth_variable_override or
+        # not (the server as it was before it evaluated rules; benchmarks compare the two).
+        self.enforce_rules = enforce_rules
         self._lock = threading.RLock()
         self._roots: dict[str, Stored] = {}
         self._listeners: list[_Listener] = []
@@ -747,19 +1343,25 @@ class RtdbServer:
             return self._handle_rules(method, headers, params, body)
         segments = split_path(raw_path)
         namespace = params.get("ns", DEFAULT_NAMESPACE)
-        admin = _is_admin(headers, params)
-        kind = ".read" if method == "GET" else ".write"
-        if not admin and not rules_allow(self.rules, segments, kind):
-            raise RtdbError(401, "Permission denied")
+        engine = self._rules_for(headers, params)
         silent = params.get("print") == "silent"
         if method == "GET":
+            if engine is not None and not engine.can_read(segments, self._roots.get(namespace)):
+                raise RtdbError(401, "Permission denied")
             return self._get(namespace, segments, params, headers, silent)
         if method in ("PUT", "PATCH", "POST", "DELETE"):
             refusal = self._refused(segments, body, method)
             if refusal is not None:
                 raise RtdbError(*refusal)
-            return self._write(method, namespace, segments, params, headers, body, silent)
+            return self._write(method, namespace, segments, params, headers, body, silent, engine)
         raise RtdbError(405, f"Method {method} not supported")
+
+    def _rules_for(self, headers: dict[str, str], params: dict[str, str]) -> RulesEngine | None:
+        """None for the admin (rules bypassed), else the rules on behalf of the request's auth."""
+        admin, auth = _principal(headers, params)
+        if admin or (not self.enforce_rules and _has_owner_token(headers, params)):
+            return None
+        return RulesEngine(self.rules, auth, int(self.clock() * 1000))
 
     def _handle_rules(self, method: str, headers: dict[str, str], params: dict[str, str],
                       body: bytes) -> Response:
@@ -770,8 +1372,11 @@ class RtdbServer:
         if method == "PUT":
             try:
                 rules = json.loads(body)
+                check_rules(rules)
             except ValueError:
                 raise RtdbError(400, "Invalid rules: not JSON") from None
+            except RuleError as err:
+                raise RtdbError(400, f"Invalid rules: {err}") from None
             with self._lock:
                 self.rules = rules
             return _json_response(200, {"status": "ok"})
@@ -807,7 +1412,8 @@ class RtdbServer:
         return _json_response(200, answer, extra, pretty=params.get("print") == "pretty")
 
     def _write(self, method: str, namespace: str, segments: list[str], params: dict[str, str],
-               headers: dict[str, str], body: bytes, silent: bool) -> Response:
+               headers: dict[str, str], body: bytes, silent: bool,
+               engine: RulesEngine | None = None) -> Response:
         raw_body = body.decode("utf-8", errors="replace")
         if method == "DELETE":
             value: Any = None
@@ -842,6 +1448,12 @@ class RtdbServer:
             new_root = old_root
             for write_path, stored in writes:
                 new_root = with_child(new_root, write_path, stored)
+            # The request is judged as a whole on its result (a multi-path update included).
+            if engine is not None:
+                engine.now_ms = now_ms  # ``now`` is the time server timestamps resolved to
+            if engine is not None and not engine.can_write([w[0] for w in writes], old_root,
+                                                           new_root):
+                raise RtdbError(401, "Permission denied")
             if new_root is None:
                 self._roots.pop(namespace, None)
             else:
@@ -910,14 +1522,34 @@ def _segments(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
 
 
-def _is_admin(headers: dict[str, str], params: dict[str, str]) -> bool:
-    if "auth_variable_override" in params:
-        return False
+def _has_owner_token(headers: dict[str, str], params: dict[str, str]) -> bool:
     token = params.get("access_token") or params.get("auth")
     authorization = headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         token = authorization[len("bearer "):].strip()
     return token == ADMIN_TOKEN
+
+
+def _principal(headers: dict[str, str], params: dict[str, str]) -> tuple[bool, Any]:
+    """(admin, auth) of a request. The owner token alone is the admin, who bypasses the
+    rules; with ``auth_variable_override`` (the Admin SDK's ``databaseAuthVariableOverride``,
+    JSON: an object such as ``{"uid": "k1"}``, or ``null``) the rules run with that as
+    ``auth``. Without the owner token the request is unauthenticated (``auth`` null)."""
+    if not _has_owner_token(headers, params):
+        return False, None
+    if "auth_variable_override" not in params:
+        return True, None
+    try:
+        auth = json.loads(params["auth_variable_override"])
+    except ValueError:
+        raise RtdbError(400, "Invalid auth_variable_override: not JSON") from None
+    if auth is not None and not isinstance(auth, dict):
+        raise RtdbError(400, "Invalid auth_variable_override: must be an object or null")
+    return False, auth
+
+
+def _is_admin(headers: dict[str, str], params: dict[str, str]) -> bool:
+    return _principal(headers, params)[0]
 
 
 def _etag_wanted(headers: dict[str, str]) -> bool:
@@ -1032,8 +1664,10 @@ def _make_handler(server: RtdbServer) -> type[http.server.BaseHTTPRequestHandler
             params = dict(query)
             try:
                 segments = split_path(raw_path)
-                if not _is_admin(headers, params) and not rules_allow(server.rules, segments,
-                                                                        ".read"):
+                engine = server._rules_for(headers, params)
+                namespace = params.get("ns", DEFAULT_NAMESPACE)
+                if engine is not None and not engine.can_read(segments,
+                                                              server._roots.get(namespace)):
                     raise RtdbError(401, "Permission denied")
             except RtdbError as error:
                 response = _json_response(error.status, {"error": error.message})
