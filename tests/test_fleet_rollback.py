@@ -182,3 +182,26 @@ def test_history_is_bounded_keeps_each_writers_newest_and_goes_with_a_deletion(f
     for kiosk in (a, b):
         assert kiosk.store.record_versions(victim) == []
         assert history.count(kiosk.store.conn) == 0
+
+
+def test_a_kiosk_upgraded_from_the_previous_release_reads_every_record_once_into_its_history(fleet) -> None:  # noqa: F811
+    import json
+
+    from sync_support import DATABASE_URL
+
+    a, b = fleet("a"), fleet("b")
+    first, second = a.enroll(VICTIM, seed=5), a.enroll("other@example.org", seed=6)
+    passes(a, b)
+    seen = b.store.sync_state(DATABASE_URL).last_seen_ms
+    # What the previous release left: no kept versions, a sync state without a format.
+    conn = b.store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("DELETE FROM record_history")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'sync_state'",
+                 (json.dumps({"database": DATABASE_URL, "initial_done": True, "last_seen_ms": seen}).encode(),))
+    conn.execute("COMMIT")
+    assert b.store.sync_state(DATABASE_URL).last_seen_ms == 0  # read everything again, once
+    passes(b, rounds=1)
+    assert [v.writer for v in b.store.record_versions(first)] == ["a"]
+    assert [v.writer for v in b.store.record_versions(second)] == ["a"]
+    assert b.store.sync_state(DATABASE_URL).last_seen_ms > 0  # and the cursor is back where the records are

@@ -61,6 +61,12 @@ INVALID = "invalid"  # the cloud record cannot be used (logged by the caller)
 
 CHANGED_OUTCOMES = frozenset({INSERTED, UPDATED, DELETED})
 _STATE_KEY = "sync_state"
+# The record format this release reads. A kiosk upgraded from an older one reads the whole
+# table again once (its catch-up starts from 0): the records its older release quarantined
+# for fields it did not know (consent, confirmation, restorations) are applied, and every
+# user's current signed version lands in record_history, so `fleet rollback` can restore
+# users that have not changed since the upgrade.
+RECORD_FORMAT = 2
 
 
 class RemoteRecordError(KioskError):
@@ -569,9 +575,12 @@ def load_state(conn: sqlite3.Connection, database: str) -> SyncState:
     data: dict[str, Any] = json.loads(bytes(row[0]).decode("utf-8"))
     if data.get("database") != database:
         return SyncState(database=database)
+    if int(data.get("format", 1)) < RECORD_FORMAT:
+        return SyncState(database, bool(data.get("initial_done")), 0)  # read everything again once
     return SyncState(database, bool(data.get("initial_done")), int(data.get("last_seen_ms", 0)))
 
 
 def save_state(conn: sqlite3.Connection, state: SyncState) -> None:
-    value = json.dumps({"database": state.database, "initial_done": state.initial_done, "last_seen_ms": state.last_seen_ms})
+    value = json.dumps({"database": state.database, "initial_done": state.initial_done, "last_seen_ms": state.last_seen_ms,
+                        "format": RECORD_FORMAT})
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_STATE_KEY, value.encode("utf-8")))
