@@ -51,7 +51,7 @@ def admin_app(admin: AdminKeys) -> firebase_admin.App:
     """A firebase-admin app for the administrator's commands (delete it when done)."""
     import uuid
 
-    return open_app(sync_settings("admin", admin.root_public()), lambda p: Path(p), name=f"admin-{uuid.uuid4().hex}")
+    return open_app(sync_settings("admin", admin.root_public()), lambda p: Path(p), name=f"admin-{uuid.uuid4().hex}", as_admin=True)
 
 
 def enroll(admin: AdminKeys, identity: KioskIdentity, now_ms: int | None = None, valid_days: int = 365) -> dict[str, Any]:

@@ -347,30 +347,40 @@ def test_plus_in_a_query_value_is_read_as_a_space(app: firebase_admin.App) -> No
 
 
 # ---------------------------------------------------------------------------------------------
-# Rules: clients other than the admin are denied everywhere
+# Rules: clients other than the admin get what database.rules.json grants them (the rules
+# language itself: tests/test_rtdb_rules.py)
 
 
-def test_non_admin_access_is_denied(server: RtdbServer, make_app) -> None:
+def test_non_admin_access_follows_the_rules(server: RtdbServer, make_app) -> None:
     admin = make_app(server)
     db.reference("/users/u1", admin).set({"email": "a"})
+    db.reference("/elsewhere", admin).set({"x": 1})
     user_app = make_app(server, databaseAuthVariableOverride={"uid": "u1"})
-    ref = db.reference("/users/u1", user_app)
+    assert db.reference("/users/u1", user_app).get() == {"email": "a"}  # read: auth != null
     with pytest.raises(exceptions.UnauthenticatedError, match="^Permission denied$"):
-        ref.get()
+        db.reference("/elsewhere", user_app).get()  # not in the rules: denied
     with pytest.raises(exceptions.UnauthenticatedError, match="^Permission denied$"):
-        ref.set({"email": "b"})
+        db.reference("/users/u1", user_app).set({"email": "b"})  # not a user record
+    nobody = make_app(server, databaseAuthVariableOverride=None)  # auth == null
+    with pytest.raises(exceptions.UnauthenticatedError, match="^Permission denied$"):
+        db.reference("/users/u1", nobody).get()
     anonymous = requests.get(f"http://{server.emulator_host}/users.json?ns=test-db", timeout=5)
     assert anonymous.status_code == 401
     assert db.reference("/users/u1", admin).get() == {"email": "a"}
 
 
-def test_repo_rules_deny_clients_and_index_users() -> None:
+def test_repo_rules_deny_by_default_and_index_users() -> None:
     rules = json.loads(RULES.read_text())["rules"]
     assert rules[".read"] is False and rules[".write"] is False
     # updatedAt: the catch-up; email: the duplicate-email lookup; deleted: the tombstone purge.
     assert set(rules["users"][".indexOn"]) == {"updatedAt", "email", "deleted"}
     assert set(rules["attempts"][".indexOn"]) == {"updatedAt"}  # the attempts ledgers' catch-up
-    assert not any(".read" in v or ".write" in v for v in rules.values() if isinstance(v, dict))
+    # Nothing is granted to everyone, and nobody but the administrator (who bypasses the
+    # rules) may write revocations, certificates, sealed keys or the key statement.
+    assert "true" not in json.dumps(rules).replace("== true", "")
+    assert set(rules["revocations"]) == {".read"} and set(rules["fleet"]) == {".read"}
+    kiosk = rules["kiosks"]["$kiosk"]
+    assert "cert" not in kiosk and "templateKeys" not in kiosk and kiosk["$other"] == {".validate": False}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,11 +66,27 @@ def test_missing_or_broken_credentials_are_clear_errors(tmp_path: Path, monkeypa
 
 
 def test_emulator_needs_no_credentials(tmp_path: Path) -> None:
-    app = open_app(SyncSettings(database_url=URL), lambda p: tmp_path / p, {EMULATOR_ENV: "127.0.0.1:9"})
+    app = open_app(SyncSettings(database_url=URL, kiosk_id="k1"), lambda p: tmp_path / p, {EMULATOR_ENV: "127.0.0.1:9"})
     try:
         assert app.options.get("httpTimeout") == 10.0
     finally:
         firebase_admin.delete_app(app)
+
+
+def test_a_kiosk_connects_as_itself_the_administrator_as_the_service_account(tmp_path: Path) -> None:
+    """The rules (database.rules.json) see a kiosk's requests as auth.uid = its kiosk id;
+    the administrator's app has no override (the service account, not bound by them)."""
+    environ = {EMULATOR_ENV: "127.0.0.1:9"}
+    kiosk = open_app(SyncSettings(database_url=URL, kiosk_id="k1"), lambda p: tmp_path / p, environ)
+    admin = open_app(SyncSettings(database_url=URL), lambda p: tmp_path / p, environ, as_admin=True)
+    try:
+        assert kiosk.options.get("databaseAuthVariableOverride") == {"uid": "k1"}
+        assert admin.options.get("databaseAuthVariableOverride") is None
+    finally:
+        firebase_admin.delete_app(kiosk)
+        firebase_admin.delete_app(admin)
+    with pytest.raises(SyncError, match="sync.kiosk_id is empty"):
+        open_app(SyncSettings(database_url=URL), lambda p: tmp_path / p, environ)
 
 
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:

@@ -67,7 +67,7 @@ def test_encoded_keys_survive_the_sdk_and_the_server(tmp_path: Path, monkeypatch
     with RtdbServer(rules_path=RULES) as server:
         monkeypatch.setenv("FIREBASE_DATABASE_EMULATOR_HOST", server.emulator_host)
         sync = SyncSettings(enabled=True, database_url=DATABASE_URL)
-        app = open_app(sync, lambda p: tmp_path / p)
+        app = open_app(sync, lambda p: tmp_path / p, as_admin=True)  # the keys, not the rules
         try:
             keys = [normalize_email(raw).key for raw in EMAILS]
             for i, key in enumerate(keys):

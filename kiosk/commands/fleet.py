@@ -114,8 +114,10 @@ def _iso(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _app(settings: Settings) -> firebase_admin.App:
-    return open_app(settings.sync, settings.resolve)
+def _app(settings: Settings, as_admin: bool = True) -> firebase_admin.App:
+    """The administrator's app (the service account, not bound by the database rules), or
+    with ``as_admin=False`` this kiosk's, under the rules as its sync engine is."""
+    return open_app(settings.sync, settings.resolve, as_admin=as_admin)
 
 
 def _kiosk_id(settings: Settings) -> str:
@@ -178,7 +180,7 @@ def _join(args: argparse.Namespace) -> int:
         out = settings.resolve(settings.store.key_file)
     else:
         raise FleetError("where should the template key go? set store.key_file or pass --out")
-    app = _app(settings)
+    app = _app(settings, as_admin=False)
     try:
         key_id, key = fleet_admin.fetch_template_key(app, identity)
     finally:

@@ -21,7 +21,8 @@ class SyncSettings(Section):
     # A service-account JSON key; the systemd credential 'firebase-service-account'
     # ($CREDENTIALS_DIRECTORY, LoadCredential=) wins over it.
     credentials_file: str = ""
-    # This kiosk's name in the database (/kiosks/<id>); "" uses the local database's own id.
+    # This kiosk's name in the fleet (/kiosks/<id>), which is also who it is to the database
+    # rules (auth.uid): needed with sync on ("": sync and `fleet request` refuse to start).
     kiosk_id: str = ""
     # Seconds before a request to the database is given up (then retried with backoff).
     http_timeout_s: float = Field(10.0, gt=0.0)

@@ -722,12 +722,7 @@ class SyncEngine:
         record = layout.user_record(item, change_id, self.kiosk_id)
         uid = item.user_id
         if item.deleted:
-            for address in item.released_emails:
-                try:
-                    key = normalize_email(address).key
-                except ValidationError:
-                    continue
-                remote.release_email(key, item.user_id)
+            pass  # its /emailIndex entries are freed once the tombstone is written (below)
         elif item.remote_change is None:
             assert item.email_key is not None
             claim = remote.claim_email(item.email_key, item.user_id)
@@ -754,6 +749,15 @@ class SyncEngine:
             self._log.info(
                 "sync: user %s: replaced a concurrent change from kiosk %s (last writer wins)", item.user_id, result.overwrote
             )
+        if item.deleted:
+            # After the tombstone: the database rules let an entry go only once its user is
+            # deleted, so a kiosk cannot free a live user's email for another account.
+            for address in item.released_emails:
+                try:
+                    key = normalize_email(address).key
+                except ValidationError:
+                    continue
+                remote.release_email(key, item.user_id)
         store.mark_pushed(item, change_id, result.written)
 
     # -- the thread -------------------------------------------------------------------------

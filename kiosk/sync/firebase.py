@@ -8,8 +8,14 @@ Credentials, first found wins:
 3. none, for an emulator: ``$FIREBASE_DATABASE_EMULATOR_HOST`` set, or an ``http://`` database
    URL. The SDK then sends the emulator's "owner" token.
 
-The Admin SDK bypasses the database rules (which deny every client): keep the key file
-readable by the kiosk service only.
+Who the app is to the database rules (database.rules.json): a kiosk's app sets the Admin
+SDK's ``databaseAuthVariableOverride`` to ``{"uid": <sync.kiosk_id>}``, so the rules check
+everything the kiosk writes (record shapes, its own /kiosks entry only, no revocations). The
+administrator's app (``facekiosk fleet`` on their machine, ``as_admin``) has no override:
+the service account's full access, which certificates, template keys and revocations need.
+The override is a promise the holder of the key makes, not a proof: whoever holds the
+service-account key can leave it out, so keep the key file readable by the kiosk service
+only; the records' signatures are what the other kiosks trust.
 """
 
 from __future__ import annotations
@@ -52,9 +58,11 @@ def open_app(
     resolve: Callable[[str], Path],
     environ: Mapping[str, str] | None = None,
     name: str | None = None,
+    as_admin: bool = False,
 ) -> firebase_admin.App:
-    """A new, separately named firebase-admin app for the sync engine (delete it with
-    ``firebase_admin.delete_app`` when done). SyncError with the reason if it cannot be made."""
+    """A new, separately named firebase-admin app (delete it with ``firebase_admin.delete_app``
+    when done): the kiosk ``sync.kiosk_id`` under the database rules, or with ``as_admin`` the
+    administrator, whom the rules do not bind. SyncError with the reason if it cannot be made."""
     environ = os.environ if environ is None else environ
     if not sync.database_url:
         raise SyncError("sync.database_url is empty")
@@ -75,7 +83,14 @@ def open_app(
             f"no Firebase credentials: provide the systemd credential '{SERVICE_ACCOUNT_CREDENTIAL}' "
             "(LoadCredential=) or set sync.credentials_file to a service-account JSON key"
         )
-    options = {"databaseURL": sync.database_url, "httpTimeout": sync.http_timeout_s}
+    if not as_admin and not sync.kiosk_id:
+        raise SyncError(
+            "sync.kiosk_id is empty: name this kiosk in config.yml (the name it was enrolled under); "
+            "it connects to the database as that kiosk"
+        )
+    options: dict[str, object] = {"databaseURL": sync.database_url, "httpTimeout": sync.http_timeout_s}
+    if not as_admin:
+        options["databaseAuthVariableOverride"] = {"uid": sync.kiosk_id}
     try:
         return firebase_admin.initialize_app(credential, options, name=name or f"facekiosk-sync-{uuid.uuid4().hex}")
     except ValueError as err:

@@ -136,12 +136,22 @@ class Remote:
         raise ContentionError(f"the email index entry of user {user_id} kept changing")
 
     def release_email(self, email_key: str, user_id: str) -> None:
-        """Remove /emailIndex/{email} if it names ``user_id``. Called before the user's
-        tombstone is written: while the record is live nobody else may take the entry over,
-        so the check and the (unconditional) delete cannot race with a new claim."""
+        """Remove /emailIndex/{email} if it still names ``user_id``. Called once the user's
+        tombstone is written (the database rules free an entry only when its user is
+        deleted); from then on another kiosk may take the entry over, so the delete is
+        conditional on the entry being the one read (a lost race leaves the new claim)."""
         ref = self.ref(layout.email_index_path(email_key))
-        if ref.get() == user_id:
-            ref.delete()
+        value, etag = ref.get(etag=True)
+        if value != user_id:
+            return
+        client, suffix = getattr(ref, "_client", None), getattr(ref, "_add_suffix", None)
+        if client is None or suffix is None:
+            ref.delete()  # not the SDK internals this was written for: unconditional
+            return
+        try:
+            client.request("delete", suffix(), headers={"if-match": etag})
+        except exceptions.FailedPreconditionError:
+            pass  # taken over since (or our own delete, re-sent after a lost answer)
 
     # -- users ----------------------------------------------------------------------------
 
