@@ -134,3 +134,20 @@ def test_a_forged_confirmation_is_quarantined(fleet, server) -> None:  # noqa: F
     assert "signature" in entry.reason and entry.writer == "a"
     assert not mail_store.is_confirmed(b.store, user_id)
     assert reset_reason(b) == "email not confirmed"
+
+
+def test_a_concurrent_write_does_not_undo_a_confirmation(fleet, server) -> None:  # noqa: F811
+    a, b = with_mail(fleet("a")), with_mail(fleet("b"))
+    user_id, code = sign_up(a)
+    passes(a, b)
+    # Confirmed at b and pushed, while a changes the password without having seen it.
+    assert accounts.confirm_email(normalize_email(OWNER), code)(b.store).outcome == mail_store.OK
+    passes(b)
+    a.store.change_password(user_id, "another good password 9")
+    a.engine.run_pass()  # a's push replaces b's version (last writer wins) ...
+    record = cloud_users(server)[user_id]
+    assert record["writer"] == "a" and isinstance(record["confirmedAt"], int)  # ... and keeps its confirmation
+    passes(a, b)
+    for kiosk in (a, b):
+        assert mail_store.is_confirmed(kiosk.store, user_id), kiosk.name
+        assert kiosk.store.sign_in_password(OWNER, "another good password 9").id == user_id
