@@ -1430,6 +1430,8 @@ class RtdbServer:
             old_root = self._roots.get(namespace)
             current = child_at(old_root, segments)
             if "if-match" in headers and headers["if-match"] != etag_of(current):
+                if engine is not None and not engine.can_read(segments, old_root):
+                    raise RtdbError(401, "Permission denied")  # the 412 would show the data
                 return _json_response(412, to_wire(current), {"ETag": etag_of(current)})
             answer: Any
             if method == "PATCH":

@@ -292,3 +292,47 @@ def test_rules_can_be_replaced_over_rest_and_bad_ones_are_refused(rules_server: 
                           params={"ns": "test-db", "auth_variable_override": '{"uid":"ann"}'}, headers=owner)
     assert as_ann.status_code == 200
     assert requests.get(f"http://{rules_server.emulator_host}/posts.json?ns=test-db", timeout=5).status_code == 401
+
+
+def test_a_failed_condition_shows_the_data_only_to_a_reader(rules_server: RtdbServer) -> None:
+    import requests
+
+    rules_server.set_data({"p1": {"by": "ann", "text": "secret"}}, "/posts")
+    base = f"http://{rules_server.emulator_host}/posts/p1.json"
+    stranger = requests.put(base, params={"ns": "test-db"}, data='{"by":"x","text":"y"}',
+                            headers={"if-match": "wrong"}, timeout=5)
+    assert stranger.status_code == 401 and "secret" not in stranger.text
+    reader = requests.put(base, params={"ns": "test-db", "auth_variable_override": '{"uid":"bob"}'},
+                          data='{"by":"bob","text":"y"}', headers={"if-match": "wrong", "Authorization": "Bearer owner"},
+                          timeout=5)
+    assert reader.status_code == 412 and reader.json() == {"by": "ann", "text": "secret"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The project's database.rules.json on /emailIndex (the record shapes: tests/test_fleet_rules.py)
+
+PROJECT_RULES = json.loads((Path(__file__).resolve().parent.parent / "database.rules.json").read_text())
+LIVE, GONE, FRESH, OTHERS = ("00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002",
+                              "00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000004")
+
+
+def index_write(entry: Any, new: Any, uid: str = "k2") -> bool:
+    from rtdb_server import with_child
+
+    users = {LIVE: {"deleted": False, "writer": "k1"}, GONE: {"deleted": True, "writer": "k1"},
+             OTHERS: {"deleted": False, "writer": "k1"}}
+    old = {"users": users, "emailIndex": {"ann@x,org": entry} if entry is not None else {}}
+    new_root = with_child(old, ["emailIndex", "ann@x,org"], new)
+    return RulesEngine(PROJECT_RULES, {"uid": uid}, NOW).can_write([["emailIndex", "ann@x,org"]], old, new_root)
+
+
+def test_project_rules_on_the_email_index() -> None:
+    assert index_write(None, FRESH)  # a free email, for a user not written yet
+    assert index_write(GONE, FRESH)  # the entry of a deleted user is taken over
+    assert not index_write(LIVE, FRESH)  # a live user's entry is never taken
+    assert not index_write(FRESH, LIVE)  # a claim in flight (no record yet) holds
+    assert not index_write(None, OTHERS)  # naming a live user another kiosk wrote
+    assert index_write(None, OTHERS, uid="k1")  # ... which that kiosk may (a lost answer's retry)
+    assert index_write(GONE, None) and not index_write(LIVE, None)  # freed only once deleted
+    assert not index_write(None, "not-a-uid")
+    assert not RulesEngine(PROJECT_RULES, None, NOW).can_read(["emailIndex"], None)
