@@ -100,7 +100,7 @@ def tour(driver: Driver, faces_a):
         app.observe(face)
     app.observe(faces_a[0])
     yield "capture"
-    for code in ("too_small", "too_large", "blurry", "too_dark", "too_bright", "pose", "multiple_faces"):
+    for code in ("too_small", "too_large", "blurry", "too_dark", "too_bright", "pose", "looks_down", "looks_up", "multiple_faces"):
         observation = dataclasses.replace(faces_a[0], findings=(code,))
         app.observe(observation)
         yield f"capture-{code}"
@@ -191,7 +191,7 @@ def test_no_text_leaves_its_box_or_the_screen(tmp_path, pipeline, faces_a, langu
             assert app.painter.records, f"{name}: nothing drawn"
             app.save_screenshot(folder / f"{len(names) + 1:02d}-{name}.png")
             names.append(name)
-        assert len(names) == 43, names
+        assert len(names) == 45, names
     finally:
         app.close()
     print(f"{language} {size}: smallest cap height per role (px):", dict(sorted(smallest_cap.items())))

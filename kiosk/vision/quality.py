@@ -22,6 +22,8 @@ GUIDANCE = {
     "too_dark": "More light, please",
     "too_bright": "Too bright: avoid direct light",
     "pose": "Look straight at the camera",
+    "looks_down": "Lift your chin and look at the camera",
+    "looks_up": "Lower your chin a little",
     "multiple_faces": "One person at a time, please",
 }
 
@@ -102,13 +104,16 @@ def assess(
     elif width > settings.max_face_fraction * frame_width:
         findings.append(Finding("too_large", width / frame_width, settings.max_face_fraction))
     pose = estimate_pose(landmarks)
-    for angle, limit in (
-        (pose.yaw_deg, settings.max_yaw_deg),
-        (pose.pitch_deg, settings.max_pitch_deg),
-        (pose.roll_deg, settings.max_roll_deg),
+    for code, angle, limit in (
+        ("pose", pose.yaw_deg, settings.max_yaw_deg),
+        # Pitch says which way: a camera above the face (a seated person before a kiosk
+        # mounted for standing people) sees it looking down, and lifting the chin
+        # towards the camera is what helps; "look straight" does not say that.
+        ("looks_down" if pose.pitch_deg > 0 else "looks_up", pose.pitch_deg, settings.max_pitch_deg),
+        ("pose", pose.roll_deg, settings.max_roll_deg),
     ):
         if abs(angle) > limit:
-            findings.append(Finding("pose", abs(angle), limit))
+            findings.append(Finding(code, abs(angle), limit))
             break
     level = brightness(chip_rgb)
     if level < settings.min_brightness:
