@@ -10,8 +10,11 @@ PY := $(BIN)/python
 DISPLAY_PACKAGES := libdrm2 libgbm1 libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri
 # Tests only: the filesystem that forgets unsynced writes (tests/fusefs.py) mounts with FUSE 3.
 TEST_APT_PACKAGES := fuse3
+# Spoken prompts (ui.speech): eSpeak NG writes each line to a WAV that pygame's mixer plays;
+# espeak-ng-data (pulled in) holds the English and German voices.
+SPEECH_PACKAGES := espeak-ng
 # Debian packages the project needs: venv support, what systemd-python builds with, the display's.
-APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd $(DISPLAY_PACKAGES) fonts-dejavu-core
+APT_PACKAGES := python3-venv python3-dev gcc pkg-config libsystemd-dev systemd $(DISPLAY_PACKAGES) fonts-dejavu-core $(SPEECH_PACKAGES)
 
 .PHONY: demo test test-fast typecheck models apt-deps test-apt-deps apt-install clean check-arm64
 

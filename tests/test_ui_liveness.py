@@ -88,6 +88,10 @@ def test_sign_up_with_liveness_asks_for_the_challenge_before_the_pictures(tmp_pa
         assert flow.liveness_prompt() in PROMPT_TEXT
         assert PROMPT_TEXT[flow.liveness_prompt()].msgid in ui.texts()
         assert not any(text.startswith("Do what the screen asks") for text in ui.texts())  # the prompt alone
+        # ui.speech "prompts" (the default): the introduction, then the prompt's own words after its tone
+        said = [line.text for line in ui.app.speaker.queued]
+        assert said[:2] == [INTRO.msgid, PROMPT_TEXT[flow.liveness_prompt()].msgid + "."], said
+        assert ui.app.speaker.queued[1].after_s > 0
         ui.wait_step(Step.PROBLEM, timeout=20.0)
         ui.shot()
         assert flow.session.problem.title.msgid == "We could not check that you are present"

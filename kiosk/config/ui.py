@@ -47,6 +47,13 @@ class UiSettings(Section):
     # (pygame's mixer; silent, with one log line, where there is no audio device).
     sound: bool = True
     sound_volume: float = Field(0.8, ge=0.0, le=1.0)
+    # Spoken text (espeak-ng, in the visit's language, at sound_volume): "prompts" says the
+    # liveness challenge's introduction and prompts and the "Need more time?" warning,
+    # the moments a person may not be looking at the screen; "screens" also each screen's
+    # title, result and face guidance; "off" never speaks. Typed text and email addresses
+    # are never spoken. speech_rate_wpm: words per minute (eSpeak's own default is 175).
+    speech: Literal["off", "prompts", "screens"] = "prompts"
+    speech_rate_wpm: int = Field(150, ge=80, le=300)
     # Upper limit of screen redraws per second.
     max_fps: int = Field(30, ge=5, le=240)
     # A TrueType font file for all text; "" uses DejaVu Sans (fonts-dejavu-core).

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import pygame
@@ -25,7 +25,8 @@ from kiosk.config.ui import UiSettings
 from kiosk.errors import KioskError
 from kiosk.flows.machine import Flow
 from kiosk.flows.steps import StepSpec
-from kiosk.i18n import Catalog, load_catalog
+from kiosk.i18n import Catalog, Message, load_catalog
+from kiosk.flows.liveness import INTRO, RETRY
 from kiosk.ui.events import to_pointer
 from kiosk.ui import theme
 from kiosk.ui.dialog import HelpDialog, TimeoutDialog
@@ -36,7 +37,15 @@ from kiosk.ui.prefs import LARGE_TEXT_SCALE, Preferences
 from kiosk.ui.screens import Context, Screen, screen_class
 from kiosk.ui.screens.base import EntryScreen
 from kiosk.ui.sound import Sounds
+from kiosk.ui.speech import Speaker, speakable
 from kiosk.ui.text import Painter
+
+
+# Speech after a tone starts when the tone is over (kiosk.ui.sound: 110 + 160 ms and gaps).
+TONE_S = 0.4
+# ui.speech: screens says face guidance that has stayed this long, at most this often.
+GUIDANCE_HOLD_S = 1.2
+GUIDANCE_GAP_S = 4.0
 
 
 class DisplayError(KioskError):
@@ -112,6 +121,10 @@ class KioskApp:
         )
         self.ui = ui or UiSettings()
         self.sounds = Sounds(self.ui.sound, self.ui.sound_volume)
+        self.speaker = Speaker(self.ui.speech, self.ui.speech_rate_wpm, self.ui.sound_volume)
+        self._said_guidance: tuple[Message | None, float] = (None, 0.0)  # face guidance on screen, since when
+        self._spoke_guidance: Message | None = None
+        self._spoke_guidance_at = -1e9
         self._catalogs: dict[str, Catalog] = {catalog.language: catalog}
         self.defaults = Preferences(catalog.language, self.ui.large_text, self.ui.high_contrast)
         self.prefs = self.defaults
@@ -178,6 +191,7 @@ class KioskApp:
         screen.enter()
         self.screen = screen
         self._shown = current
+        self.speak(screen.spoken(), "screen")
 
     def handle_events(self) -> None:
         now = self.clock()
@@ -276,16 +290,50 @@ class KioskApp:
         self.sync_screen()
 
     def cue(self) -> None:
-        """Sounds for what appeared this frame: the timeout warning, a new prompt."""
+        """Sounds and speech for what appeared this frame: the timeout warning, a new
+        prompt (its tone, then its words), the challenge's introduction; with
+        ``ui.speech: screens`` face guidance that has stayed a moment."""
         warned = self.flow.idle_warning_left() is not None
         if warned and not self._warned:
             self.sounds.play("warning")
+            self.speak([TimeoutDialog.TITLE], "prompt", after_s=TONE_S)
         self._warned = warned
         prompt, progress = self.flow.liveness_prompt(), self.flow.liveness_progress()
         current = (prompt, progress[0]) if prompt is not None and progress is not None else None
         if current is not None and current != self._prompted:
             self.sounds.play("prompt")
+            self.speak([self.flow.face_guidance()], "prompt", after_s=TONE_S)
         self._prompted = current
+        self._guidance_cue(progress is not None)
+        self.speaker.update()
+
+    def _guidance_cue(self, challenge: bool) -> None:
+        """The challenge's introduction (and its retry) at once; other face guidance, with
+        ``ui.speech: screens``, once it has stayed GUIDANCE_HOLD_S, at most every
+        GUIDANCE_GAP_S, and only when it says something new."""
+        guidance = self.flow.face_guidance() if self.flow.step.camera else None
+        now = self.clock()
+        if guidance != self._said_guidance[0]:
+            self._said_guidance = (guidance, now)
+            if challenge and guidance in (INTRO, RETRY):
+                self.speak([guidance], "prompt")
+                self._spoke_guidance, self._spoke_guidance_at = guidance, now
+            return
+        if (guidance is None or challenge or guidance == self._spoke_guidance
+                or now - self._said_guidance[1] < GUIDANCE_HOLD_S or now - self._spoke_guidance_at < GUIDANCE_GAP_S):
+            return
+        self.speak([guidance], "screen")
+        self._spoke_guidance, self._spoke_guidance_at = guidance, now
+
+    def speak(self, messages: list[Message | None], kind: Literal["prompt", "screen"], after_s: float = 0.0) -> None:
+        """Say these messages, translated into the visit's language, as one line."""
+        if not self.speaker.wants(kind):
+            return
+        catalog = self.painter.catalog
+        parts = [catalog(message) for message in messages if message is not None and speakable(message)]
+        if parts:
+            self.speaker.say(" ".join(part.rstrip() if part.rstrip().endswith((".", "?", "!", ":")) else part.rstrip() + "." for part in parts),
+                             catalog.language, kind, after_s)
 
     def render(self) -> None:
         self.painter.records.clear()
@@ -331,6 +379,7 @@ class KioskApp:
         self.ctx.mirror_preview = ui.mirror_preview
         self.ui = ui
         self.sounds.apply(ui.sound, ui.sound_volume)
+        self.speaker.apply(ui.speech, ui.speech_rate_wpm, ui.sound_volume)
         self.set_catalog(catalog)
 
     def set_catalog(self, catalog: Catalog) -> None:
@@ -360,6 +409,7 @@ class KioskApp:
             return default if deadline is None else max(0.05, deadline - time.monotonic())
 
         finished = True
+        self.speaker.close()
         if self.worker is not None:
             finished = self.worker.close(min(left(10.0), 10.0 if deadline is None else 1.0)) and finished
         if self.grabber is not None:

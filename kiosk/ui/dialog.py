@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 
 class TimeoutDialog:
+    TITLE = N_("Need more time?")
+
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.buttons: list[Button] = []
@@ -78,7 +80,7 @@ class TimeoutDialog:
         seconds = math.ceil(left)
         painter.paragraphs(
             [
-                (N_("Need more time?"), theme.HUGE, theme.TEXT),
+                (self.TITLE, theme.HUGE, theme.TEXT),
                 (NP_("This screen will be cleared in {n} second.", "This screen will be cleared in {n} seconds.", seconds), theme.BODY, theme.TEXT),
             ],
             text,

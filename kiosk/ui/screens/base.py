@@ -92,6 +92,10 @@ class Screen:
     def heading(self) -> Message | None:
         return self.flow.step.title
 
+    def spoken(self) -> list[Message | None]:
+        """What ``ui.speech: screens`` says when the screen appears: its title."""
+        return [self.heading()]
+
     def draw(self) -> None:
         painter = self.ctx.painter
         painter.owner = self.name
@@ -268,6 +272,11 @@ class MessageScreen(Screen):
 
     def body(self) -> Message | None:
         return self.flow.message()[1]
+
+    def spoken(self) -> list[Message | None]:
+        """The title, the headline and the explanation (one holding an address is left
+        out: kiosk.ui.speech.speakable)."""
+        return [self.heading(), self.headline(), self.body()]
 
     def actions(self) -> list[ButtonSpec]:
         """One button that ends the journey, labelled as the step says (Done, Sign out...)."""
