@@ -486,6 +486,7 @@ def apply_remote(
     ).fetchall()
     wanted = {(tid, model, blob) for model, sealed in remote.faces for tid, blob in sealed}
     if {(tid, model, bytes(blob)) for tid, model, blob in current} != wanted:
+        history.materialize(conn, remote.user_id)  # the kept versions that share the old ones
         conn.execute("DELETE FROM templates WHERE user_id = ?", (remote.user_id,))
         _insert_templates(conn, remote, seconds)
     return UPDATED

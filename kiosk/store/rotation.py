@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kiosk.durable import atomic_write
 from kiosk.errors import StoreError
-from kiosk.store import db, outbox, users
+from kiosk.store import db, history, outbox, users
 from kiosk.store.templates import KEY_BYTES, TemplateCodec, blob_key_id, key_number
 
 KEYRING = "template-keys.json"
@@ -122,6 +122,7 @@ def reseal_user(conn: sqlite3.Connection, codec: TemplateCodec, user_id: str, no
         return False
     resealed = [(codec.reseal(user_id, model, blob), tid) for tid, model, blob in stale]
     revision = users._bump(conn, user_id, now)  # noqa: SLF001 - the revision bump every change makes
+    history.materialize(conn, user_id)  # the kept versions still name the blobs before re-sealing
     conn.executemany("UPDATE templates SET blob = ? WHERE id = ?", resealed)
     outbox.add(conn, user_id, outbox.ENROLL, revision, now, {"reseal": codec.current_key_id})
     return True

@@ -217,6 +217,7 @@ def add_model_templates(
     """A model's templates for a user who has others' (a template upgrade): that model's
     old ones, if any, give way; the others stay. Returns the revision."""
     revision = _bump(conn, user_id, now)
+    history.materialize(conn, user_id)  # the kept versions that share the old templates
     conn.execute("DELETE FROM templates WHERE user_id = ? AND model_id = ?", (user_id, model_id))
     _insert_templates(conn, codec, user_id, model_id, vectors, now)
     outbox.add(conn, user_id, outbox.ENROLL, revision, now, {"model_id": model_id, "templates": len(vectors), "upgrade": True})
@@ -247,6 +248,7 @@ def replace_templates(
 ) -> int:
     """Re-enrollment: all the user's templates give way to new ones; returns the revision."""
     revision = _bump(conn, user_id, now)
+    history.materialize(conn, user_id)  # the kept versions that share the old templates
     conn.execute("DELETE FROM templates WHERE user_id = ?", (user_id,))
     _insert_templates(conn, codec, user_id, model_id, vectors, now)
     outbox.add(conn, user_id, outbox.ENROLL, revision, now, {"model_id": model_id, "templates": len(vectors), "reenroll": True})
