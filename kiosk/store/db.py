@@ -208,7 +208,8 @@ _V6 = (
 
 # Version 7: what travels with a signed record (issues 13 and 15). record_history: the
 # signed versions of each user record this kiosk applied or pushed, as they were signed
-# (JSON), so `facekiosk fleet rollback` can restore the last one a trusted kiosk signed;
+# (JSON; templates that are still the user's current ones by digest, kiosk/store/history.py),
+# so `facekiosk fleet rollback` can restore the last one a trusted kiosk signed;
 # bounded per user (sync.keep_versions, and each writer's newest), erased with the user.
 # users.confirm_code: the confirmation code that travels with the record, as its keyed
 # hash ("<template key id>:<HMAC-SHA256 hex>", never the code), its expiry and the wrong
