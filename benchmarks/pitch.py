@@ -187,7 +187,7 @@ def main() -> int:
     started = time.perf_counter()
     key_text = json.dumps([str(pairs_path), args.limit, angles, settings.models.model_dump(), settings.detector.model_dump(),
                            (REPO / "benchmarks" / "pitch_warp.py").read_text()], sort_keys=True, default=str)
-    cache = Path(args.cache) / f"pitch_{hashlib.sha256(key_text.encode()).hexdigest()[:12]}.pkl" if str(args.cache) else None
+    cache = None if str(args.cache) in ("", ".") else Path(args.cache) / f"pitch_{hashlib.sha256(key_text.encode()).hexdigest()[:12]}.pkl"
     views: dict[str, dict[float, View]] = {}
     if cache is not None and cache.is_file():
         views = pickle.loads(cache.read_bytes())

@@ -15,6 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PORTRAITS = REPO.parent / "shared" / "data" / "portraits"
+LFW = REPO.parent / "shared" / "data" / "lfw-view1"
 
 
 def run_script(*args: str) -> dict:
@@ -54,3 +55,19 @@ def test_portraits_json_keys():
         assert key in report, key
     assert report["oracle"]["label"].startswith("oracle (tuned on the reported pairs")
     assert len(report["per_image"]) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (LFW / "pairsDevTest.txt").is_file(), reason="../shared/data/lfw-view1 is absent")
+def test_pitch_json_keys():
+    report = run_script("benchmarks/pitch.py", "--root", str(LFW), "--limit", "2", "--angles", "0,30", "--cache", "")
+    assert report["pairs"] == {"matched": 2, "mismatched": 2}
+    assert [row["angle_deg"] for row in report["per_angle"]] == [0.0, 30.0]
+    for row in report["per_angle"]:
+        assert set(row["passes_limit"]) == {"25", "30", "35"}
+        for condition in ("probe", "both"):
+            assert {"genuine", "impostor", "through_gate"} <= row[condition].keys()
+            assert {"far", "comparisons", "through_gate_25"} <= row["all_pairs_impostors"][condition].keys()
+    # The turned faces read as turned: the gate's median reading grows with the angle.
+    assert report["per_angle"][1]["gate_reading_deg"]["median"] > report["per_angle"][0]["gate_reading_deg"]["median"]
+    assert set(report["by_gate_reading"]["probe"]) == {"0-25", "25-30", "30-35", "35-45"}

@@ -125,3 +125,45 @@ def test_typed_text_and_addresses_are_never_spoken():
     assert not speakable("ann@example.org")  # a plain string is what someone typed
     assert not speakable(N_("You are signed in as {email}.", email="ann@example.org"))
     assert not speakable(None)
+
+
+def test_screens_mode_says_face_guidance_once_it_has_stayed(tmp_path, pipeline):
+    """Face guidance changes with every frame: it is said once it has stayed 1.2 s, not
+    again while it stays the same, and a new line only after the gap."""
+    import dataclasses
+
+    from kiosk.camera.scripted import PERSON_A
+    from kiosk.flows.journeys import signup
+    from ui_support import observe_person
+
+    face = observe_person(pipeline, PERSON_A)[0]
+    clock = FakeClock(100.0)
+    app = make_app(tmp_path, pipeline, clock=clock, speech="screens")
+    ui = Driver(app, SCREENS_DIR / "speech-guidance")
+    try:
+        app.flow.go(Step.SIGNUP_FACE)
+        signup.start_capture(app.flow)
+        ui.step()
+        app.observe(dataclasses.replace(face, findings=("looks_down",)))
+        ui.step()
+        before = len(app.speaker.queued)
+        clock.advance(0.6)
+        ui.step()
+        assert len(app.speaker.queued) == before  # not yet: it may change at the next frame
+        clock.advance(0.8)
+        ui.step()
+        assert app.speaker.queued[-1].text == "Lift your chin and look at the camera."
+        assert "Lift your chin and look at the camera" in ui.texts()
+        clock.advance(2.0)
+        ui.step()
+        assert len(app.speaker.queued) == before + 1  # said once while it stays
+        app.observe(dataclasses.replace(face, findings=("too_small",)))
+        ui.step()
+        clock.advance(1.5)
+        ui.step()
+        assert len(app.speaker.queued) == before + 1  # stayed 1.5 s, but 3.5 s after the last line
+        clock.advance(1.0)
+        ui.step()
+        assert app.speaker.queued[-1].text == "Move closer."
+    finally:
+        app.close()
