@@ -167,3 +167,14 @@ def test_screens_mode_says_face_guidance_once_it_has_stayed(tmp_path, pipeline):
         assert app.speaker.queued[-1].text == "Move closer."
     finally:
         app.close()
+
+
+def test_doctor_says_whether_the_kiosk_can_speak(settings):
+    from kiosk.commands.doctor import check_speech
+
+    ok = check_speech(settings)
+    assert ok.ok is True and "en " in ok.detail and "de " in ok.detail, ok.line()
+    missing = check_speech(settings, espeak="no-such-espeak-ng")
+    assert missing.ok is False and "make apt-deps" in missing.fix
+    off = settings.model_copy(update={"ui": settings.ui.model_copy(update={"speech": "off"})})
+    assert check_speech(off).ok is None

@@ -178,6 +178,31 @@ def check_display(settings: Settings) -> Check:
     return Check("display", True, f"SDL video driver {actual}{note}")
 
 
+def check_speech(settings: Settings, espeak: str = "espeak-ng") -> Check:
+    """ui.speech needs espeak-ng and its voice for each language: one short line each."""
+    if settings.ui.speech == "off":
+        return Check("speech", None, "ui.speech is off")
+    import shutil
+
+    from kiosk.ui.speech import Line, Speaker
+
+    if shutil.which(espeak) is None:
+        return Check("speech", False, f"ui.speech is {settings.ui.speech} but {espeak} is not installed",
+                     "make apt-deps (apt-get install espeak-ng), or set ui.speech: off")
+    speaker = Speaker(settings.ui.speech, settings.ui.speech_rate_wpm, espeak=espeak)
+    try:
+        made = []
+        for language in ("en", "de"):
+            start = time.perf_counter()
+            spoken = speaker.synthesise(Line("Look at the camera", language, time.monotonic()))
+            if spoken is None or spoken.seconds <= 0:
+                return Check("speech", False, f"{espeak} made no sound for the {language} voice", "reinstall espeak-ng and espeak-ng-data")
+            made.append(f"{language} {spoken.seconds:.1f} s of speech in {(time.perf_counter() - start) * 1e3:.0f} ms")
+    finally:
+        speaker.close()
+    return Check("speech", True, f"{espeak}: " + ", ".join(made))
+
+
 def check_firebase(settings: Settings, now: Callable[[], float] = time.time) -> list[Check]:
     sync = settings.sync
     if not sync.enabled:
@@ -311,7 +336,7 @@ def check_mail(settings: Settings) -> Check:
 
 def run_checks(settings: Settings) -> list[Check]:
     checks = [check_models(settings), check_litert(), check_template_key(settings), check_store(settings), check_storage(settings), check_camera(settings),
-              check_display_libraries(), check_display(settings)]
+              check_display_libraries(), check_display(settings), check_speech(settings)]
     return checks + check_firebase(settings) + [check_fleet(settings), check_secrets(settings), check_admin_pin(settings), check_mail(settings)]
 
 
