@@ -205,3 +205,43 @@ def test_a_kiosk_upgraded_from_the_previous_release_reads_every_record_once_into
     assert [v.writer for v in b.store.record_versions(first)] == ["a"]
     assert [v.writer for v in b.store.record_versions(second)] == ["a"]
     assert b.store.sync_state(DATABASE_URL).last_seen_ms > 0  # and the cursor is back where the records are
+
+
+def test_a_stale_version_the_stolen_kiosk_re_published_is_rolled_forward_again(fleet, server) -> None:  # noqa: F811
+    """The thief, still trusted, re-publishes the victim's older genuine version (the old
+    password) with its own restoration envelope; after the revocation the rollback finds it
+    (restored by the revoked kiosk) and restores the newest version a trusted kiosk signed."""
+    a, b, c = fleet("a"), fleet("b"), fleet("c")
+    victim = a.enroll(VICTIM, seed=7)
+    passes(a, b, c)
+    [old] = b.store.record_versions(victim)
+    a.store.change_password(victim, "the new password 77")
+    passes(a, b, c)
+    since = int(time.time() * 1000)
+    app = admin_app(fleet.admin)
+    try:
+        ref = db.reference(f"/users/{victim}", app)
+        replay = restore_record(b.identity, victim, old.record, layout_revision(ref.get()) + 1, since + 1)
+        ref.set({**replay, "updatedAt": SERVER_TIMESTAMP})
+        passes(a, c)
+        assert c.store.sign_in_password(VICTIM, PASSWORD).id == victim  # the old password works again
+        revoke_kiosk(app, fleet.admin, "b", int(time.time() * 1000), "stolen")
+    finally:
+        firebase_admin.delete_app(app)
+    passes(a, c)
+    [outcome] = run_rollback(c, "b", since)
+    assert outcome.plan.current.restored_only and outcome.result == rollback.RESTORED
+    assert outcome.plan.restore is not None and outcome.plan.restore.writer == "a"
+    passes(a, c)
+    for kiosk in (a, c):
+        assert kiosk.store.sign_in_password(VICTIM, "the new password 77").id == victim
+        with pytest.raises(AuthenticationError):
+            kiosk.store.sign_in_password(VICTIM, PASSWORD)
+
+
+def layout_revision(value: Any) -> int:
+    from kiosk.sync.layout import record_revision
+
+    revision = record_revision(value)
+    assert revision is not None
+    return revision

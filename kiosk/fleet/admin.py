@@ -105,21 +105,26 @@ class WrittenRecord:
     signed_at_ms: int | None
     change_id: str
     deleted: bool
+    restored_only: bool = False  # the kiosk only restored another kiosk's version (its envelope)
 
 
 def records_by(app: firebase_admin.App, kiosk_id: str, since_ms: int) -> list[WrittenRecord]:
-    """The current /users records that ``kiosk_id`` wrote (claims to have signed) since
-    ``since_ms``: what to review after revoking it. Reads the whole table."""
+    """The current /users records that ``kiosk_id`` wrote (claims to have signed), or
+    re-published with its restoration envelope, since ``since_ms``: what to review after
+    revoking it. Reads the whole table."""
     users = _ref(app, "/users").get() or {}
     out = []
     for user_id, value in (users.items() if isinstance(users, dict) else ()):
-        if not isinstance(value, dict) or value.get("writer") != kiosk_id:
+        if not isinstance(value, dict):
             continue
-        signed = value.get("signedAt")
+        wrote = value.get("writer") == kiosk_id
+        if not wrote and value.get("restoredBy") != kiosk_id:
+            continue
+        signed = value.get("signedAt" if wrote else "restoredAt")
         signed = signed if isinstance(signed, int) and not isinstance(signed, bool) else None
         if signed is not None and signed < since_ms:
             continue
-        out.append(WrittenRecord(str(user_id), signed, str(value.get("changeId", "")), value.get("deleted") is True))
+        out.append(WrittenRecord(str(user_id), signed, str(value.get("changeId", "")), value.get("deleted") is True, not wrote))
     return sorted(out, key=lambda r: (r.signed_at_ms or 0, r.user_id))
 
 

@@ -1,8 +1,8 @@
 """Rolling a revoked kiosk's changes back to the last version a trusted kiosk signed.
 
 Run on a trusted kiosk (``facekiosk fleet rollback KIOSK --since TIME``), after the
-administrator revoked KIOSK. For each user whose current cloud record KIOSK wrote since
-TIME, the kiosk looks through the signed versions it kept (``record_history``) for the
+administrator revoked KIOSK. For each user whose current cloud record KIOSK wrote (or
+re-published with its own restoration envelope) since TIME, the kiosk looks through the signed versions it kept (``record_history``) for the
 newest one that still verifies now: signed by a kiosk that is not revoked, whose
 certificate was valid when it signed, and not by KIOSK. With ``apply`` it publishes that
 version again:
@@ -82,8 +82,8 @@ def plan(app: firebase_admin.App, store: Store, trust: Trust, kiosk_id: str, sin
     for record in records_by(app, kiosk_id, since_ms):
         chosen: Version | None = None
         for version in store.record_versions(record.user_id):
-            if version.writer == kiosk_id or version.change_id == record.change_id:
-                continue
+            if version.writer == kiosk_id or (version.change_id == record.change_id and not record.restored_only):
+                continue  # (a version it only re-published is another kiosk's: restored again, by this one)
             try:
                 trust.check(record.user_id, version.record)
             except Untrusted:
