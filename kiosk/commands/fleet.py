@@ -298,7 +298,8 @@ def _revoke(args: argparse.Namespace) -> int:
           "(kiosks now refuse them; review them, then on a trusted kiosk `facekiosk fleet rollback "
           f"{args.kiosk}{' --since ' + args.since if args.since else ''}` restores the versions it kept):")
     for record in records:
-        print(f"  {record.user_id} signed {_iso(record.signed_at_ms)} change {record.change_id}{' (deletion)' if record.deleted else ''}")
+        print(f"  {record.user_id} signed {_iso(record.signed_at_ms)} change {record.change_id}{' (deletion)' if record.deleted else ''}"
+              f"{' (another kiosk's version it re-published)' if record.restored_only else ''}")
     return 0
 
 
@@ -318,7 +319,7 @@ def _rollback(args: argparse.Namespace) -> int:
         firebase_admin.delete_app(app)
     rows: list[dict[str, Any]] = [{
         "user": o.plan.user_id, "change": o.plan.current.change_id, "signed": _iso(o.plan.current.signed_at_ms),
-        "deletion": o.plan.current.deleted,
+        "deletion": o.plan.current.deleted, "republished": o.plan.current.restored_only,
         "restore": None if o.plan.restore is None else {
             "change": o.plan.restore.change_id, "writer": o.plan.restore.writer, "signed": _iso(o.plan.restore.signed_at_ms),
         },
@@ -332,8 +333,8 @@ def _rollback(args: argparse.Namespace) -> int:
         target = (f"version {restore['change']} by {restore['writer']} signed {restore['signed']}" if restore
                   else f"nothing: {row['whyNot']}")
         done = "" if row["result"] == "listed" else f": {row['result']}" + (f" as revision {row['revision']}" if row["revision"] else "")
-        print(f"user {row['user']}: {args.kiosk}'s change {row['change']} signed {row['signed']}"
-              f"{' (deletion)' if row['deletion'] else ''} -> {target}{done}")
+        print(f"user {row['user']}: {args.kiosk}'s {'re-publication of' if row['republished'] else 'change'} {row['change']} "
+              f"signed {row['signed']}{' (deletion)' if row['deletion'] else ''} -> {target}{done}")
     restorable = sum(1 for row in rows if row["restore"])
     if args.apply:
         print(f"restored {sum(1 for row in rows if row['result'] == rollback.RESTORED)} of {len(rows)} user(s); "
