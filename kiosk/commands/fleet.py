@@ -299,7 +299,7 @@ def _revoke(args: argparse.Namespace) -> int:
           f"{args.kiosk}{' --since ' + args.since if args.since else ''}` restores the versions it kept):")
     for record in records:
         print(f"  {record.user_id} signed {_iso(record.signed_at_ms)} change {record.change_id}{' (deletion)' if record.deleted else ''}"
-              f"{' (another kiosk's version it re-published)' if record.restored_only else ''}")
+              + (" (another kiosk's version it re-published)" if record.restored_only else ""))
     return 0
 
 
