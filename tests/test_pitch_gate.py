@@ -102,3 +102,31 @@ def test_the_reset_face_check_never_compares_a_face_from_above(pipeline, rules, 
     assert verifier.guidance.msgid == "Lift your chin and look at the camera"
     outcome = verifier.expire(15.0)
     assert outcome is not None and not outcome.accepted and not outcome.counts
+
+
+def test_a_passed_liveness_challenge_whose_picture_is_from_above_says_lift_the_chin(pipeline, rules, frames):
+    """The challenge decides on a picture taken inside it, which must pass the same
+    gates: seen from above, the person is told which way to move, and it does not count."""
+    from types import SimpleNamespace
+
+    from kiosk.flows.faces import FaceObservation
+    from kiosk.flows.liveness import LivenessVerifier
+    from kiosk.flows.verify import MATCH, NO_CLEAR_PICTURE
+    from kiosk.liveness.challenge import Status
+
+    enrolled = pipeline.analyze(frames[0.0])
+    templates = {model: vector[None] for model, vector in enrolled.embeddings.items()}
+
+    def decide(picture: np.ndarray):
+        passed = SimpleNamespace(passed=True, reason="", verification=SimpleNamespace(face=pipeline.analyze(picture)),
+                                 to_audit=lambda: {"passed": True})
+        check = SimpleNamespace(result=passed)
+        verifier = LivenessVerifier(check, templates, rules, started_at=0.0, timeout_s=15.0)  # type: ignore[arg-type]
+        done = FaceObservation(1, (640, 480), box=(200.0, 100.0, 400.0, 350.0), faces=1, liveness=Status("passed", None, 2, 2, 0.0))
+        return verifier, verifier.feed(done, 1.0)
+
+    verifier, outcome = decide(frames[SEATED_DEG])
+    assert outcome is not None and outcome.reason == NO_CLEAR_PICTURE and not outcome.counts
+    assert "Lift your chin" in verifier.failure_text().msgid
+    verifier, outcome = decide(frames[0.0])  # the chin lifted towards the camera
+    assert outcome is not None and outcome.reason == MATCH and outcome.accepted

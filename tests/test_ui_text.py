@@ -16,7 +16,7 @@ from kiosk.flows import Step, SyncStatus
 from kiosk.flows.jobs import Done
 from kiosk.flows.verify import FaceVerifier
 from kiosk.config.liveness import LivenessSettings
-from kiosk.flows.liveness import HOLD, INTRO, PROMPT_TEXT, LivenessVerifier
+from kiosk.flows.liveness import FAILURE_TEXT, HOLD, INTRO, PROMPT_TEXT, LivenessVerifier
 from kiosk.liveness.challenge import Status
 from kiosk.i18n import N_, NP_, load_catalog
 from kiosk.store.emails import normalize_email
@@ -125,6 +125,8 @@ def tour(driver: Driver, faces_a):
     session().attempts_left = None
     flow.say(N_("We could not get a clear picture of your face."))
     yield "refused-unclear"
+    flow.say(FAILURE_TEXT["unclear_looks_down"])  # the longest refusal: the pitch gate's advice
+    yield "refused-unclear-chin"
     session().email = normalize_email(LONG_EMAIL)
     go(Step.SIGNUP_DONE)
     yield "signup-done"
@@ -193,7 +195,7 @@ def test_no_text_leaves_its_box_or_the_screen(tmp_path, pipeline, faces_a, langu
             assert app.painter.records, f"{name}: nothing drawn"
             app.save_screenshot(folder / f"{len(names) + 1:02d}-{name}.png")
             names.append(name)
-        assert len(names) == 45, names
+        assert len(names) == 46, names
     finally:
         app.close()
     print(f"{language} {size}: smallest cap height per role (px):", dict(sorted(smallest_cap.items())))

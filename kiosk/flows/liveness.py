@@ -54,6 +54,10 @@ FAILURE_TEXT = {
     "face_changed": N_("Only one person in the picture, please."),
     "other_face": N_("Only one person in the picture, please."),
     "unclear": N_("We could not get a clear picture of your face."),
+    # The decision's picture failed only the pitch gate (a seated person before a camera
+    # mounted higher, most often): say which way to move.
+    "unclear_looks_down": N_("We could not get a clear picture of your face. Lift your chin and look at the camera, then try again."),
+    "unclear_looks_up": N_("We could not get a clear picture of your face. Lower your chin a little, then try again."),
 }
 NOT_VERIFIED = N_("We could not verify you.")
 RETRY = N_("Let's try once more. Move as soon as you hear the sound.")
@@ -238,7 +242,8 @@ class LivenessVerifier:
         if face.findings:
             # The same quality gates as the plain comparison: a live face, but not a
             # picture clear enough to decide on (the person is asked to try again).
-            self.failure = "unclear"
+            first = str(getattr(face.findings[0], "code", face.findings[0]))  # simulated checks give the codes
+            self.failure = f"unclear_{first}" if f"unclear_{first}" in FAILURE_TEXT else "unclear"
             return Outcome(False, None, NO_CLEAR_PICTURE, counts=False, liveness=self.evidence)
         embedding = np.asarray(face.embedding, dtype=np.float32)
         self.embedding = embedding
