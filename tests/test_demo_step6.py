@@ -44,3 +44,24 @@ def test_not_refused_or_passed_fails():
     passed = dict(evidence("", ["turn_left"], outcome="ok"), passed=True)
     assert not judge_unanswered_prompt(True, ["turn_left"], passed, MESSAGE, 1.0)[0]
     assert not judge_unanswered_prompt(True, ["turn_left"], None, MESSAGE, 1.0)[0]
+
+
+def test_a_slow_machine_gets_more_time_not_wider_answer_windows(tmp_path):
+    """Under emulation one frame took seconds and the capture timed out (0 of 6): the demo
+    now scales its waits and the flow's timeouts by how slow a frame's analysis is, never
+    the liveness challenge's answer windows (step 6 is about missing them)."""
+    from kiosk.config import parse_config
+    from kiosk.daemon.demo import MAX_TIME_SCALE, scaled_settings, time_scale
+
+    assert time_scale(0.04) == 1.0  # this machine's usual frame: nothing changes
+    assert time_scale(3.0) == 20.0
+    assert time_scale(1e6) == MAX_TIME_SCALE
+    settings = parse_config({}, base_dir=tmp_path)
+    assert scaled_settings(settings, 1.0) is settings
+    slow = scaled_settings(settings, 20.0)
+    for key in ("capture_timeout_s", "verify_timeout_s", "idle_timeout_s", "result_timeout_s"):
+        assert getattr(slow.ui, key) == 20.0 * getattr(settings.ui, key)
+    assert slow.liveness.settle_timeout_s == 20.0 * settings.liveness.settle_timeout_s
+    windows = ("onset_min_s", "onset_max_s", "complete_within_s")
+    assert [getattr(slow.liveness, k) for k in windows] == [getattr(settings.liveness, k) for k in windows]
+    assert slow.ui.idle_warning_s == settings.ui.idle_warning_s

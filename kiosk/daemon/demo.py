@@ -55,6 +55,44 @@ STEP_TIMEOUT_S = 60.0
 DEMO_SETTLE_TIMEOUT_S = 30.0
 # The refusal step 6 must end in: a prompt was shown and no answer started in time.
 UNANSWERED = "too_late"
+# What one camera frame's analysis (detection, alignment, every embedding) may take for the
+# shipped timeouts to hold; the demo measures it and, on a slower machine (an emulator, a
+# small board), multiplies its waits and the flow's capture, check, idle and result
+# timeouts by measured / this, up to MAX_TIME_SCALE. The liveness challenge's answer
+# windows are never widened: step 6 checks that a photo cannot answer within them.
+FRAME_BUDGET_S = 0.15
+MAX_TIME_SCALE = 200.0
+
+
+def time_scale(analysis_s: float) -> float:
+    """How much more time a machine that analyses one frame in ``analysis_s`` seconds gets
+    (1.0: none)."""
+    return min(MAX_TIME_SCALE, max(1.0, analysis_s / FRAME_BUDGET_S))
+
+
+def scaled_settings(settings: Settings, scale: float) -> Settings:
+    """``settings`` with the flow's timeouts multiplied by ``scale``."""
+    if scale <= 1.0:
+        return settings
+    data = settings.model_dump()
+    for key in ("idle_timeout_s", "result_timeout_s", "capture_timeout_s", "verify_timeout_s"):
+        data["ui"][key] = getattr(settings.ui, key) * scale
+    data["liveness"]["settle_timeout_s"] = settings.liveness.settle_timeout_s * scale
+    return parse_config(data, base_dir=Path(settings.base_dir), origin="demo config (slow machine)")
+
+
+def measure_analysis_s(service: "KioskService", frame: np.ndarray, runs: int = 2) -> float:
+    """The fastest of ``runs`` analyses of one demo frame by the running kiosk's pipeline."""
+    import cv2
+
+    assert service.kiosk is not None
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    best = float("inf")
+    for _ in range(runs):
+        start = time.monotonic()
+        service.kiosk.pipeline.analyze(rgb)
+        best = min(best, time.monotonic() - start)
+    return best
 
 
 class SwitchableCamera:
@@ -160,7 +198,16 @@ def run_demo(settings: Settings, screens: Path, log_level: str = "INFO") -> int:
             if not service.ready:
                 raise DemoStopped()
             _print(f"== service ready after {time.monotonic() - started:.2f} s: {service.status_text()}")
-            results = Journeys(service, camera, screens, linger_s=1.0 if has_display else 0.0).run_all()
+            analysis_s = measure_analysis_s(service, camera.scenes["A"][0])
+            scale = time_scale(analysis_s)
+            if scale > 1.0:
+                assert service.kiosk is not None
+                service.kiosk.apply(scaled_settings(service.kiosk.settings, scale))
+                _print(f"   note: one frame's analysis took {analysis_s:.2f} s (budget {FRAME_BUDGET_S:g} s): a slow machine, "
+                       f"so the demo's waits and the capture, check, idle and result timeouts are {scale:.1f} times "
+                       "longer (the liveness answer windows are not)")
+            results = Journeys(service, camera, screens, linger_s=1.0 if has_display else 0.0,
+                               step_timeout_s=STEP_TIMEOUT_S * scale).run_all()
         except DemoStopped:
             _print("== demo stopped")
             return 130
@@ -174,7 +221,8 @@ def run_demo(settings: Settings, screens: Path, log_level: str = "INFO") -> int:
 
 
 class Journeys:
-    def __init__(self, service: "KioskService", camera: SwitchableCamera, screens: Path, linger_s: float = 0.0) -> None:
+    def __init__(self, service: "KioskService", camera: SwitchableCamera, screens: Path, linger_s: float = 0.0,
+                 step_timeout_s: float = STEP_TIMEOUT_S) -> None:
         from kiosk.ui.driver import Driver
 
         assert service.kiosk is not None
@@ -182,6 +230,7 @@ class Journeys:
         self.kiosk = service.kiosk
         self.camera = camera
         self.linger_s = linger_s
+        self.step_timeout_s = step_timeout_s
         self.ui = Driver(self.kiosk.app, screens, step=self._step)
         self.flow = self.kiosk.flow
         self.results: list[StepResult] = []
@@ -253,12 +302,12 @@ class Journeys:
             elif mark is Mark.CAPTURING:
                 self.camera.show("A")
                 started["capture"] = time.monotonic()
-                ui.wait_for(lambda: flow.capture_progress()[0] >= 2 or flow.step is not signup.FACE, STEP_TIMEOUT_S, "two face samples")
+                ui.wait_for(lambda: flow.capture_progress()[0] >= 2 or flow.step is not signup.FACE, self.step_timeout_s, "two face samples")
                 self.shot("capturing")
-                ui.wait_for(lambda: flow.step is not signup.FACE or flow.busy is not None, STEP_TIMEOUT_S, "the face capture")
+                ui.wait_for(lambda: flow.step is not signup.FACE or flow.busy is not None, self.step_timeout_s, "the face capture")
                 started["captured"] = time.monotonic()
 
-        ui.run(sign_up(flow, ui, EMAIL, PASSWORD), at, STEP_TIMEOUT_S)
+        ui.run(sign_up(flow, ui, EMAIL, PASSWORD), at, self.step_timeout_s)
         ui.step()
         self.shot()
         if flow.step is not signup.DONE:
@@ -287,7 +336,7 @@ class Journeys:
         asked = time.monotonic()
         ui.submit()
         ui.wait_for(lambda: flow.busy is None and (flow.step is not signin.PASSWORD or flow.session.message is not None),
-                    STEP_TIMEOUT_S, "the password check")
+                    self.step_timeout_s, "the password check")
         took = time.monotonic() - asked
         self.shot()
         if flow.step is not signin.WELCOME:
@@ -308,7 +357,7 @@ class Journeys:
             elif mark is Mark.FACE_SEEN:
                 self.shot(label())
 
-        self.ui.run(reset_attempt(self.flow, self.ui, EMAIL), at, STEP_TIMEOUT_S)
+        self.ui.run(reset_attempt(self.flow, self.ui, EMAIL), at, self.step_timeout_s)
         took = time.monotonic() - shown.get("at", time.monotonic())
         self.ui.step()
         self.shot()
@@ -333,7 +382,7 @@ class Journeys:
         ui.type(NEW_PASSWORD)
         self.shot()
         ui.submit()
-        ui.wait_step(reset.DONE, STEP_TIMEOUT_S)
+        ui.wait_step(reset.DONE, self.step_timeout_s)
         self.shot()
         return True, f"face accepted in {took:.1f} s ({score}), new password set"
 
