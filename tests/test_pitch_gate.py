@@ -130,3 +130,32 @@ def test_a_passed_liveness_challenge_whose_picture_is_from_above_says_lift_the_c
     assert "Lift your chin" in verifier.failure_text().msgid
     verifier, outcome = decide(frames[0.0])  # the chin lifted towards the camera
     assert outcome is not None and outcome.reason == MATCH and outcome.accepted
+
+
+def test_the_sign_up_screen_tells_a_face_from_above_to_lift_the_chin(tmp_path, pipeline, frames):
+    """Camera to screen: the turned pictures as the camera (image folder), the real
+    grabber and face worker, the capture and the screen's guidance line."""
+    from kiosk.camera.scripted import write_folder
+    from kiosk.flows import Step
+    from ui_support import SCREENS_DIR, Driver, make_app
+
+    camera = write_folder([frames[SEATED_DEG]], tmp_path / "camera")
+    ui = Driver(make_app(tmp_path, pipeline, frames_dir=camera), SCREENS_DIR / "pitch-seated")
+    try:
+        ui.press("sign up")
+        ui.type("ann@example.org")
+        ui.submit()
+        for _ in range(2):
+            ui.type("Correct horse 9!")
+            ui.submit()
+        ui.press("agree")
+        assert ui.flow.step == Step.SIGNUP_FACE
+        ui.wait_for(lambda: getattr(ui.flow.face_guidance(), "msgid", None) == "Lift your chin and look at the camera",
+                    what="the lift-your-chin guidance")
+        ui.step()
+        ui.shot("seated")
+        assert "Lift your chin and look at the camera" in ui.texts()
+        assert ui.flow.capture_progress()[0] == 0  # no picture taken from above
+        assert not ui.problems, ui.problems[:3]
+    finally:
+        ui.app.close()
