@@ -178,3 +178,19 @@ def test_doctor_says_whether_the_kiosk_can_speak(settings):
     assert missing.ok is False and "make apt-deps" in missing.fix
     off = settings.model_copy(update={"ui": settings.ui.model_copy(update={"speech": "off"})})
     assert check_speech(off).ok is None
+
+
+def test_speech_plays_with_the_tones_turned_off(tmp_path, pipeline):
+    """ui.sound false leaves the mixer closed; speech opens it for itself."""
+    import pygame
+
+    pygame.mixer.quit()
+    app = make_app(tmp_path, pipeline, sound=False, speech="screens")
+    try:
+        assert not app.sounds.audible
+        app.speaker.wait_idle(10.0)
+        assert pygame.mixer.get_init() is not None  # opened by the welcome screen's line
+        app.speaker.update(now=time.monotonic() + 1.0)
+        assert app.speaker.played and app.speaker.played[-1].text == "Welcome."
+    finally:
+        app.close()

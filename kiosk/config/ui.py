@@ -51,7 +51,8 @@ class UiSettings(Section):
     # liveness challenge's introduction and prompts and the "Need more time?" warning,
     # the moments a person may not be looking at the screen; "screens" also each screen's
     # title, result and face guidance; "off" never speaks. Typed text and email addresses
-    # are never spoken. speech_rate_wpm: words per minute (eSpeak's own default is 175).
+    # are never spoken (ui.sound: false does not silence speech). speech_rate_wpm: words
+    # per minute (eSpeak's own default is 175).
     speech: Literal["off", "prompts", "screens"] = "prompts"
     speech_rate_wpm: int = Field(150, ge=80, le=300)
     # Upper limit of screen redraws per second.

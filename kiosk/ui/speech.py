@@ -86,6 +86,7 @@ class Speaker:
         self._thread: threading.Thread | None = None
         self._count = 0
         self._warned = False
+        self._mixer_tried = False
         if self._espeak is None and mode != "off":
             log.warning("no speech: espeak-ng is not installed (make apt-deps installs it)")
 
@@ -106,6 +107,7 @@ class Speaker:
         self.queued.append(line)
         if self._espeak is None:
             return
+        self._open_mixer()
         while True:  # only the newest line waits: the screen has moved on
             try:
                 self._todo.get_nowait()
@@ -173,6 +175,17 @@ class Speaker:
             log.warning("speech failed: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
             return None
         return Spoken(line, wav, wav_seconds(wav), time.monotonic())
+
+    def _open_mixer(self) -> None:
+        """The mixer, if the tones (ui.sound) have not opened it: speech does not depend
+        on them. Once; no audio device is logged, and lines are then only made."""
+        if self._mixer_tried or pygame.mixer.get_init() is not None:
+            return
+        self._mixer_tried = True
+        try:
+            pygame.mixer.init(frequency=22050, size=-16, channels=1, buffer=512)
+        except pygame.error as err:
+            self._no_audio(err)
 
     def _no_audio(self, err: Exception) -> None:
         if not self._warned:
