@@ -2,11 +2,15 @@
 and 8): a person signs up at kiosk a (consent recorded, a code emailed), types the code
 at kiosk b, and kiosk a then allows the face reset it refused before. The code itself
 never leaves a (the record carries its keyed hash), and a record that claims a
-confirmation without a valid signature is quarantined. The journeys' own jobs, real
+confirmation without a valid signature is quarantined. The language of the sign-up's
+screen travels too: a reset or a lock at kiosk b emails the owner in it. The journeys' own jobs, real
 stores, real firebase-admin against tests/rtdb_server.py."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import re
 import time
@@ -15,11 +19,14 @@ import firebase_admin
 import pytest
 from firebase_admin import db
 
+from kiosk.commands import users as users_command
 from kiosk.flows import accounts
+from kiosk.mail.worker import MailWorker
 from kiosk.store import Store
 from kiosk.store import mail as mail_store
 from kiosk.store import quarantine
 from kiosk.store.emails import normalize_email
+from mail_support import Received, SmtpServer
 from store_support import MODEL, unit_vectors
 from sync_support import PASSWORD, Kiosk, admin_app, cloud_users, fleet, server, thread_errors  # noqa: F401 - fixtures
 
@@ -151,3 +158,103 @@ def test_a_concurrent_write_does_not_undo_a_confirmation(fleet, server) -> None:
     for kiosk in (a, b):
         assert mail_store.is_confirmed(kiosk.store, user_id), kiosk.name
         assert kiosk.store.sign_in_password(OWNER, "another good password 9").id == user_id
+
+
+# -- the emails' language travels with the record ----------------------------------------------
+
+
+@pytest.fixture
+def relay():
+    smtp = SmtpServer()
+    yield smtp
+    smtp.stop()
+
+
+def with_relay(kiosk: Kiosk, smtp: SmtpServer) -> Kiosk:
+    """The kiosk with its mail section pointing at the in-process relay (ui.language en)."""
+    kiosk.store.close()
+    mail = kiosk.settings.mail.model_copy(update=smtp.mail_settings())
+    kiosk.settings = kiosk.settings.model_copy(update={"mail": mail})
+    assert kiosk.settings.ui.language == "en"
+    kiosk.store = Store.open(kiosk.settings)
+    kiosk.engine = kiosk.make_engine()
+    return kiosk
+
+
+def deliver(kiosk: Kiosk, smtp: SmtpServer) -> list[Received]:
+    """What the kiosk's mail worker sends now (smtplib to aiosmtpd), as the relay got it."""
+    before = len(smtp.received)
+    MailWorker(kiosk.settings.mail, lambda: kiosk.store).send_due(kiosk.store)
+    return smtp.received[before:]
+
+
+def german_sign_up(kiosk: Kiosk, smtp: SmtpServer) -> tuple[str, str]:
+    """Sign-up with the screen in German, as the journey does it; the user id and the code."""
+    samples = [{MODEL: vector} for vector in unit_vectors(3, seed=1)]
+    done = accounts.enroll_confirming(normalize_email(OWNER), PASSWORD, samples, MODEL, None, CONSENT, "de")(kiosk.store)
+    assert isinstance(done, accounts.CodeSent)
+    [mail] = deliver(kiosk, smtp)
+    assert mail.subject.startswith("Ihr FaceKiosk-Bestätigungscode")
+    code = mail.code()
+    assert code is not None
+    return kiosk.store.get_user(OWNER).id, code
+
+
+def test_the_emails_language_travels_a_reset_and_a_lock_at_another_kiosk_write_german(fleet, server, relay) -> None:  # noqa: F811
+    a, b = with_relay(fleet("a"), relay), with_relay(fleet("b"), relay)
+    user_id, code = german_sign_up(a, relay)
+    assert accounts.confirm_email(normalize_email(OWNER), code)(a.store).outcome == mail_store.OK
+    passes(a, b)
+    assert cloud_users(server)[user_id]["language"] == "de"  # signed with the rest of the record
+    assert mail_store.language_of(b.store, user_id) == "de"
+    assert "emails in: de" in users_show(b)
+
+    # A face reset at b (the journey's job after an accepted face): the notice is German.
+    assert reset_reason(b) == "allowed"
+    accounts.change_password(user_id, "another good password 9")(b.store)
+    [notice] = deliver(b, relay)
+    assert notice.recipients == [OWNER]
+    assert notice.subject == "Ihr Passwort wurde zurückgesetzt"
+    assert "Wenn Sie das waren, ist nichts zu tun." in notice.body and "reset" not in notice.body
+
+    # Failed faces at b until the account locks: the lock notice is German too.
+    for _ in range(10):
+        recorded = accounts.record_face(normalize_email(OWNER), False, 0.9, "no match")(b.store)
+        if recorded.locked is not None:
+            break
+    assert recorded.locked is not None
+    [lock] = deliver(b, relay)
+    assert lock.subject == "Ihr Konto wurde gesperrt" and "locked" not in lock.body
+
+    # b's push (the new password) keeps the language for every kiosk.
+    passes(b, a)
+    assert cloud_users(server)[user_id]["language"] == "de" and cloud_users(server)[user_id]["writer"] == "b"
+    assert mail_store.language_of(a.store, user_id) == "de"
+
+
+def test_a_forged_language_is_quarantined(fleet, server, relay) -> None:  # noqa: F811
+    a, b = with_relay(fleet("a"), relay), with_relay(fleet("b"), relay)
+    user_id, _ = german_sign_up(a, relay)
+    passes(a, b)
+    genuine = cloud_users(server)[user_id]
+    forged = {k: v for k, v in genuine.items() if k != "updatedAt"}
+    forged.update(language="en", revision=genuine["revision"] + 1, updatedAt={".sv": "timestamp"})
+    app = admin_app(fleet.admin)
+    try:
+        db.reference(f"/users/{user_id}", app).set(forged)
+    finally:
+        firebase_admin.delete_app(app)
+    before = b.engine.status().quarantined
+    passes(b, rounds=1)
+    assert b.engine.status().quarantined == before + 1
+    [entry] = [e for e in quarantine.entries(b.store) if e.user_id == user_id]
+    assert "signature" in entry.reason and entry.writer == "a"
+    assert mail_store.language_of(b.store, user_id) == "de"
+
+
+def users_show(kiosk: Kiosk) -> str:
+    """`facekiosk users show` on the kiosk's store, as printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert users_command._show(kiosk.store, kiosk.settings, argparse.Namespace(email=OWNER, json=False)) == 0
+    return out.getvalue()

@@ -76,6 +76,7 @@ def _attacks(thief: Kiosk, victim_id: str, email_key: str) -> dict[str, Callable
         "unsigned record": record(sig=None),
         "record in another kiosk's name": record(writer="k1"),
         "unknown nested field": record(extra={"a": 1}),
+        "a language that is no language code": record(language="en\"><script>"),
         "delete a user": lambda app: db.reference(layout.user_path(victim_id), app).delete(),
         "another kiosk's heartbeat": lambda app: db.reference("/kiosks/k1/heartbeatAt", app).set(TS),
         "another kiosk's certificate": lambda app: db.reference("/kiosks/k1/cert", app).set({"forged": True}),
@@ -93,7 +94,7 @@ def _attacks(thief: Kiosk, victim_id: str, email_key: str) -> dict[str, Callable
 
 ATTACKS = [
     "plain-text password hash", "far-future updatedAt", "64-value template", "unsigned record",
-    "record in another kiosk's name", "unknown nested field", "delete a user", "another kiosk's heartbeat",
+    "record in another kiosk's name", "unknown nested field", "a language that is no language code", "delete a user", "another kiosk's heartbeat",
     "another kiosk's certificate", "its own certificate", "a sealed template key", "a revocation",
     "the template key statement", "steal a live user's email", "free a live user's email",
     "a ring in another kiosk's name", "another kiosk's attempts ledger",

@@ -1,4 +1,5 @@
-"""The fields a user record gained for consent, email confirmation and restorations are
+"""The fields a user record gained for consent, email confirmation, the emails' language
+and restorations are
 validated like the others when pulled (kiosk/sync/layout.py): type, size, format; a
 tombstone holds none of them; a restored version's revision is its restoredRevision."""
 
@@ -30,6 +31,12 @@ def test_consent_confirmation_and_code_are_read() -> None:
     assert parse_user(UID, record()).consent_version is None
 
 
+def test_the_emails_language_is_read_and_kept_when_this_kiosk_has_no_texts_for_it() -> None:
+    assert parse_user(UID, record(language="de")).language == "de"
+    assert parse_user(UID, record(language="pt_BR")).language == "pt_BR"  # a later release's: kept, not quarantined
+    assert parse_user(UID, record()).language is None
+
+
 @pytest.mark.parametrize("extra, fragment", [
     ({"consentVersion": "v" * 65, "consentAt": 1}, "consentVersion"),
     ({"consentVersion": 3, "consentAt": 1}, "consentVersion"),
@@ -43,6 +50,15 @@ def test_consent_confirmation_and_code_are_read() -> None:
     ({"confirmCode": "k1:" + "AB" * 32, "confirmCodeUntil": 2}, "64 hex"),
     ({"confirmCode": CODE}, "confirmCodeUntil"),
     ({"confirmCodeUntil": 2}, "confirmCode"),
+    ({"language": ""}, "language"),
+    ({"language": 7}, "language"),
+    ({"language": ["de"]}, "language"),
+    ({"language": "DE"}, "language code"),
+    ({"language": "de-DE"}, "language code"),
+    ({"language": "../de"}, "language code"),
+    ({"language": "de\n"}, "language code"),
+    ({"language": "deutsch"}, "longer than 6"),
+    ({"language": "d" * 5000}, "longer than 6"),
     ({"restoredRevision": 2, "restoredBy": "c", "restoredAt": 1, "restoreSig": "s"}, "restoredRevision"),
     ({"restoredRevision": 3, "restoredAt": 1, "restoreSig": "s"}, "restoredBy"),
     ({"restoredRevision": 3, "restoredBy": "c", "restoreSig": "s"}, "restoredAt"),
@@ -57,7 +73,8 @@ def test_a_tombstone_carries_no_consent_or_confirmation() -> None:
     tombstone = {k: v for k, v in record().items() if k not in ("email", "passwordHash")}
     tombstone["deleted"] = True
     assert parse_user(UID, tombstone).deleted
-    for extra in ({"consentVersion": "v1", "consentAt": 1}, {"confirmedAt": 1}, {"confirmCode": CODE, "confirmCodeUntil": 1}):
+    for extra in ({"consentVersion": "v1", "consentAt": 1}, {"confirmedAt": 1}, {"confirmCode": CODE, "confirmCodeUntil": 1},
+                  {"language": "de"}):
         with pytest.raises(RemoteRecordError, match="tombstone"):
             parse_user(UID, {**tombstone, **extra})
 

@@ -144,6 +144,7 @@ def _show(store: Store, settings: Settings, args: argparse.Namespace) -> int:
         consent_version=facts.consent_version, consent_at=iso_time(facts.consent_at),
         email_confirmed_at=iso_time(facts.confirmed_at),
         confirmation_code_until=iso_time(facts.code_until) if facts.confirmed_at is None else None,
+        email_language=facts.language,
     )
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -156,6 +157,7 @@ def _show(store: Store, settings: Settings, args: argparse.Namespace) -> int:
         print(f"email: confirmed {data['email_confirmed_at']}")
     else:
         print("email: not confirmed" + (f" (a code is valid until {data['confirmation_code_until']})" if facts.code_until else ""))
+    print("emails in: " + (facts.language or f"{settings.ui.language} (this kiosk's ui.language; none kept with the account)"))
     print(f"face: {_face_state(user, current)}")
     for t in data["templates"]:
         tag = "" if t["current_model"] is None else (" (configured model)" if t["current_model"] else " (not a configured model)")

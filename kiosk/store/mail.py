@@ -9,8 +9,9 @@ dropped; then both are erased. Codes are 6 digits from ``secrets``; only an HMAC
 is kept (keyed like the audit log's email hashes), per email hash and purpose, with its
 expiry and wrong tries. A new code replaces the previous one.
 
-Consent, confirmation and the confirmation code travel with the signed user record
-(kiosk/sync/layout.py), so a person may type the code at any kiosk: a confirmation code
+Consent, confirmation, the confirmation code and the emails' language travel with the
+signed user record (kiosk/sync/layout.py), so a person may type the code at any kiosk and
+every kiosk writes to them in their language: a confirmation code
 for an account is also kept on its row as ``<key id>:<HMAC-SHA256>`` of the user id and the
 code, keyed by a key derived from that fleet template key (every kiosk holds it; the code
 itself never leaves the kiosk that sent it). Each of these changes bumps the revision and
@@ -279,14 +280,16 @@ class AccountFacts:
     consent_at: float | None
     confirmed_at: float | None
     code_until: float | None  # the newest confirmation code's expiry (None: none waiting)
+    language: str | None  # the emails' language (None: the kiosk's ui.language)
 
 
 def account_facts(store: Store, user_id: str) -> AccountFacts:
-    """Consent and email confirmation of an account (``facekiosk users show``)."""
+    """Consent, email confirmation and language of an account (``facekiosk users show``)."""
     row = store.conn.execute(
-        "SELECT consent_version, consent_at, email_confirmed_at, confirm_code_until FROM users WHERE id = ?", (user_id,)
+        "SELECT consent_version, consent_at, email_confirmed_at, confirm_code_until, language FROM users WHERE id = ?",
+        (user_id,),
     ).fetchone()
-    return AccountFacts(*row) if row else AccountFacts(None, None, None, None)
+    return AccountFacts(*row) if row else AccountFacts(None, None, None, None, None)
 
 
 def consent(store: Store, user_id: str) -> tuple[str | None, float | None]:
@@ -295,9 +298,14 @@ def consent(store: Store, user_id: str) -> tuple[str | None, float | None]:
 
 
 def set_language(store: Store, user_id: str, language: str) -> None:
-    """The language the screen showed at sign-up: the account's emails are written in it."""
+    """The language the screen showed at sign-up: the account's emails are written in it,
+    at every kiosk (it travels with the record: a change bumps the revision and pushes)."""
     with _tx(store):
-        store.conn.execute("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
+        row = store.conn.execute(
+            "SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL AND language IS NOT ?", (user_id, language)
+        ).fetchone()
+        if row is not None:
+            users.set_account_facts(store.conn, user_id, store.clock(), "language = ?", (language,), "language")
 
 
 def language_of(store: Store, user_id: str) -> str | None:

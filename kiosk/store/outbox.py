@@ -18,7 +18,7 @@ from typing import Any
 ENROLL = "enroll"
 PASSWORD = "password"
 DELETE = "delete"
-ACCOUNT = "account"  # consent, email confirmation or a new confirmation code (travel with the record)
+ACCOUNT = "account"  # consent, email confirmation, a new confirmation code, the emails' language (travel with the record)
 KINDS = (ENROLL, PASSWORD, DELETE, ACCOUNT)
 
 

@@ -65,8 +65,8 @@ _STATE_KEY = "sync_state"
 # table again once (its catch-up starts from 0): the records its older release quarantined
 # for fields it did not know (consent, confirmation, restorations) are applied, and every
 # user's current signed version lands in record_history, so `fleet rollback` can restore
-# users that have not changed since the upgrade.
-RECORD_FORMAT = 2
+# users that have not changed since the upgrade. 3: the emails' language (``language``).
+RECORD_FORMAT = 3
 
 
 class RemoteRecordError(KioskError):
@@ -107,6 +107,7 @@ class RemoteUser:
     confirmed_at_ms: int | None = None  # when the email was confirmed (None: not yet)
     confirm_code: str | None = None  # the code waiting to be typed, as its keyed hash
     confirm_code_until_ms: int | None = None
+    language: str | None = None  # the account's emails are written in it (None: the kiosk's)
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # as signed (record_history)
 
     @property
@@ -141,6 +142,7 @@ class PushItem:
     confirmed_at: float | None = None
     confirm_code: str | None = None
     confirm_code_until: float | None = None
+    language: str | None = None
 
     @property
     def model_id(self) -> str | None:
@@ -197,7 +199,7 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
         ).fetchall()
         user = conn.execute(
             "SELECT email, email_key, password_hash, origin_kiosk, created_at, revision, deleted_at, remote_change, "
-            "consent_version, consent_at, email_confirmed_at, confirm_code, confirm_code_until "
+            "consent_version, consent_at, email_confirmed_at, confirm_code, confirm_code_until, language "
             "FROM users WHERE id = ?",
             (user_id,),
         ).fetchone()
@@ -207,7 +209,7 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
             "SELECT id, model_id, blob FROM templates WHERE user_id = ? ORDER BY created_at, rowid", (user_id,)
         ).fetchall()
     (email, email_key, password_hash, origin, created_at, revision, deleted_at, remote_change,
-     consent_version, consent_at, confirmed_at, confirm_code, confirm_code_until) = user
+     consent_version, consent_at, confirmed_at, confirm_code, confirm_code_until, language) = user
     payloads = [(kind, json.loads(payload)) for _, kind, payload in rows]
     released = tuple(p["email"] for kind, p in payloads if kind == outbox.DELETE and p.get("email"))
     lost_to = next((p["lost_to"] for kind, p in payloads if kind == outbox.DELETE and p.get("lost_to")), None)
@@ -237,6 +239,7 @@ def next_push(conn: sqlite3.Connection) -> PushItem | None:
         confirmed_at=confirmed_at,
         confirm_code=confirm_code,
         confirm_code_until=confirm_code_until,
+        language=language,
     )
 
 
@@ -308,7 +311,7 @@ def _erase(conn: sqlite3.Connection, user_id: str, email_key: str | None, delete
     conn.execute("DELETE FROM templates WHERE user_id = ?", (user_id,))
     conn.execute(
         "UPDATE users SET email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ?, consent_version = NULL, "
-        "consent_at = NULL, email_confirmed_at = NULL, confirm_code = NULL, confirm_code_until = NULL WHERE id = ?",
+        "consent_at = NULL, email_confirmed_at = NULL, confirm_code = NULL, confirm_code_until = NULL, language = NULL WHERE id = ?",
         (deleted_at, user_id),
     )
     if email_key:
@@ -439,12 +442,12 @@ def apply_remote(
         conn.execute(
             "INSERT INTO users (id, email, email_key, password_hash, origin_kiosk, created_at, updated_at, revision, "
             "remote_updated_at, remote_change, consent_version, consent_at, email_confirmed_at, confirm_code, "
-            "confirm_code_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "confirm_code_until, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 remote.user_id, address.address, address.key, remote.password_hash, remote.origin_kiosk,
                 remote.created_at, seconds, max(1, remote.revision), seconds, remote.change_id,
                 remote.consent_version, _seconds(remote.consent_at_ms), _seconds(remote.confirmed_at_ms),
-                remote.confirm_code, _seconds(remote.confirm_code_until_ms),
+                remote.confirm_code, _seconds(remote.confirm_code_until_ms), remote.language,
             ),
         )
         _insert_templates(conn, remote, seconds)
@@ -468,11 +471,11 @@ def apply_remote(
     conn.execute(
         "UPDATE users SET email = ?, email_key = ?, password_hash = ?, updated_at = ?, revision = MAX(revision, ?), "
         "remote_updated_at = ?, remote_change = ?, consent_version = COALESCE(?, consent_version), "
-        "consent_at = COALESCE(?, consent_at), "
+        "consent_at = COALESCE(?, consent_at), language = COALESCE(?, language), "
         "confirm_code_tries = CASE WHEN confirm_code IS ? THEN confirm_code_tries ELSE 0 END, "
         "confirm_code = ?, confirm_code_until = ? WHERE id = ?",
         (address.address, address.key, remote.password_hash, seconds, remote.revision, seconds, remote.change_id,
-         remote.consent_version, _seconds(remote.consent_at_ms), remote.confirm_code, remote.confirm_code,
+         remote.consent_version, _seconds(remote.consent_at_ms), remote.language, remote.confirm_code, remote.confirm_code,
          _seconds(remote.confirm_code_until_ms), remote.user_id),
     )
     _keep_confirmation(conn, remote)

@@ -631,10 +631,11 @@ class Store:
 
     def _export_account_facts(self, user_id: str) -> dict[str, Any]:
         row = self.conn.execute(
-            "SELECT consent_version, consent_at, email_confirmed_at FROM users WHERE id = ?", (user_id,)
+            "SELECT consent_version, consent_at, email_confirmed_at, language FROM users WHERE id = ?", (user_id,)
         ).fetchone()
-        version, given, confirmed = row if row else (None, None, None)
-        return {"consent": {"version": version, "given_at": iso_time(given)}, "email_confirmed_at": iso_time(confirmed)}
+        version, given, confirmed, language = row if row else (None, None, None, None)
+        return {"consent": {"version": version, "given_at": iso_time(given)}, "email_confirmed_at": iso_time(confirmed),
+                "email_language": language}
 
     def export_user(self, email: str) -> dict[str, Any]:
         """A person's own data as JSON-ready values, without password hash or templates."""

@@ -236,7 +236,8 @@ def _bump(conn: sqlite3.Connection, user_id: str, now: float, sets: str = "", pa
 
 
 def set_account_facts(conn: sqlite3.Connection, user_id: str, now: float, sets: str, params: tuple[Any, ...], what: str) -> int:
-    """Consent, confirmation or a confirmation code changed (they travel with the record):
+    """Consent, confirmation, a confirmation code or the emails' language changed (they
+    travel with the record):
     bump the revision and queue the push; returns the revision."""
     revision = _bump(conn, user_id, now, sets, params)
     outbox.add(conn, user_id, outbox.ACCOUNT, revision, now, {"what": what})
@@ -274,7 +275,7 @@ def tombstone(conn: sqlite3.Connection, user: User, now: float, keep_email: bool
     revision = _bump(
         conn, user.id, now,
         "email = NULL, email_key = NULL, password_hash = NULL, deleted_at = ?, consent_version = NULL, consent_at = NULL, "
-        "email_confirmed_at = NULL, confirm_code = NULL, confirm_code_until = NULL", (now,),
+        "email_confirmed_at = NULL, confirm_code = NULL, confirm_code_until = NULL, language = NULL", (now,),
     )
     history.erase(conn, user.id)
     outbox.add(conn, user.id, outbox.DELETE, revision, now, {"email": user.email} if keep_email else {})

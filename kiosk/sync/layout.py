@@ -36,6 +36,11 @@
                        "<template key id>:<HMAC-SHA256 hex>" (the key derived from that
                        fleet template key; never the code), so it can be typed at any kiosk
         confirmCodeUntil  its expiry (ms)
+        language       the language the screen showed at sign-up ("de"): every kiosk writes
+                       the account's emails in it (absent: that kiosk's ui.language). A code
+                       of 2-3 lower-case letters, optionally _ and a 2-letter region; a kiosk
+                       keeps one it has no texts for (a later release's) and writes in its
+                       ui.language then, so a mixed fleet never quarantines the record
         signedAt       the writer's clock (ms) when it signed; within its certificate's validity
         sig            the writer's Ed25519 signature over {"uid", every field but updatedAt,
                        sig and the restoration envelope} (kiosk/fleet/records.py); unsigned
@@ -233,6 +238,8 @@ def user_record(item: PushItem, change_id: str, writer: str) -> dict[str, Any]:
             record["confirmedAt"] = _ms(item.confirmed_at)
         elif item.confirm_code and item.confirm_code_until is not None:
             record.update(confirmCode=item.confirm_code, confirmCodeUntil=_ms(item.confirm_code_until))
+        if item.language:
+            record["language"] = item.language
         if not item.faces:
             pass  # no face yet: an enrollment held for staff review
         elif len(item.faces) == 1:
@@ -279,16 +286,17 @@ def _encode_templates(sealed: Sealed) -> dict[str, str]:
 FIELDS = frozenset({
     "deleted", "updatedAt", "createdAt", "origin", "writer", "changeId", "base", "revision",
     "email", "passwordHash", "model", "templates", "faces", "signedAt", "sig",
-    "consentVersion", "consentAt", "confirmedAt", "confirmCode", "confirmCodeUntil",
+    "consentVersion", "consentAt", "confirmedAt", "confirmCode", "confirmCodeUntil", "language",
     "restoredBy", "restoredAt", "restoredRevision", "restoreSig",
 })
-ACCOUNT_FIELDS = frozenset({"consentVersion", "consentAt", "confirmedAt", "confirmCode", "confirmCodeUntil"})
+ACCOUNT_FIELDS = frozenset({"consentVersion", "consentAt", "confirmedAt", "confirmCode", "confirmCodeUntil", "language"})
 MAX_MODELS = 8  # models one person may have templates of
 MAX_TEXT = {
     "email": 320, "passwordHash": 512, "model": 200, "changeId": 200, "base": 200, "origin": 200, "writer": 64,
-    "consentVersion": 64, "confirmCode": 90, "restoredBy": 64, "restoreSig": 100,
+    "consentVersion": 64, "confirmCode": 90, "restoredBy": 64, "restoreSig": 100, "language": 6,
 }
 CONFIRM_CODE = re.compile(r"[A-Za-z0-9_-]{1,16}:[0-9a-f]{64}\Z")
+LANGUAGE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?\Z")  # "de", "pt_BR": a gettext catalog's name
 MAX_MS = 2**53 - 1  # the largest integer a JSON double keeps exactly
 MAX_REVISION = 2**31 - 1
 SEALED_OVERHEAD = 1 + 12 + 16  # format byte, nonce, GCM tag (kiosk/store/templates.py)
@@ -400,8 +408,14 @@ def parse_user(user_id: str, value: Any, max_templates: int = 32, model_dims: Ma
 
 
 def _account(value: dict[str, Any], user_id: str) -> dict[str, Any]:
-    """Consent and email confirmation (issue 15): all optional, each checked for type and size."""
+    """Consent, email confirmation and the emails' language (issue 15): all optional, each
+    checked for type, size and format."""
     out: dict[str, Any] = {}
+    if "language" in value:
+        language = _text(value.get("language"), "language", user_id)
+        if language is None or not LANGUAGE.match(language):
+            raise RemoteRecordError(f"user {user_id}: 'language' is not a language code (\"de\", \"pt_BR\")")
+        out["language"] = language
     if "consentVersion" in value or "consentAt" in value:
         out["consent_version"] = _text(value.get("consentVersion"), "consentVersion", user_id)
         out["consent_at_ms"] = _int(value.get("consentAt"), "consentAt", user_id, 0, MAX_MS)
