@@ -1,20 +1,27 @@
 """Fleet-wide attempt limits per account (issue 14): failures at any kiosk count at all of
 them, waits grow exponentially and run on fleet time (a clock step changes nothing), 100
-failed passwords lock the password until a face reset or an administrator's unlock.
+failed passwords lock the password until a face reset or an administrator's unlock, and
+wrong emailed confirmation codes at all kiosks together are limited to mail.code_max_tries
+per code sent.
 
 The attack figures: as many face attempts on one account as the kiosks allow in a day,
 alternating between two kiosks whose ledgers merge (through the same code sync runs)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from kiosk.store import Store
+from kiosk.flows import accounts
+from kiosk.store import Store, db, limits
+from kiosk.store import mail as mail_store
+from kiosk.store.emails import normalize_email
 from kiosk.store.errors import AuthenticationError, LockedOutError
 from store_support import MODEL, FakeClock, make_settings, unit_vectors
 from sync_support import PASSWORD, Kiosk, fleet, server, thread_errors  # noqa: F401 - fixtures
+from test_fleet_account import OWNER, passes, sign_up, with_mail
 
 EMAIL = "ann@example.org"
 DAY = 86400.0
@@ -175,3 +182,107 @@ def test_users_export_includes_the_attempts_ledger_of_every_kiosk(fleet) -> None
     assert sorted((e["kiosk"], e["kind"]) for e in attempts["events"]) == sorted([(here, "face"), ("b", "face"), ("b", "face")])
     assert all(e["at"].endswith("Z") for e in attempts["events"])
     assert attempts["face_failures"] == 3 and attempts["password_locked"] is False
+
+
+# -- wrong emailed codes, counted fleet-wide ----------------------------------------------------
+
+
+def wrong(code: str, n: int) -> str:
+    return f"{(int(code) + n) % 10**6:06d}"
+
+
+@pytest.mark.slow
+def test_confirmation_code_guesses_are_limited_across_the_fleet(fleet, server) -> None:  # noqa: F811
+    """The attack: someone who enrolled another person's address (or has their unconfirmed
+    account's password) guesses the 6-digit confirmation code: code_max_tries (5) wrong at
+    kiosk a, then more at kiosk b, which counted only its own tries, until the code lands.
+    Every kiosk now counts the account's wrong codes together: after 5 anywhere, every kiosk
+    refuses codes for it (even the right one) until a new code is sent."""
+    a, b = with_mail(fleet("a")), with_mail(fleet("b"))
+    user_id, code = sign_up(a)
+    passes(a, b)
+    email = normalize_email(OWNER)
+    outcomes = [accounts.confirm_email(email, wrong(code, n))(a.store).outcome for n in range(1, 6)]
+    assert outcomes == [mail_store.WRONG] * 4 + [mail_store.TOO_MANY]  # kiosk a's own limit, as before
+    passes(a, b)
+    # 5 more at b: refused unchecked, the right code too. Counted per kiosk, b checked them
+    # all: ['wrong', 'wrong', 'wrong', 'wrong', 'ok'], the 10th guess confirmed the address.
+    at_b = [accounts.confirm_email(email, guess)(b.store).outcome for guess in [wrong(code, n) for n in range(6, 10)] + [code]]
+    assert at_b == [mail_store.TOO_MANY] * 5
+    assert not mail_store.is_confirmed(b.store, user_id)
+    account = b.store.account_status(OWNER)
+    assert account is not None and account.code_failures == 5 and account.code_locked
+    # The owner asks for a new code (signing in with the password, here at b): 5 tries again, at every kiosk.
+    signed = accounts.sign_in(email, PASSWORD)(b.store)
+    assert isinstance(signed, accounts.SignedIn) and signed.unconfirmed
+    [mail] = [m for m in mail_store.due(b.store) if m.recipient == OWNER and "confirmation code" in m.body][-1:]
+    found = re.search(r"confirmation code is (\d{6})", mail.body)
+    assert found is not None
+    passes(b, a)
+    assert not a.store.account_status(OWNER).code_locked
+    assert accounts.confirm_email(email, wrong(found.group(1), 1))(a.store).outcome == mail_store.WRONG
+    assert accounts.confirm_email(email, found.group(1))(a.store).outcome == mail_store.OK
+    passes(a, b)
+    assert mail_store.is_confirmed(b.store, user_id)
+
+
+@pytest.mark.slow
+def test_wrong_codes_split_between_kiosks_add_up(fleet, server) -> None:  # noqa: F811
+    """3 wrong at a and 2 at b (each under its own limit) are 5 for the account: the next
+    try at either kiosk is refused."""
+    a, b = with_mail(fleet("a")), with_mail(fleet("b"))
+    _, code = sign_up(a)
+    passes(a, b)
+    email = normalize_email(OWNER)
+    assert [accounts.confirm_email(email, wrong(code, n))(a.store).outcome for n in (1, 2, 3)] == [mail_store.WRONG] * 3
+    assert [accounts.confirm_email(email, wrong(code, n))(b.store).outcome for n in (4, 5)] == [mail_store.WRONG] * 2
+    passes(a, b)
+    for kiosk in (a, b):
+        assert accounts.confirm_email(email, code)(kiosk.store).outcome == mail_store.TOO_MANY, kiosk.name
+
+
+def test_wrong_codes_in_the_ledger_add_up_and_a_new_code_or_an_unlock_clears_them(tmp_path: Path) -> None:
+    clock = FakeClock()
+    a, b = open_store(tmp_path / "a", clock), open_store(tmp_path / "b", clock)
+    user = a.enroll(EMAIL, PASSWORD, unit_vectors(1), MODEL)
+    b.enroll(EMAIL, PASSWORD, unit_vectors(1), MODEL, user_id=user.id)
+
+    def wrong_codes(store: Store, n: int) -> None:
+        with db.transaction(store.conn):
+            for _ in range(n):
+                store.limits.record(user.id, limits.CODE_FAIL)
+        clock.advance(1)
+
+    wrong_codes(a, 3)
+    wrong_codes(b, 1)
+    assert not a.account_status(EMAIL).code_locked  # before sync: each knows its own
+    swap_ledgers(a, b)
+    assert b.account_status(EMAIL).code_failures == 4 and not b.account_status(EMAIL).code_locked
+    wrong_codes(b, 1)
+    swap_ledgers(a, b)
+    for store in (a, b):
+        status = store.account_status(EMAIL)
+        assert status.code_failures == 5 and status.code_locked
+        assert status.face_failures == 0 and status.face_wait_s == 0.0  # codes are not faces
+    # A new code sent at b clears them at both, and what it cleared is no longer kept.
+    with db.transaction(b.conn):
+        b.limits.record(user.id, limits.CODE_SENT)
+    swap_ledgers(a, b)
+    assert a.account_status(EMAIL).code_failures == 0 and not a.account_status(EMAIL).code_locked
+    assert [kind for _, kind, _ in a.limits.events(user.id)] == [limits.CODE_SENT]
+    assert limits.encode_events(b.limits.ledger(user.id)).startswith("C")
+    # An administrator's unlock clears them too.
+    wrong_codes(a, 5)
+    assert a.account_status(EMAIL).code_locked
+    a.unlock(EMAIL)
+    assert a.account_status(EMAIL).code_failures == 0
+    a.close()
+    b.close()
+
+
+def test_a_ledger_holding_a_later_releases_kind_still_counts_what_it_knows() -> None:
+    assert limits.decode_events("f1,c2,C3,x4,F5") == [(limits.FACE_FAIL, 1), (limits.CODE_FAIL, 2), (limits.CODE_SENT, 3),
+                                                        (limits.FACE_OK, 5)]
+    for bad in ("f1,,c2", "f1,#2", "f1,c", "f1,c-2", "é1", "c" + "1" * 17):
+        with pytest.raises(limits.LedgerError):
+            limits.decode_events(bad)

@@ -13,11 +13,20 @@ merged into the same table. The policy over the merged events, on fleet time
 * **Password:** after ``lockout.password_max_failures`` failed password attempts since the
   last success, the account's password is locked until a successful face reset or
   ``facekiosk users unlock``; a correct password before that clears the count.
+* **Emailed confirmation code:** the code travels with the user record, so it can be typed
+  at every kiosk. After ``mail.code_max_tries`` wrong codes for the account since its
+  newest code was sent (at any kiosks), every kiosk refuses codes for it, the right one
+  too, until a new code is sent (which clears them, as the code they aimed at is gone) or
+  an administrator's unlock; the code also expires after ``mail.code_lifetime_s``. So a
+  fleet of N kiosks allows ``code_max_tries`` guesses of a code, not ``code_max_tries`` x N.
+  (A reset code never leaves the kiosk that sent it: its wrong tries are counted there,
+  and fleet-wide as failed face attempts.)
 
 What an offline kiosk knows: its own attempts and what it merged before it went offline;
 another kiosk's attempts meanwhile count there only once both have synced (so during a
 network split each side allows its own tries: at most twice the free tries, then each
-side's waits). The per-kiosk throttle (lockout.py) keeps working offline.
+side's waits). The per-kiosk throttle (lockout.py), and each kiosk's own count of a code's
+wrong tries (kiosk/store/mail.py), keep working offline.
 """
 
 from __future__ import annotations
@@ -34,9 +43,11 @@ FACE_FAIL = "face"
 PASSWORD_FAIL = "password"
 FACE_OK = "face_ok"  # clears face and password failures (the face reset)
 PASSWORD_OK = "password_ok"  # clears password failures
-UNLOCK = "unlock"  # an administrator: clears both
-KINDS = (FACE_FAIL, PASSWORD_FAIL, FACE_OK, PASSWORD_OK, UNLOCK)
-_CODES = {FACE_FAIL: "f", PASSWORD_FAIL: "p", FACE_OK: "F", PASSWORD_OK: "P", UNLOCK: "U"}
+UNLOCK = "unlock"  # an administrator: clears all
+CODE_FAIL = "code"  # a wrong emailed confirmation code
+CODE_SENT = "code_sent"  # a new confirmation code was sent: clears the wrong codes
+KINDS = (FACE_FAIL, PASSWORD_FAIL, FACE_OK, PASSWORD_OK, UNLOCK, CODE_FAIL, CODE_SENT)
+_CODES = {FACE_FAIL: "f", PASSWORD_FAIL: "p", FACE_OK: "F", PASSWORD_OK: "P", UNLOCK: "U", CODE_FAIL: "c", CODE_SENT: "C"}
 _KINDS_BY_CODE = {code: kind for kind, code in _CODES.items()}
 HERE = ""  # kiosk_id of this kiosk's own events
 MAX_EVENTS = 256  # per ledger: more failures than the limits need are never kept
@@ -52,6 +63,8 @@ class AccountStatus:
     face_wait_s: float  # until the next face try is allowed (0: now)
     password_failures: int
     password_locked: bool
+    code_failures: int = 0  # wrong confirmation codes since the newest was sent, fleet-wide
+    code_locked: bool = False  # codes refused until a new one is sent
 
 
 def encode_events(events: Iterable[tuple[str, int]]) -> str:
@@ -65,20 +78,23 @@ def decode_events(text: object) -> list[tuple[str, int]]:
         return []
     out = []
     for item in text.split(","):
-        kind = _KINDS_BY_CODE.get(item[:1])
-        if kind is None or not item[1:].isdigit() or len(item) > 17:
+        letter = item[:1]
+        if not (letter.isascii() and letter.isalpha()) or not item[1:].isdigit() or len(item) > 17:
             raise LedgerError("an event is not <code><ms>")
-        out.append((kind, int(item[1:])))
+        kind = _KINDS_BY_CODE.get(letter)
+        if kind is not None:  # a kind a later release added counts for nothing here
+            out.append((kind, int(item[1:])))
     if len(out) > MAX_EVENTS:
         raise LedgerError("too many events")
     return out
 
 
 class AccountLimits:
-    def __init__(self, conn: sqlite3.Connection, settings: LockoutSettings, clock: FleetClock) -> None:
+    def __init__(self, conn: sqlite3.Connection, settings: LockoutSettings, clock: FleetClock, code_max_tries: int = 5) -> None:
         self.conn = conn
         self.settings = settings
         self.clock = clock
+        self.code_max_tries = code_max_tries  # mail.code_max_tries: wrong codes, fleet-wide, per code sent
 
     # -- recording (caller's transaction) ---------------------------------------------
 
@@ -102,19 +118,26 @@ class AccountLimits:
         ).fetchone()
         return int(face or 0), int(password or 0)
 
+    def _code_clear(self, user_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT MAX(at_ms) FROM account_events WHERE user_id = ? AND kind IN (?, ?)", (user_id, CODE_SENT, UNLOCK)
+        ).fetchone()
+        return int(row[0] or 0)
+
     def _trim(self, user_id: str) -> None:
         """Failures before the clear that ended them, and all but each kiosk's latest clear
         of a kind, no longer matter."""
         face, password = self._clears(user_id)
         self.conn.execute(
-            "DELETE FROM account_events WHERE user_id = ? AND ((kind = ? AND at_ms < ?) OR (kind = ? AND at_ms < ?))",
-            (user_id, FACE_FAIL, face, PASSWORD_FAIL, password),
+            "DELETE FROM account_events WHERE user_id = ? AND ((kind = ? AND at_ms < ?) OR (kind = ? AND at_ms < ?) "
+            "OR (kind = ? AND at_ms < ?))",
+            (user_id, FACE_FAIL, face, PASSWORD_FAIL, password, CODE_FAIL, self._code_clear(user_id)),
         )
         self.conn.execute(
-            "DELETE FROM account_events WHERE user_id = ? AND kind IN (?, ?, ?) AND at_ms < "
+            "DELETE FROM account_events WHERE user_id = ? AND kind IN (?, ?, ?, ?) AND at_ms < "
             "(SELECT MAX(at_ms) FROM account_events AS e WHERE e.user_id = account_events.user_id "
             "AND e.kiosk_id = account_events.kiosk_id AND e.kind = account_events.kind)",
-            (user_id, FACE_OK, PASSWORD_OK, UNLOCK),
+            (user_id, FACE_OK, PASSWORD_OK, UNLOCK, CODE_SENT),
         )
 
     def forget(self, user_id: str) -> None:
@@ -134,12 +157,17 @@ class AccountLimits:
             "SELECT COUNT(*) FROM account_events WHERE user_id = ? AND kind = ? AND at_ms > ?",
             (user_id, PASSWORD_FAIL, password_clear),
         ).fetchone()[0]
+        codes = int(self.conn.execute(
+            "SELECT COUNT(*) FROM account_events WHERE user_id = ? AND kind = ? AND at_ms > ?",
+            (user_id, CODE_FAIL, self._code_clear(user_id)),
+        ).fetchone()[0])
         s = self.settings
         wait = 0.0
         if faces >= s.face_free_tries and last is not None:
             step = min(float(s.face_wait_max_s), s.face_wait_s * 2.0 ** min(64, faces - s.face_free_tries))
             wait = max(0.0, min(step, (last + step * 1000 - self.clock.now_ms()) / 1000.0))
-        return AccountStatus(int(faces), wait, int(passwords), int(passwords) >= s.password_max_failures)
+        return AccountStatus(int(faces), wait, int(passwords), int(passwords) >= s.password_max_failures,
+                             codes, codes >= self.code_max_tries)
 
     # -- the ledger in the cloud -----------------------------------------------------------
 

@@ -16,7 +16,9 @@ for an account is also kept on its row as ``<key id>:<HMAC-SHA256>`` of the user
 code, keyed by a key derived from that fleet template key (every kiosk holds it; the code
 itself never leaves the kiosk that sent it). Each of these changes bumps the revision and
 queues a push. A kiosk checks a typed confirmation code against the account's newest code
-(its own or one that came with the record), counting wrong tries there.
+(its own or one that came with the record), counting wrong tries there and in the
+account's fleet-wide attempts ledger (kiosk/store/limits.py), so the fleet together
+allows ``mail.code_max_tries`` wrong tries of a code.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ContextManager
 
-from kiosk.store import db, users
+from kiosk.store import db, limits, users
 from kiosk.store.templates import derive_key
 
 if TYPE_CHECKING:
@@ -176,6 +178,7 @@ def issue_code(store: Store, email: Email, purpose: str, lifetime_s: float) -> s
                     store.conn, row[0], now, "confirm_code = ?, confirm_code_until = ?, confirm_code_tries = 0",
                     (travelling, now + lifetime_s), "confirmation code",
                 )
+                store.limits.record(row[0], limits.CODE_SENT)  # its wrong tries start again, fleet-wide
     return code
 
 
@@ -197,10 +200,13 @@ def travelling_hash(store: Store, user_id: str, code: str, key_id: str | None = 
 
 
 def _check_travelling(store: Store, row: tuple[object, ...], typed: str, max_tries: int, now: float) -> str:
-    """A typed code against the account's newest confirmation code (caller's transaction)."""
+    """A typed code against the account's newest confirmation code (caller's transaction).
+    Wrong tries are counted here (this kiosk's own, which hold offline) and in the
+    account's fleet-wide ledger (kiosk/store/limits.py): past ``max_tries`` of either, no
+    code is checked until a new one is sent."""
     user_id, code, until, tries = row
     assert isinstance(user_id, str) and isinstance(code, str) and isinstance(tries, int)
-    if tries >= max_tries:
+    if tries >= max_tries or store.limits.status(user_id).code_locked:
         return TOO_MANY
     if not isinstance(until, (int, float)) or until <= now:
         return EXPIRED
@@ -209,7 +215,8 @@ def _check_travelling(store: Store, row: tuple[object, ...], typed: str, max_tri
     if expected is not None and hmac.compare_digest(expected, code):
         return OK
     store.conn.execute("UPDATE users SET confirm_code_tries = confirm_code_tries + 1 WHERE id = ?", (user_id,))
-    return TOO_MANY if tries + 1 >= max_tries else WRONG
+    store.limits.record(user_id, limits.CODE_FAIL)
+    return TOO_MANY if tries + 1 >= max_tries or store.limits.status(user_id).code_locked else WRONG
 
 
 def check_code(store: Store, email: Email, purpose: str, typed: str, max_tries: int) -> str:

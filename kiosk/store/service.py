@@ -104,7 +104,7 @@ class Store:
         # Waits run on fleet time (server-anchored, monotonic): a clock step changes nothing.
         # An injected clock (tests) is also the monotonic one unless one is given.
         self.fleet_clock = FleetClock(conn, clock, monotonic or (time.monotonic if clock is time.time else clock))
-        self.limits = limits_mod.AccountLimits(conn, settings.lockout, self.fleet_clock)
+        self.limits = limits_mod.AccountLimits(conn, settings.lockout, self.fleet_clock, settings.mail.code_max_tries)
         # Emails typed at failed attempts are counted by their keyed hash, never kept in clear.
         subject_of = (lambda key: audit_mod.email_hmac(hmac_key, key)) if hmac_key is not None else None
         self.lockout = Lockout(conn, settings.lockout, kiosk_id, self.fleet_clock.now, subject_of)
@@ -683,4 +683,5 @@ class Store:
                        for kiosk, kind, at in self.limits.events(user_id)],
             "face_failures": account.face_failures, "face_wait_s": round(account.face_wait_s, 1),
             "password_failures": account.password_failures, "password_locked": account.password_locked,
+            "confirmation_code_failures": account.code_failures,
         }

@@ -65,8 +65,9 @@
         cert           the kiosk's certificate, signed by the fleet root (kiosk/fleet/certs.py)
         templateKeys   {key id: the fleet template key sealed to this kiosk} (fleet/sealing.py)
     /attempts/{uid}:{kiosk id}       that kiosk's ledger of failed attempts on the account
-        uid, events    "f<ms>,p<ms>,F<ms>,..." (kiosk/store/limits.py: face/password failures,
-                       face/password successes, unlock) on fleet time; only what still counts
+        uid, events    "f<ms>,p<ms>,c<ms>,F<ms>,..." (kiosk/store/limits.py: face/password
+                       failures, wrong confirmation codes, face/password successes, unlock,
+                       a new code sent) on fleet time; only what still counts
         updatedAt, writer, signedAt, sig   as a user record, the signature over
                        "attempts/<uid>" so it never passes for a user record
     /revocations/{kiosk id}           root-signed: this kiosk's records are refused
