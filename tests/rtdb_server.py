@@ -47,7 +47,9 @@ needs, parsed by a tokenizer and a recursive-descent parser into closures (never
   allows, and a deeper rule cannot take it back; rules below the path are not consulted. A
   read (GET, query, stream) needs ``.read`` at the path; a write needs ``.write`` at each
   written path. ``.validate`` does not cascade: it runs at every non-null node of the new data
-  at and below each written path and at the written paths' ancestors, and all must hold.
+  at and below each written path and at the written paths' ancestors (production does
+  evaluate an ancestor's, on the merged result: davideast/pyric issue 201 recaptured it),
+  and all must hold. ``data``/``newData`` are rooted at each rule's own location.
   Deleting (null) is never validated. A write (a PATCH's multi-path update as one) is judged
   on the data the whole request would leave: ``newData`` is that, ``data``/``root`` before.
 - ``$wildcard`` levels bind ``$name`` to the key; a literal key at the same level wins.

@@ -7,7 +7,9 @@ The administrator's folder (``facekiosk fleet init --dir DIR``), on their own ma
     DIR/template-keys.json {"current": "<key id>", "keys": {"<key id>": "<base64 32 bytes>"}}
                            the fleet template key(s) (mode 0600)
 
-Database writes go through a firebase-admin app (the administrator's service account).
+Database writes go through a firebase-admin app (the administrator's service account, with
+no ``databaseAuthVariableOverride``: database.rules.json gives no kiosk identity the right to
+write certificates, sealed keys or revocations, so only this app can).
 """
 
 from __future__ import annotations
