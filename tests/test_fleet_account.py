@@ -36,11 +36,12 @@ OWNER = "ann.owner@example.org"
 CONSENT = "2026-11-1"
 
 
-def with_mail(kiosk: Kiosk) -> Kiosk:
-    """The kiosk with a mail relay configured (emails only queue here: nobody sends them)."""
+def with_mail(kiosk: Kiosk, **lockout: object) -> Kiosk:
+    """The kiosk with a mail relay configured (emails only queue here: nobody sends them),
+    and ``lockout`` settings changed."""
     kiosk.store.close()
     mail = kiosk.settings.mail.model_copy(update={"host": "127.0.0.1", "sender": "kiosk@example.org"})
-    kiosk.settings = kiosk.settings.model_copy(update={"mail": mail})
+    kiosk.settings = kiosk.settings.model_copy(update={"mail": mail, "lockout": kiosk.settings.lockout.model_copy(update=lockout)})
     kiosk.store = Store.open(kiosk.settings)
     kiosk.engine = kiosk.make_engine()
     return kiosk

@@ -10,6 +10,7 @@ alternating between two kiosks whose ledgers merge (through the same code sync r
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from kiosk.store import Store, db, limits
 from kiosk.store import mail as mail_store
 from kiosk.store.emails import normalize_email
 from kiosk.store.errors import AuthenticationError, LockedOutError
-from store_support import MODEL, FakeClock, make_settings, unit_vectors
+from store_support import MODEL, FakeClock, make_settings, query, unit_vectors
 from sync_support import PASSWORD, Kiosk, fleet, server, thread_errors  # noqa: F401 - fixtures
 from test_fleet_account import OWNER, passes, sign_up, with_mail
 
@@ -197,8 +198,9 @@ def test_confirmation_code_guesses_are_limited_across_the_fleet(fleet, server) -
     account's password) guesses the 6-digit confirmation code: code_max_tries (5) wrong at
     kiosk a, then more at kiosk b, which counted only its own tries, until the code lands.
     Every kiosk now counts the account's wrong codes together: after 5 anywhere, every kiosk
-    refuses codes for it (even the right one) until a new code is sent."""
-    a, b = with_mail(fleet("a")), with_mail(fleet("b"))
+    refuses codes for it (even the right one) until a new code is sent, and the new code is
+    checked only after a pause (lockout.face_wait_s, 1 s here)."""
+    a, b = with_mail(fleet("a"), face_wait_s=1.0), with_mail(fleet("b"), face_wait_s=1.0)
     user_id, code = sign_up(a)
     passes(a, b)
     email = normalize_email(OWNER)
@@ -220,7 +222,12 @@ def test_confirmation_code_guesses_are_limited_across_the_fleet(fleet, server) -
     assert found is not None
     passes(b, a)
     assert not a.store.account_status(OWNER).code_locked
+    refused = accounts.confirm_email(email, found.group(1))(a.store)  # the pause after the 5 wrong ones
+    assert refused.outcome == mail_store.WAIT and 0 < refused.wait_s <= 1.0
+    time.sleep(refused.wait_s + 0.05)
     assert accounts.confirm_email(email, wrong(found.group(1), 1))(a.store).outcome == mail_store.WRONG
+    assert accounts.confirm_email(email, found.group(1))(a.store).outcome == mail_store.WAIT  # 2 s after the 6th
+    time.sleep(a.store.account_status(OWNER).code_wait_s + 0.05)
     assert accounts.confirm_email(email, found.group(1))(a.store).outcome == mail_store.OK
     passes(a, b)
     assert mail_store.is_confirmed(b.store, user_id)
@@ -264,18 +271,30 @@ def test_wrong_codes_in_the_ledger_add_up_and_a_new_code_or_an_unlock_clears_the
         status = store.account_status(EMAIL)
         assert status.code_failures == 5 and status.code_locked
         assert status.face_failures == 0 and status.face_wait_s == 0.0  # codes are not faces
-    # A new code sent at b clears them at both, and what it cleared is no longer kept.
+    assert a.account_status(EMAIL).code_wait_s == pytest.approx(59.0)  # 60 s after the 5th (1 s ago)
+    # A new code sent at b clears them at both for that code, but the pause stays: a new
+    # code is no fresh set of 5 guesses.
     with db.transaction(b.conn):
         b.limits.record(user.id, limits.CODE_SENT)
     swap_ledgers(a, b)
-    assert a.account_status(EMAIL).code_failures == 0 and not a.account_status(EMAIL).code_locked
-    assert [kind for _, kind, _ in a.limits.events(user.id)] == [limits.CODE_SENT]
-    assert limits.encode_events(b.limits.ledger(user.id)).startswith("C")
-    # An administrator's unlock clears them too.
+    status = a.account_status(EMAIL)
+    assert status.code_failures == 0 and not status.code_locked and status.code_wait_s == pytest.approx(59.0)
+    assert "C" in limits.encode_events(b.limits.ledger(user.id))
+    clock.advance(60)
+    assert a.account_status(EMAIL).code_wait_s == 0.0
+    wrong_codes(a, 1)  # the 6th within the day: 120 s
+    assert a.account_status(EMAIL).code_wait_s == pytest.approx(119.0)
+    # A day later they no longer count, and are no longer kept.
+    clock.advance(DAY)
+    wrong_codes(a, 1)
+    assert a.account_status(EMAIL).code_wait_s == 0.0
+    assert [kind for _, kind, _ in a.limits.events(user.id)].count(limits.CODE_FAIL) == 1
+    # An administrator's unlock clears them all.
     wrong_codes(a, 5)
-    assert a.account_status(EMAIL).code_locked
+    assert a.account_status(EMAIL).code_locked and a.account_status(EMAIL).code_wait_s > 0
     a.unlock(EMAIL)
-    assert a.account_status(EMAIL).code_failures == 0
+    status = a.account_status(EMAIL)
+    assert status.code_failures == 0 and status.code_wait_s == 0.0
     a.close()
     b.close()
 
@@ -286,3 +305,39 @@ def test_a_ledger_holding_a_later_releases_kind_still_counts_what_it_knows() -> 
     for bad in ("f1,,c2", "f1,#2", "f1,c", "f1,c-2", "é1", "c" + "1" * 17):
         with pytest.raises(limits.LedgerError):
             limits.decode_events(bad)
+
+
+def code_guesses_one_day(tmp_path: Path) -> int:
+    """Confirmation codes checked for one unconfirmed account in a day by someone who knows
+    its password: a guess every 5 s, a new code (a sign-in) whenever the code is used up,
+    and while the kiosk says wait, a look every 30 s."""
+    clock = FakeClock()
+    store = open_store(tmp_path, clock)
+    store.enroll(EMAIL, PASSWORD, unit_vectors(1), MODEL)
+    email = normalize_email(EMAIL)
+
+    def tries() -> int:
+        return int(query(store, "SELECT confirm_code_tries FROM users")[0][0])
+
+    code = mail_store.issue_code(store, email, mail_store.CONFIRM, 900)
+    checked, start = 0, clock.now
+    while clock.now - start < DAY:
+        before = tries()
+        outcome = mail_store.check_code(store, email, mail_store.CONFIRM, wrong(code, 1), 5)
+        checked += max(0, tries() - before)
+        if outcome in (mail_store.TOO_MANY, mail_store.EXPIRED):
+            code = mail_store.issue_code(store, email, mail_store.CONFIRM, 900)
+            clock.advance(5)
+        elif outcome == mail_store.WRONG:
+            clock.advance(5)
+        else:
+            clock.advance(30)
+    store.close()
+    return checked
+
+
+@pytest.mark.slow
+def test_confirmation_code_guesses_a_day_on_one_account(tmp_path: Path) -> None:
+    checked = code_guesses_one_day(tmp_path)
+    print(f"confirmation codes checked for one account in a day: {checked}")
+    assert checked <= 20  # 5, then 60 s doubling to a day (before: 5 a code, a code a sign-in: 17,280)

@@ -235,3 +235,37 @@ def test_reset_by_an_emailed_code_instead_of_the_face(kiosk, faces_a):
     flow.tick()
     kiosk.enter(code)
     assert flow.step == Step.RESET_CODE and flow.session.message is not None
+
+
+def test_after_too_many_wrong_codes_a_new_code_waits_its_turn(kiosk, faces_a):
+    """5 wrong codes make the code useless (a new one is needed); the new code is checked
+    only after a pause (60 s, doubling with each further wrong code, fleet-wide), so asking
+    for code after code does not give 5 fresh guesses each time. The pause is the lock
+    screen's."""
+    flow = kiosk.flow
+    kiosk.sign_up(OWNER, faces_a)
+    [first] = kiosk.deliver()
+    wrong = f"{(int(first.code()) + 1) % 10**6:06d}"
+    for _ in range(5):
+        kiosk.enter(wrong)
+    assert flow.session.problem is not None and flow.session.problem.title.msgid == "This code no longer works"
+    flow.act("start_over")
+    flow.act("signin")
+    kiosk.enter(OWNER)
+    kiosk.enter(PASSWORD)
+    assert flow.step == Step.SIGNIN_CODE
+    second = kiosk.deliver()[-1].code()
+    kiosk.enter(second)
+    assert flow.step.name == "locked", flow.step
+    assert flow.lock_text().msgid.startswith("Too many failed attempts for this email") and flow.lock_minutes_left() == 1
+    user = kiosk.store.get_user(OWNER)
+    assert not mail_store.is_confirmed(kiosk.store, user.id)
+    kiosk.wall.advance(61)  # fleet time: the pause is over
+    flow.act("start_over")
+    flow.act("signin")
+    kiosk.enter(OWNER)
+    kiosk.enter(PASSWORD)
+    third = kiosk.deliver()[-1].code()
+    kiosk.enter(third)
+    assert flow.step == Step.WELCOME
+    assert mail_store.is_confirmed(kiosk.store, user.id)

@@ -33,7 +33,7 @@ class MailSettings(Section):
     retry_max_s: float = Field(3600.0, gt=0.0)
     notice_lifetime_s: float = Field(7 * 86400.0, gt=0.0)
     # A code (email confirmation) is valid this long, for this many wrong tries (a
-    # confirmation code's counted fleet-wide, kiosk/store/limits.py).
+    # confirmation code's counted fleet-wide, with waits past it: kiosk/store/limits.py).
     code_lifetime_s: float = Field(900.0, ge=60.0, le=86400.0)
     code_max_tries: int = Field(5, ge=1, le=20)
     # How often the sender looks for due emails when nothing wakes it.

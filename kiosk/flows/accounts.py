@@ -182,7 +182,8 @@ class CodeSent:
 
 @dataclass(frozen=True)
 class CodeChecked:
-    outcome: str  # kiosk.store.mail OK, WRONG, TOO_MANY, EXPIRED
+    outcome: str  # kiosk.store.mail OK, WRONG, TOO_MANY, EXPIRED, WAIT
+    wait_s: float = 0.0  # WAIT: until the next code may be tried (fleet-wide)
 
 
 def enroll_confirming(email: Email, password: str, samples: Sequence[Embeddings], model_id: str,
@@ -213,6 +214,9 @@ def confirm_email(email: Email, typed: str) -> Job:
             user = store.find_user(email.address)
             if user is not None:
                 mail_store.set_confirmed(store, user.id)
+        if outcome == mail_store.WAIT:
+            account = store.account_status(email.address)
+            return CodeChecked(outcome, account.code_wait_s if account is not None else 0.0)
         return CodeChecked(outcome)
 
     return job

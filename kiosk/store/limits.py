@@ -16,11 +16,15 @@ merged into the same table. The policy over the merged events, on fleet time
 * **Emailed confirmation code:** the code travels with the user record, so it can be typed
   at every kiosk. After ``mail.code_max_tries`` wrong codes for the account since its
   newest code was sent (at any kiosks), every kiosk refuses codes for it, the right one
-  too, until a new code is sent (which clears them, as the code they aimed at is gone) or
-  an administrator's unlock; the code also expires after ``mail.code_lifetime_s``. So a
-  fleet of N kiosks allows ``code_max_tries`` guesses of a code, not ``code_max_tries`` x N.
-  (A reset code never leaves the kiosk that sent it: its wrong tries are counted there,
-  and fleet-wide as failed face attempts.)
+  too, until a new code is sent or an administrator's unlock; the code also expires after
+  ``mail.code_lifetime_s``. So a fleet of N kiosks allows ``code_max_tries`` guesses of a
+  code, not ``code_max_tries`` x N. A new code does not start the guessing afresh: once
+  the account has had ``code_max_tries`` wrong codes within a day (of any of its codes,
+  since an unlock), each further code check waits after the last wrong one as face
+  attempts do (``lockout.face_wait_s`` doubling to ``face_wait_max_s``), so asking for
+  code after code (a password sign-in sends one) buys 15 guesses a day, not 17,280
+  (tests/test_fleet_limits.py). (A reset code never leaves the kiosk that sent it: its wrong tries are
+  counted there, and fleet-wide as failed face attempts.)
 
 What an offline kiosk knows: its own attempts and what it merged before it went offline;
 another kiosk's attempts meanwhile count there only once both have synced (so during a
@@ -51,6 +55,7 @@ _CODES = {FACE_FAIL: "f", PASSWORD_FAIL: "p", FACE_OK: "F", PASSWORD_OK: "P", UN
 _KINDS_BY_CODE = {code: kind for kind, code in _CODES.items()}
 HERE = ""  # kiosk_id of this kiosk's own events
 MAX_EVENTS = 256  # per ledger: more failures than the limits need are never kept
+CODE_WINDOW_MS = 86_400_000  # wrong codes count towards the wait for a day
 
 
 class LedgerError(ValueError):
@@ -65,6 +70,7 @@ class AccountStatus:
     password_locked: bool
     code_failures: int = 0  # wrong confirmation codes since the newest was sent, fleet-wide
     code_locked: bool = False  # codes refused until a new one is sent
+    code_wait_s: float = 0.0  # until the next code may be checked (0: now)
 
 
 def encode_events(events: Iterable[tuple[str, int]]) -> str:
@@ -119,10 +125,16 @@ class AccountLimits:
         return int(face or 0), int(password or 0)
 
     def _code_clear(self, user_id: str) -> int:
+        """Wrong codes before this no longer count against the newest code."""
         row = self.conn.execute(
             "SELECT MAX(at_ms) FROM account_events WHERE user_id = ? AND kind IN (?, ?)", (user_id, CODE_SENT, UNLOCK)
         ).fetchone()
         return int(row[0] or 0)
+
+    def _code_window(self, user_id: str) -> int:
+        """Wrong codes before this no longer count towards the wait (a day, or an unlock)."""
+        row = self.conn.execute("SELECT MAX(at_ms) FROM account_events WHERE user_id = ? AND kind = ?", (user_id, UNLOCK)).fetchone()
+        return max(int(row[0] or 0), self.clock.now_ms() - CODE_WINDOW_MS)
 
     def _trim(self, user_id: str) -> None:
         """Failures before the clear that ended them, and all but each kiosk's latest clear
@@ -131,7 +143,7 @@ class AccountLimits:
         self.conn.execute(
             "DELETE FROM account_events WHERE user_id = ? AND ((kind = ? AND at_ms < ?) OR (kind = ? AND at_ms < ?) "
             "OR (kind = ? AND at_ms < ?))",
-            (user_id, FACE_FAIL, face, PASSWORD_FAIL, password, CODE_FAIL, self._code_clear(user_id)),
+            (user_id, FACE_FAIL, face, PASSWORD_FAIL, password, CODE_FAIL, self._code_window(user_id)),
         )
         self.conn.execute(
             "DELETE FROM account_events WHERE user_id = ? AND kind IN (?, ?, ?, ?) AND at_ms < "
@@ -161,13 +173,21 @@ class AccountLimits:
             "SELECT COUNT(*) FROM account_events WHERE user_id = ? AND kind = ? AND at_ms > ?",
             (user_id, CODE_FAIL, self._code_clear(user_id)),
         ).fetchone()[0])
+        recent, last_code = self.conn.execute(
+            "SELECT COUNT(*), MAX(at_ms) FROM account_events WHERE user_id = ? AND kind = ? AND at_ms >= ?",
+            (user_id, CODE_FAIL, self._code_window(user_id)),
+        ).fetchone()
         s = self.settings
         wait = 0.0
         if faces >= s.face_free_tries and last is not None:
             step = min(float(s.face_wait_max_s), s.face_wait_s * 2.0 ** min(64, faces - s.face_free_tries))
             wait = max(0.0, min(step, (last + step * 1000 - self.clock.now_ms()) / 1000.0))
+        code_wait = 0.0
+        if recent >= self.code_max_tries and last_code is not None:
+            step = min(float(s.face_wait_max_s), s.face_wait_s * 2.0 ** min(64, recent - self.code_max_tries))
+            code_wait = max(0.0, min(step, (last_code + step * 1000 - self.clock.now_ms()) / 1000.0))
         return AccountStatus(int(faces), wait, int(passwords), int(passwords) >= s.password_max_failures,
-                             codes, codes >= self.code_max_tries)
+                             codes, codes >= self.code_max_tries, code_wait)
 
     # -- the ledger in the cloud -----------------------------------------------------------
 

@@ -46,6 +46,7 @@ OK = "ok"
 WRONG = "wrong"  # no such code, or another one: the same answer either way
 TOO_MANY = "too_many"
 EXPIRED = "expired"
+WAIT = "wait"  # too many wrong codes lately (any of the account's, fleet-wide): not checked yet
 # Queue results
 SENT = "sent"
 DROPPED = "dropped"
@@ -203,11 +204,15 @@ def _check_travelling(store: Store, row: tuple[object, ...], typed: str, max_tri
     """A typed code against the account's newest confirmation code (caller's transaction).
     Wrong tries are counted here (this kiosk's own, which hold offline) and in the
     account's fleet-wide ledger (kiosk/store/limits.py): past ``max_tries`` of either, no
-    code is checked until a new one is sent."""
+    code is checked until a new one is sent; and once the account had that many wrong codes
+    lately, the next is checked only after the wait (WAIT)."""
     user_id, code, until, tries = row
     assert isinstance(user_id, str) and isinstance(code, str) and isinstance(tries, int)
-    if tries >= max_tries or store.limits.status(user_id).code_locked:
+    account = store.limits.status(user_id)
+    if tries >= max_tries or account.code_locked:
         return TOO_MANY
+    if account.code_wait_s > 0:
+        return WAIT
     if not isinstance(until, (int, float)) or until <= now:
         return EXPIRED
     key_id = code.partition(":")[0]
@@ -220,8 +225,8 @@ def _check_travelling(store: Store, row: tuple[object, ...], typed: str, max_tri
 
 
 def check_code(store: Store, email: Email, purpose: str, typed: str, max_tries: int) -> str:
-    """OK (and the code is used up), WRONG, TOO_MANY or EXPIRED. An email that has no code
-    answers WRONG, like a wrong code, and counts the same."""
+    """OK (and the code is used up), WRONG, TOO_MANY, EXPIRED or (a confirmation code) WAIT.
+    An email that has no code answers WRONG, like a wrong code, and counts the same."""
     subject = _subject(store, email)
     now = store.clock()
     with db.transaction(store.conn, durable=True):

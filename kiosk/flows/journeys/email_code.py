@@ -49,6 +49,9 @@ def submitter(next_step: Callable[[], StepSpec]) -> Callable[[Flow], None]:
             flow.emit(EventName.EMAIL_CONFIRM_REFUSED, "email code refused", reason=result.outcome)
             if result.outcome == mail_store.WRONG:
                 flow.say(N_("That code is not right. Check the email and type it again."))
+            elif result.outcome == mail_store.WAIT:
+                # Too many wrong codes for the account lately, at any kiosks: the pause screen.
+                flow.locked(accounts.Locked("email", max(1.0, result.wait_s)))
             else:
                 flow.show_problem(EXPIRED)
 
