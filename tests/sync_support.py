@@ -223,3 +223,16 @@ def fleet(tmp_path: Path, server: RtdbServer, monkeypatch: pytest.MonkeyPatch):
     yield make
     for kiosk in kiosks:
         kiosk.close()
+
+
+# What firebase-admin sends for "the server's time" (a record's updatedAt, a ring).
+SERVER_TIMESTAMP = {".sv": "timestamp"}
+
+
+def passes(*kiosks: "Kiosk", rounds: int = 2) -> None:
+    """Passes that each end with a catch-up (the doorbell is asynchronous: it is tested
+    with running engines in test_sync_failures.py)."""
+    for _ in range(rounds):
+        for kiosk in kiosks:
+            kiosk.engine.request_catch_up()
+            kiosk.engine.run_pass()

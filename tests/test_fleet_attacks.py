@@ -19,19 +19,12 @@ from kiosk.store.errors import AuthenticationError
 from kiosk.store.templates import TemplateCodec
 from rtdb_server import RtdbServer
 from store_support import MODEL, unit_vectors
-from sync_support import DATABASE_URL, PASSWORD, Kiosk, cloud_users, fleet, server, thread_errors  # noqa: F401 - fixtures
+from sync_support import cloud_users, DATABASE_URL, fleet, Kiosk, passes, PASSWORD, server, SERVER_TIMESTAMP, thread_errors  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("thread_errors")
 
 ATTACKER_PASSWORD = "attacker's own password"
-SERVER_TIMESTAMP = {".sv": "timestamp"}
 
-
-def passes(*kiosks: Kiosk, rounds: int = 2) -> None:
-    for _ in range(rounds):
-        for kiosk in kiosks:
-            kiosk.engine.request_catch_up()
-            kiosk.engine.run_pass()
 
 
 class Attacker:

@@ -12,16 +12,10 @@ import pytest
 
 from kiosk.fleet.admin import records_by, revoke_kiosk
 from kiosk.fleet.records import sign_record
-from sync_support import PASSWORD, Kiosk, admin_app, fleet, server, thread_errors  # noqa: F401 - fixtures
+from sync_support import admin_app, fleet, Kiosk, passes, PASSWORD, server, thread_errors  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("thread_errors")
 
-
-def passes(*kiosks: Kiosk, rounds: int = 2) -> None:
-    for _ in range(rounds):
-        for kiosk in kiosks:
-            kiosk.engine.request_catch_up()
-            kiosk.engine.run_pass()
 
 
 def test_a_revoked_kiosks_records_are_refused_within_one_catch_up(fleet, server) -> None:  # noqa: F811

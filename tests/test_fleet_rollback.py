@@ -26,20 +26,13 @@ from kiosk.store.emails import normalize_email
 from kiosk.store.errors import AuthenticationError
 from kiosk.sync.firebase import open_app
 from store_support import MODEL, unit_vectors
-from sync_support import PASSWORD, Kiosk, admin_app, cloud_users, fleet, server, thread_errors  # noqa: F401 - fixtures
+from sync_support import admin_app, cloud_users, fleet, Kiosk, passes, PASSWORD, server, SERVER_TIMESTAMP, thread_errors  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.usefixtures("thread_errors"), pytest.mark.slow]
 
 VICTIM = "victim@example.org"
 ATTACKER_PASSWORD = "the attacker's own password 7"
-SERVER_TIMESTAMP = {".sv": "timestamp"}
 
-
-def passes(*kiosks: Kiosk, rounds: int = 2) -> None:
-    for _ in range(rounds):
-        for kiosk in kiosks:
-            kiosk.engine.request_catch_up()
-            kiosk.engine.run_pass()
 
 
 def forge(thief: Kiosk, user_id: str, seed: int) -> dict[str, Any]:

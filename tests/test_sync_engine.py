@@ -26,6 +26,7 @@ from sync_support import (  # noqa: F401 - fixtures
     cloud_index,
     cloud_users,
     fleet,
+    passes,
     server,
     thread_errors,
 )
@@ -33,14 +34,6 @@ from sync_support import (  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("thread_errors")  # no background thread may crash
 
-
-def passes(*kiosks: Kiosk, rounds: int = 2) -> None:
-    """Passes that each end with a catch-up (the doorbell is asynchronous: it is tested
-    with running engines in test_sync_failures.py)."""
-    for _ in range(rounds):
-        for kiosk in kiosks:
-            kiosk.engine.request_catch_up()
-            kiosk.engine.run_pass()
 
 
 def test_enrollment_reaches_the_other_kiosk_usable_for_verification(fleet, server: RtdbServer) -> None:

@@ -15,16 +15,10 @@ import pytest
 from kiosk.fleet.records import sign_record
 from kiosk.sync.layout import encode_model_key
 from store_support import MODEL, OTHER_MODEL, query, unit_vectors
-from sync_support import PASSWORD, Kiosk, admin_app, fleet, server, thread_errors  # noqa: F401 - fixtures
+from sync_support import PASSWORD, Kiosk, admin_app, fleet, passes, server, thread_errors  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.usefixtures("thread_errors")
 
-
-def passes(*kiosks: Kiosk, rounds: int = 2) -> None:
-    for _ in range(rounds):
-        for kiosk in kiosks:
-            kiosk.engine.request_catch_up()
-            kiosk.engine.run_pass()
 
 
 def models_of(kiosk: Kiosk, user_id: str) -> dict[str, int]:
