@@ -185,7 +185,8 @@ def main() -> int:
         pairs = [p for p in pairs if p[2]][: args.limit] + [p for p in pairs if not p[2]][: args.limit]
     images = sorted({key for a, b, _ in pairs for key in (a, b)})
     started = time.perf_counter()
-    key_text = json.dumps([str(pairs_path), args.limit, angles, settings.models.model_dump(), settings.detector.model_dump(),
+    # Views are kept per image, so a larger --limit reuses what a smaller one analysed.
+    key_text = json.dumps([str(pairs_path), angles, settings.models.model_dump(), settings.detector.model_dump(),
                            (REPO / "benchmarks" / "pitch_warp.py").read_text()], sort_keys=True, default=str)
     cache = None if str(args.cache) in ("", ".") else Path(args.cache) / f"pitch_{hashlib.sha256(key_text.encode()).hexdigest()[:12]}.pkl"
     views: dict[str, dict[float, View]] = {}
