@@ -341,3 +341,25 @@ def test_confirmation_code_guesses_a_day_on_one_account(tmp_path: Path) -> None:
     checked = code_guesses_one_day(tmp_path)
     print(f"confirmation codes checked for one account in a day: {checked}")
     assert checked <= 20  # 5, then 60 s doubling to a day (before: 5 a code, a code a sign-in: 17,280)
+
+
+@pytest.mark.slow
+def test_reset_code_guesses_at_another_kiosk_wait_like_faces(fleet, server) -> None:  # noqa: F811
+    """A reset code stays on the kiosk that sent it, but every kiosk sends one to whoever
+    types the address: 5 wrong at kiosk a (each counted as a failed face, fleet-wide), then
+    a fresh code and 5 more guesses at kiosk b, which looked only at its own lockout. Now b
+    refuses a reset code, asked for or typed, while the account's fleet-wide wait runs."""
+    a, b = with_mail(fleet("a")), with_mail(fleet("b"))
+    sign_up(a)
+    passes(a, b)
+    email = normalize_email(OWNER)
+    assert isinstance(accounts.send_reset_code(email)(a.store), accounts.CodeSent)
+    results = [accounts.check_reset_code(email, f"{n:06d}")(a.store) for n in range(5)]
+    assert [r.outcome for r in results[:4]] == [mail_store.WRONG] * 4 and results[4].locked is not None
+    passes(a, b)
+    assert b.store.account_status(OWNER).face_wait_s > 0
+    asked = accounts.send_reset_code(email)(b.store)
+    assert isinstance(asked, accounts.Locked) and asked.scope == "email" and 0 < asked.remaining_s <= 60
+    assert not [m for m in mail_store.due(b.store) if m.recipient == OWNER and m.kind == "reset_code"]
+    typed = accounts.check_reset_code(email, "123456")(b.store)
+    assert isinstance(typed, accounts.Locked)

@@ -304,15 +304,29 @@ def send_reset_code(email: Email) -> Job:
     same answer (CodeSent) either way. Locked emails get Locked, as a face reset would."""
 
     def job(store: Store) -> CodeSent | Locked:
-        status = store.lockout_status(email.address)
-        if status.locked:
-            return Locked(status.scope or "email", status.remaining_s)
+        locked = _reset_code_wait(store, email)
+        if locked is not None:
+            return locked
         user = store.find_user(email.address)
         if user is not None:
             messages.queue_reset_code(store, store.settings.mail, email, mail_store.language_of(store, user.id))
         return CodeSent()
 
     return job
+
+
+def _reset_code_wait(store: Store, email: Email) -> Locked | None:
+    """A reset code is the face's alternative, and its wrong tries count as failed faces:
+    while this kiosk's lockout or the account's fleet-wide face wait runs, no code is sent
+    or checked (every kiosk sends its own code, so the fleet-wide wait is what bounds the
+    guesses across kiosks)."""
+    status = store.lockout_status(email.address)
+    account = store.account_status(email.address)
+    if account is not None and account.face_wait_s > status.remaining_s:
+        return Locked("email", account.face_wait_s)
+    if status.locked:
+        return Locked(status.scope or "email", status.remaining_s)
+    return None
 
 
 @dataclass(frozen=True)
@@ -331,9 +345,9 @@ def check_reset_code(email: Email, typed: str) -> Job:
     also confirms the address (the code reached it)."""
 
     def job(store: Store) -> ResetCode | Locked:
-        status = store.lockout_status(email.address)
-        if status.locked:
-            return Locked(status.scope or "email", status.remaining_s)
+        locked = _reset_code_wait(store, email)
+        if locked is not None:
+            return locked
         outcome = mail_store.check_code(store, email, mail_store.RESET, typed, store.settings.mail.code_max_tries)
         user = store.find_user(email.address)
         if outcome == mail_store.OK and user is not None:

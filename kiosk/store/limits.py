@@ -23,8 +23,9 @@ merged into the same table. The policy over the merged events, on fleet time
   since an unlock), each further code check waits after the last wrong one as face
   attempts do (``lockout.face_wait_s`` doubling to ``face_wait_max_s``), so asking for
   code after code (a password sign-in sends one) buys 15 guesses a day, not 17,280
-  (tests/test_fleet_limits.py). (A reset code never leaves the kiosk that sent it: its wrong tries are
-  counted there, and fleet-wide as failed face attempts.)
+  (tests/test_fleet_limits.py). A reset code never leaves the kiosk that sent it: its
+  wrong tries are counted there, and fleet-wide as failed face attempts, whose wait stops
+  every kiosk sending or checking one (kiosk/flows/accounts.py).
 
 What an offline kiosk knows: its own attempts and what it merged before it went offline;
 another kiosk's attempts meanwhile count there only once both have synced (so during a
