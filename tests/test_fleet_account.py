@@ -28,7 +28,7 @@ from kiosk.store import quarantine
 from kiosk.store.emails import normalize_email
 from mail_support import Received, SmtpServer
 from store_support import MODEL, unit_vectors
-from sync_support import PASSWORD, Kiosk, admin_app, cloud_users, fleet, server, thread_errors  # noqa: F401 - fixtures
+from sync_support import DATABASE_URL, PASSWORD, Kiosk, admin_app, cloud_users, fleet, server, thread_errors  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.usefixtures("thread_errors"), pytest.mark.slow]
 
@@ -259,3 +259,26 @@ def users_show(kiosk: Kiosk) -> str:
     with contextlib.redirect_stdout(out):
         assert users_command._show(kiosk.store, kiosk.settings, argparse.Namespace(email=OWNER, json=False)) == 0
     return out.getvalue()
+
+
+def test_a_kiosk_upgraded_from_record_format_2_takes_the_languages_its_release_refused(fleet, server, relay) -> None:  # noqa: F811
+    """The release before this one quarantined a record holding `language` (a field it did
+    not know) and kept the version before it; upgraded, it reads the table again once and
+    applies it."""
+    a, b = with_relay(fleet("a"), relay), with_relay(fleet("b"), relay)
+    user_id, _ = german_sign_up(a, relay)
+    passes(a, b)
+    seen = b.store.sync_state(DATABASE_URL).last_seen_ms
+    # What that release left: the account as of an older version, a sync state of format 2.
+    conn = b.store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE users SET language = NULL, remote_change = 'a:0', remote_updated_at = 0, revision = 1 WHERE id = ?",
+                 (user_id,))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'sync_state'", (json.dumps(
+        {"database": DATABASE_URL, "initial_done": True, "last_seen_ms": seen, "format": 2}).encode(),))
+    conn.execute("COMMIT")
+    assert mail_store.language_of(b.store, user_id) is None
+    assert b.store.sync_state(DATABASE_URL).last_seen_ms == 0  # read everything again, once
+    passes(b, rounds=1)
+    assert mail_store.language_of(b.store, user_id) == "de"
+    assert b.store.sync_state(DATABASE_URL).last_seen_ms > 0  # and the cursor is back where the records are
