@@ -28,7 +28,7 @@ from kiosk.store import quarantine
 from kiosk.store.emails import normalize_email
 from mail_support import Received, SmtpServer
 from store_support import MODEL, unit_vectors
-from sync_support import DATABASE_URL, PASSWORD, Kiosk, admin_app, cloud_users, fleet, server, thread_errors  # noqa: F401 - fixtures
+from sync_support import DATABASE_URL, PASSWORD, Kiosk, admin_app, cloud_users, fleet, passes, server, thread_errors  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.usefixtures("thread_errors"), pytest.mark.slow]
 
@@ -46,12 +46,6 @@ def with_mail(kiosk: Kiosk, **lockout: object) -> Kiosk:
     kiosk.engine = kiosk.make_engine()
     return kiosk
 
-
-def passes(*kiosks: Kiosk, rounds: int = 2) -> None:
-    for _ in range(rounds):
-        for kiosk in kiosks:
-            kiosk.engine.request_catch_up()
-            kiosk.engine.run_pass()
 
 
 def sign_up(kiosk: Kiosk) -> tuple[str, str]:

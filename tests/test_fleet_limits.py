@@ -21,8 +21,8 @@ from kiosk.store import mail as mail_store
 from kiosk.store.emails import normalize_email
 from kiosk.store.errors import AuthenticationError, LockedOutError
 from store_support import MODEL, FakeClock, make_settings, query, unit_vectors
-from sync_support import PASSWORD, Kiosk, fleet, server, thread_errors  # noqa: F401 - fixtures
-from test_fleet_account import OWNER, passes, sign_up, with_mail
+from sync_support import PASSWORD, Kiosk, fleet, passes, server, thread_errors  # noqa: F401 - fixtures
+from test_fleet_account import OWNER, sign_up, with_mail
 
 EMAIL = "ann@example.org"
 DAY = 86400.0
