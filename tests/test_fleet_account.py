@@ -65,6 +65,24 @@ def reset_reason(kiosk: Kiosk) -> str:
     return "allowed" if subject.user_id is not None else subject.reason
 
 
+
+def forge_and_expect_quarantine(fleet, server, b, user_id: str, changes: dict, drop: tuple[str, ...] = ()) -> None:  # noqa: F811
+    """Rewrite a's cloud record of ``user_id`` with ``changes`` (a's signature kept, fields in
+    ``drop`` removed) through the service account; b's next pass quarantines it as a's."""
+    genuine = cloud_users(server)[user_id]
+    forged = {k: v for k, v in genuine.items() if k not in (*drop, "updatedAt")}
+    forged.update(changes, revision=genuine["revision"] + 1, updatedAt={".sv": "timestamp"})
+    app = admin_app(fleet.admin)
+    try:
+        db.reference(f"/users/{user_id}", app).set(forged)
+    finally:
+        firebase_admin.delete_app(app)
+    before = b.engine.status().quarantined
+    passes(b, rounds=1)
+    assert b.engine.status().quarantined == before + 1
+    [entry] = [e for e in quarantine.entries(b.store) if e.user_id == user_id]
+    assert "signature" in entry.reason and entry.writer == "a"
+
 def test_confirmation_typed_at_another_kiosk_lets_the_first_allow_a_face_reset(fleet, server) -> None:  # noqa: F811
     a, b = with_mail(fleet("a")), with_mail(fleet("b"))
     user_id, code = sign_up(a)
@@ -120,20 +138,9 @@ def test_a_forged_confirmation_is_quarantined(fleet, server) -> None:  # noqa: F
     a, b = with_mail(fleet("a")), with_mail(fleet("b"))
     user_id, _ = sign_up(a)
     passes(a, b)
-    genuine = cloud_users(server)[user_id]
     # Someone with the service account marks the address confirmed, keeping a's signature.
-    forged = {k: v for k, v in genuine.items() if k not in ("confirmCode", "confirmCodeUntil", "updatedAt")}
-    forged.update(confirmedAt=int(time.time() * 1000), revision=genuine["revision"] + 1, updatedAt={".sv": "timestamp"})
-    app = admin_app(fleet.admin)
-    try:
-        db.reference(f"/users/{user_id}", app).set(forged)
-    finally:
-        firebase_admin.delete_app(app)
-    before = b.engine.status().quarantined
-    passes(b, rounds=1)
-    assert b.engine.status().quarantined == before + 1
-    [entry] = [e for e in quarantine.entries(b.store) if e.user_id == user_id]
-    assert "signature" in entry.reason and entry.writer == "a"
+    forge_and_expect_quarantine(fleet, server, b, user_id, {"confirmedAt": int(time.time() * 1000)},
+                                drop=("confirmCode", "confirmCodeUntil"))
     assert not mail_store.is_confirmed(b.store, user_id)
     assert reset_reason(b) == "email not confirmed"
 
@@ -231,19 +238,7 @@ def test_a_forged_language_is_quarantined(fleet, server, relay) -> None:  # noqa
     a, b = with_relay(fleet("a"), relay), with_relay(fleet("b"), relay)
     user_id, _ = german_sign_up(a, relay)
     passes(a, b)
-    genuine = cloud_users(server)[user_id]
-    forged = {k: v for k, v in genuine.items() if k != "updatedAt"}
-    forged.update(language="en", revision=genuine["revision"] + 1, updatedAt={".sv": "timestamp"})
-    app = admin_app(fleet.admin)
-    try:
-        db.reference(f"/users/{user_id}", app).set(forged)
-    finally:
-        firebase_admin.delete_app(app)
-    before = b.engine.status().quarantined
-    passes(b, rounds=1)
-    assert b.engine.status().quarantined == before + 1
-    [entry] = [e for e in quarantine.entries(b.store) if e.user_id == user_id]
-    assert "signature" in entry.reason and entry.writer == "a"
+    forge_and_expect_quarantine(fleet, server, b, user_id, {"language": "en"})
     assert mail_store.language_of(b.store, user_id) == "de"
 
 

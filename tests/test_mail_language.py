@@ -17,25 +17,11 @@ import pytest
 from kiosk.flows import Step
 from kiosk.store import Store
 from kiosk.store import mail as mail_store
-from mail_support import Received, SmtpServer
+from mail_support import Received
 from test_flows import MAX_FAILURES, faces_a, faces_b, rules  # noqa: F401 - fixtures
-from test_flows_mail import MailKiosk
+from test_flows_mail import MailKiosk, kiosk, smtp  # noqa: F401 - fixtures
 
 OWNER = "juergen.mueller@example.org"
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def kiosk(tmp_path, rules, smtp):  # noqa: F811
-    k = MailKiosk(tmp_path, rules, smtp)
-    yield k
-    k.jobs.close()
 
 
 def raw_header(mail: Received, name: str) -> str:
