@@ -79,6 +79,27 @@ def test_align_face_puts_landmarks_on_the_template():
         assert chip[int(round(y)), int(round(x))].max() > 200
 
 
+def test_a_small_chip_of_a_large_frame_shrinks_only_the_face_region():
+    """The pre-shrink for a chip much smaller than the face works on the part of the frame
+    the chip shows: the same chip as shrinking the whole frame, up to resampling phase,
+    including a face at the frame's edge."""
+    from kiosk.vision import align
+
+    rng = np.random.default_rng(3)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    template = np.array([[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]])
+    whole = align._crop_to_chip
+    for shift in (np.array([250.0, 150.0]), np.array([-20.0, 300.0])):  # inside; over the left edge
+        landmarks = template * 2.4 + shift
+        cropped = align_face(frame, landmarks, template, (112, 112))
+        try:
+            align._crop_to_chip = lambda image, points, *_: (image, points)
+            full = align_face(frame, landmarks, template, (112, 112))
+        finally:
+            align._crop_to_chip = whole
+        assert np.abs(cropped.astype(int) - full.astype(int)).mean() < 1.5
+
+
 def test_embedder_is_deterministic(pipeline, astronaut):
     first = pipeline.analyze(astronaut).embedding
     second = pipeline.analyze(astronaut.copy()).embedding
