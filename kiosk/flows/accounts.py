@@ -235,12 +235,9 @@ def enroll(email: Email, password: str, samples: Sequence[Embeddings], model_id:
     primary = by_model.pop(model_id)
 
     def job(store: Store) -> str:
-        user_id = str(store.enroll(email.address, password, primary, model_id, more_templates=by_model, duplicates=duplicates).id)
-        if consent_version:
-            mail_store.record_consent(store, user_id, consent_version)
-        if language:
-            mail_store.set_language(store, user_id, language)
-        return user_id
+        user = store.enroll(email.address, password, primary, model_id, more_templates=by_model, duplicates=duplicates,
+                            consent_version=consent_version, language=language)
+        return str(user.id)
 
     return job
 

@@ -236,8 +236,12 @@ class Store:
         metric: str = "euclidean",
         more_templates: Mapping[str, Sequence[object]] | None = None,
         duplicates: DuplicateSearch | None = None,
+        consent_version: str = "",
+        language: str = "",
     ) -> User:
         """Create a user with a password and face templates, or refuse with the reason.
+        ``consent_version`` (the consent text agreed to, now) and ``language`` (for the
+        account's emails) are part of the new record: one transaction, one push.
 
         ``templates`` are ``model_id``'s; ``more_templates`` other models' (model id ->
         templates). With ``duplicate_threshold`` (a distance in the model's ``metric``)
@@ -278,6 +282,8 @@ class Store:
                     more=more,
                     held=held is not None,
                 )
+                users.set_initial_facts(self.conn, new_id, consent_version or None, now if consent_version else None,
+                                        language or None)
                 if held is not None:
                     users.hold_templates(self.conn, self.codec, new_id, every, now, held.owner, held.distance)
                     self.lockout.record_failure(address.key, lockout_mod.FACE)

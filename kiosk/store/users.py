@@ -235,6 +235,14 @@ def _bump(conn: sqlite3.Connection, user_id: str, now: float, sets: str = "", pa
     return int(row[0])
 
 
+def set_initial_facts(conn: sqlite3.Connection, user_id: str, consent_version: str | None, consent_at: float | None,
+                      language: str | None) -> None:
+    """A new user's consent and emails' language, in the transaction that creates it: part
+    of its first revision and push (no revision of their own)."""
+    conn.execute("UPDATE users SET consent_version = ?, consent_at = ?, language = ? WHERE id = ?",
+                 (consent_version, consent_at, language, user_id))
+
+
 def set_account_facts(conn: sqlite3.Connection, user_id: str, now: float, sets: str, params: tuple[Any, ...], what: str) -> int:
     """Consent, confirmation, a confirmation code or the emails' language changed (they
     travel with the record):

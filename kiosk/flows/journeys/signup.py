@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 RESTART = (START_OVER, Action.START_OVER)
 
-# The consent screen's text, recorded with each account (kiosk.store.mail.record_consent):
+# The consent screen's text, recorded with each account (Store.enroll, with the new account):
 # change the version whenever that text changes.
 CONSENT_VERSION = "2026-11-1"
 
