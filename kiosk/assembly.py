@@ -33,6 +33,8 @@ from kiosk.store import Store
 if TYPE_CHECKING:
     import pygame
 
+    from kiosk.config.liveness import LivenessSettings
+    from kiosk.liveness.landmarks import Landmarker
     from kiosk.mail.worker import MailWorker
     from kiosk.sync import SyncEngine
     from kiosk.ui.app import KioskApp
@@ -91,6 +93,7 @@ class Kiosk:
     flow: Flow
     app: "KioskApp"
     mail: "MailWorker | None" = None  # sends the store's queued emails (mail section)
+    liveness: LivenessChecks | None = None  # the flow's challenge factory, when one is configured
 
     def apply(self, new: Settings) -> list[str]:
         """A reloaded configuration: quality gates, thresholds (security levels),
@@ -135,14 +138,28 @@ def check_camera_settings(settings: Settings) -> None:
         raise ConfigError(f"camera.path must name {kind} for camera.source {camera.source}")
 
 
-def liveness_checks(settings: Settings, pipeline: "FacePipeline") -> Callable[[], LiveCheck]:
-    """A factory of liveness checks: the landmark models load once, here; each call
-    starts a new challenge with a fresh random schedule."""
-    from kiosk.liveness.session import LivenessModels, LivenessSession
+@dataclass
+class LivenessChecks:
+    """A factory of liveness checks: the landmark models are loaded once; each call starts
+    a new challenge with ``settings`` and a fresh random schedule."""
+
+    settings: "LivenessSettings"
+    landmarker: "Landmarker"
+    pipeline: "FacePipeline"
+    rng: random.Random
+
+    def __call__(self) -> LiveCheck:
+        from kiosk.liveness.session import LivenessSession
+
+        return LivenessSession(self.settings, self.landmarker, self.pipeline, self.rng)
+
+
+def liveness_checks(settings: Settings, pipeline: "FacePipeline") -> LivenessChecks:
+    """The kiosk's liveness checks (the landmark models load here)."""
+    from kiosk.liveness.session import LivenessModels
 
     models = LivenessModels.from_settings(settings)
-    rng = random.SystemRandom()
-    return lambda: LivenessSession(settings.liveness, models.landmarker, pipeline, rng)
+    return LivenessChecks(settings.liveness, models.landmarker, pipeline, random.SystemRandom())
 
 
 def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk:
@@ -194,6 +211,7 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
         grabber = FrameGrabber(source).start() if source is not None else None
         if grabber is not None:
             undo.callback(grabber.close)
+        checks = liveness_checks(settings, pipeline) if config.liveness_for_reset or config.liveness_for_enrollment else None
         flow = Flow(
             config,
             rules,
@@ -202,7 +220,7 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
             sync_status=sync_status,
             info=KioskInfo(version=__version__, model_id=", ".join(model.name for model in rules.models), language=settings.ui.language),
             camera_fps=(lambda: grabber.fps) if grabber is not None else (lambda: 0.0),
-            liveness=liveness_checks(settings, pipeline) if config.liveness_for_reset or config.liveness_for_enrollment else None,
+            liveness=checks,
             events=overrides.events,
         )
         surface = (use_surface(overrides.surface) if overrides.surface is not None
@@ -211,4 +229,4 @@ def build_kiosk(settings: Settings, overrides: Overrides = Overrides()) -> Kiosk
         app = KioskApp(flow, surface, load_catalog(settings.ui.language), grabber, FaceWorker(pipeline.analyze),
                        settings.ui.mirror_preview, settings.ui.max_fps, font, overrides.clock, ui=settings.ui)
         undo.pop_all()
-    return Kiosk(settings, settings, pipeline, store, sync, source, grabber, jobs, flow, app, mail)
+    return Kiosk(settings, settings, pipeline, store, sync, source, grabber, jobs, flow, app, mail, checks)

@@ -65,3 +65,15 @@ def test_a_slow_machine_gets_more_time_not_wider_answer_windows(tmp_path):
     windows = ("onset_min_s", "onset_max_s", "complete_within_s")
     assert [getattr(slow.liveness, k) for k in windows] == [getattr(settings.liveness, k) for k in windows]
     assert slow.ui.idle_warning_s == settings.ui.idle_warning_s
+
+
+def test_the_liveness_factory_takes_new_settings_for_the_next_challenge(pipeline, settings):
+    """The demo widens the challenge's settle time on a slow machine; liveness is a
+    restart-only section, so the kiosk's factory holds settings the demo can replace."""
+    from kiosk.assembly import liveness_checks
+    from kiosk.daemon.demo import scaled_settings
+
+    checks = liveness_checks(settings, pipeline)
+    assert checks().settings.settle_timeout_s == settings.liveness.settle_timeout_s
+    checks.settings = scaled_settings(settings, 50.0).liveness
+    assert checks().settings.settle_timeout_s == 50.0 * settings.liveness.settle_timeout_s

@@ -202,7 +202,10 @@ def run_demo(settings: Settings, screens: Path, log_level: str = "INFO") -> int:
             scale = time_scale(analysis_s)
             if scale > 1.0:
                 assert service.kiosk is not None
-                service.kiosk.apply(scaled_settings(service.kiosk.settings, scale))
+                scaled = scaled_settings(service.kiosk.settings, scale)
+                service.kiosk.apply(scaled)
+                if service.kiosk.liveness is not None:  # a restart-only section: the factory takes it here
+                    service.kiosk.liveness.settings = scaled.liveness
                 _print(f"   note: one frame's analysis took {analysis_s:.2f} s (budget {FRAME_BUDGET_S:g} s): a slow machine, "
                        f"so the demo's waits and the capture, check, idle and result timeouts are {scale:.1f} times "
                        "longer (the liveness answer windows are not)")
