@@ -30,7 +30,7 @@ from mail_support import Received, SmtpServer
 from store_support import MODEL, unit_vectors
 from sync_support import DATABASE_URL, PASSWORD, Kiosk, admin_app, cloud_users, fleet, passes, server, thread_errors  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.usefixtures("thread_errors"), pytest.mark.slow]
+pytestmark = pytest.mark.usefixtures("thread_errors")  # each test under 1.5 s: in the fast set
 
 OWNER = "ann.owner@example.org"
 CONSENT = "2026-11-1"

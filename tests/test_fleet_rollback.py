@@ -28,7 +28,7 @@ from kiosk.sync.firebase import open_app
 from store_support import MODEL, unit_vectors
 from sync_support import admin_app, cloud_users, fleet, Kiosk, passes, PASSWORD, server, SERVER_TIMESTAMP, thread_errors  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.usefixtures("thread_errors"), pytest.mark.slow]
+pytestmark = pytest.mark.usefixtures("thread_errors")  # each test under 1.5 s: in the fast set
 
 VICTIM = "victim@example.org"
 ATTACKER_PASSWORD = "the attacker's own password 7"
