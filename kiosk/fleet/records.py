@@ -20,7 +20,7 @@ envelope that does not verify makes the whole record untrusted.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -55,18 +55,24 @@ def sign_record(identity: KioskIdentity, user_id: str, record: dict[str, Any], n
 
 def verify_record(key: Ed25519PublicKey, user_id: str, record: dict[str, Any]) -> None:
     """BadSignature unless ``record`` carries a valid signature by ``key``."""
+    _verify(key, record, "sig", "the signature", lambda: signed_body(user_id, record))
+
+
+def _verify(key: Ed25519PublicKey, record: dict[str, Any], field: str, what: str, message: Callable[[], bytes]) -> None:
+    """BadSignature unless ``record[field]`` is ``key``'s signature over ``message()``."""
     try:
-        signature = unb64(record.get("sig"), "the signature", 64)
+        signature = unb64(record.get(field), what, 64)
     except FleetError as err:
         raise BadSignature(str(err)) from None
     try:
-        message = signed_body(user_id, record)
+        body = message()
     except (TypeError, ValueError) as err:
         raise BadSignature(f"the record cannot be encoded: {err}") from None
     try:
-        key.verify(signature, message)
+        key.verify(signature, body)
     except InvalidSignature:
-        raise BadSignature("the signature does not match the record and its writer's key") from None
+        who = "its restorer's" if field == "restoreSig" else "its writer's"
+        raise BadSignature(f"{what} does not match the record and {who} key") from None
 
 
 def restore_body(user_id: str, record: dict[str, Any]) -> bytes:
@@ -84,15 +90,4 @@ def restore_record(identity: KioskIdentity, user_id: str, original: dict[str, An
 
 def verify_restore(key: Ed25519PublicKey, user_id: str, record: dict[str, Any]) -> None:
     """BadSignature unless the restoration envelope of ``record`` is signed by ``key``."""
-    try:
-        signature = unb64(record.get("restoreSig"), "the restoration signature", 64)
-    except FleetError as err:
-        raise BadSignature(str(err)) from None
-    try:
-        message = restore_body(user_id, record)
-    except (TypeError, ValueError) as err:
-        raise BadSignature(f"the record cannot be encoded: {err}") from None
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
-        raise BadSignature("the restoration signature does not match the record and its restorer's key") from None
+    _verify(key, record, "restoreSig", "the restoration signature", lambda: restore_body(user_id, record))
