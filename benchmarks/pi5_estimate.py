@@ -31,14 +31,11 @@ unit's sandbox, with ``facekiosk doctor`` saying XNNPACK is active.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.latency import GALLERY_SIZE, frame_to_decision, kiosk_frame, random_gallery, with_models  # noqa: E402
 from kiosk.config import config_path, load_config  # noqa: E402
-from kiosk.litert import runtime_report  # noqa: E402
+from kiosk.litert import native_stderr_captured, runtime_report  # noqa: E402
 from kiosk.vision.pipeline import FacePipeline  # noqa: E402
 
 REFERENCE = REPO / "benchmarks" / "pi5" / "published.json"
@@ -61,23 +58,6 @@ def load_reference(path: Path = REFERENCE) -> dict:
     its source, "ms" per network and "scale" [low, high]: what multiplies that board's
     times into a Pi 5's ([1, 1] for the Pi 5's own core)."""
     return json.loads(path.read_text())
-
-
-@contextlib.contextmanager
-def native_stderr_quiet(into: list[str]) -> Iterator[None]:
-    """ncnn prints a deprecation notice on every run of the older networks' 1x1 "dense"
-    convolutions: keep fd 2 in a file meanwhile and hand back its distinct lines."""
-    with tempfile.TemporaryFile() as sink:
-        saved = os.dup(2)
-        try:
-            os.dup2(sink.fileno(), 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            lines = sink.read().decode("utf-8", "replace").splitlines()
-            into.extend(dict.fromkeys(line.strip() for line in lines if line.strip()))
 
 
 def output_blob(param: Path) -> str:
@@ -184,8 +164,10 @@ def main() -> int:
 
     kiosk_times: dict[str, list[float]] = {}
     net_times: dict[str, list[float]] = {net: [] for net in nets}
+    # ncnn prints a deprecation notice on every run of the older networks' 1x1 "dense"
+    # convolutions: keep it off the terminal, and its distinct lines in the report.
     ncnn_said: list[str] = []
-    with native_stderr_quiet(ncnn_said):
+    with native_stderr_captured(ncnn_said):
         for _ in range(args.warmup):
             frame_to_decision(pipeline, gallery, threshold, frame)
             for n in nets.values():
@@ -216,7 +198,7 @@ def main() -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "litert": {"xnnpack_active": xnnpack_ok, "report": xnnpack_line},
-        "ncnn_messages": ncnn_said,
+        "ncnn_messages": list(dict.fromkeys(ncnn_said)),
         "here_ms": {**{s: round(v, 2) for s, v in stages.items()}, **{net: round(v, 2) for net, v in here.items()}},
         "references": boards,
         "pi5_frame_to_decision_ms": {"low": min(e["pi5_range_ms"][0] for e in e2e),

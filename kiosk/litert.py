@@ -64,7 +64,7 @@ def load_interpreter(path: str | Path, num_threads: int = 2) -> Any:
     interpreter_class = _interpreter_class()
     captured: list[str] = []
     try:
-        with _native_stderr_captured(captured):
+        with native_stderr_captured(captured):
             interpreter = interpreter_class(model_path=str(path), num_threads=num_threads)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
@@ -136,13 +136,15 @@ def _log_native(lines: list[str]) -> None:
             LOG.info("LiteRT native: %s", line)
 
 
-_fd_lock = threading.Lock()
+# Re-entrant: a capture may hold one open while a model loads (benchmarks/pi5_estimate.py).
+_fd_lock = threading.RLock()
 
 
 @contextlib.contextmanager
-def _native_stderr_captured(into: list[str]) -> Iterator[None]:
-    """Point fd 2 at a temporary file while LiteRT loads, then hand its lines to ``into``
-    (what Python itself writes to stderr meanwhile is passed on, not lost)."""
+def native_stderr_captured(into: list[str]) -> Iterator[None]:
+    """Point fd 2 at a temporary file meanwhile (here: while LiteRT loads), then hand its
+    non-empty lines to ``into`` (what Python itself writes to stderr meanwhile is passed on,
+    not lost)."""
     with _fd_lock, tempfile.TemporaryFile() as sink:
         saved = os.dup(2)
         try:
