@@ -20,8 +20,10 @@ A failure anywhere ends the pass; the next one starts after an exponential backo
 jitter, and every step is safe to repeat. Local changes are noticed through ``kick()`` or
 SQLite's ``data_version`` (another connection committed), polled every ``poll_s``.
 
-The engine opens its own Store (a connection belongs to one thread): pass a function that
-opens it. ``status()`` may be called from any thread.
+The kiosk's standing in the fleet (its identity, the fleet's trust, the check that the
+fleet vouches for it before it pushes, template keys after a rotation, signing) is
+membership.py's. The engine opens its own Store (a connection belongs to one thread): pass
+a function that opens it. ``status()`` may be called from any thread.
 """
 
 from __future__ import annotations
@@ -40,25 +42,20 @@ from firebase_admin import db, exceptions
 from kiosk.config import Settings
 from kiosk.config.sync import SyncSettings
 from kiosk.errors import KioskError, ValidationError
-from kiosk.fleet.certs import root_public_key
-from kiosk.fleet.encoding import unb64
 from kiosk.fleet.errors import FleetError
 from kiosk.fleet.identity import KioskIdentity, load_identity
-from kiosk.fleet import rotation
-from kiosk.fleet.records import sign_record
-from kiosk.fleet.sealing import unseal
-from kiosk.fleet.trust import Trust, Untrusted
+from kiosk.fleet.trust import Untrusted
 from kiosk.manifest import load_manifest
 from kiosk.store import Store
 from kiosk.store import poison, quarantine
 from kiosk.store.emails import normalize_email
-from kiosk.store.keycheck import template_key_matches
 from kiosk.store.limits import LedgerError, decode_events, encode_events
 from kiosk.store.replica import CONFLICT, INVALID, PushItem, RemoteRecordError, RemoteUser, SyncState
 from kiosk.sync import layout, status as st
 from kiosk.backoff import Backoff
 from kiosk.sync.errors import SyncError
 from kiosk.sync.firebase import open_app
+from kiosk.sync.membership import Membership
 from kiosk.sync.remote import REMOTE_DELETED, Remote, end_listener, listener_alive
 
 RING_EVERY_S = 0.5  # during a long drain, ring at least this often so others start pulling
@@ -125,18 +122,13 @@ class SyncEngine:
         self._status = st.SyncStatus(configured=True, state=st.STARTING, detail=self._where())
         self.kiosk_id = sync.kiosk_id  # "" until the store is open (its own id then)
 
-        self._load_identity = identity
         self._model_dims = dict(model_dims or {})
-        self._identity: KioskIdentity | None = None
-        self._trust: Trust | None = None
-        self._enrolled = False  # this kiosk's own certificate and template key were checked
+        self._member = Membership(sync, identity, lambda: self._remote, clock, self._log, self.kick)
         self._quarantined = 0
         self._reported_quarantined: int | None = None
         self._set_aside = 0  # users whose changes the server kept refusing (kiosk/store/poison.py)
         self._reported_seen: int | None = None
         self._next_seen_report = 0.0
-        self._key_report: dict[str, Any] | None = None  # what /kiosks/{id}/templateKey says
-        self._resealing = False  # own users may have templates under an older key (after a rotation)
         self._server_read: tuple[int, float] | None = None  # (server ms, monotonic s) when read
         self._reported_set_aside: int | None = None
 
@@ -156,7 +148,7 @@ class SyncEngine:
         if self._thread is not None:
             raise RuntimeError("the sync engine is already running")
         if self.kiosk_id:
-            self._prepare_trust()  # missing or wrong keys surface here too
+            self._member.prepare(self.kiosk_id)  # missing or wrong keys surface here too
         self._app = self._make_app()  # configuration errors surface here, in the caller
         self._thread = threading.Thread(target=self._run, name="facekiosk-sync", daemon=True)
         self._thread.start()
@@ -227,10 +219,10 @@ class SyncEngine:
             self._app = self._make_app()
         if self._remote is None:
             self._remote = Remote(self._app, self.kiosk_id)
-        trust = self._prepare_trust()
-        if not self._enrolled:
-            self._check_enrolled(store, self._remote, trust)
-            self._take_template_keys(store, self._remote)
+        self._member.prepare(self.kiosk_id)
+        if not self._member.enrolled:
+            self._member.check_enrolled(store, self._remote)
+            self._member.take_template_keys(store, self._remote)
         state = store.sync_state(self.sync.database_url)
         if not state.initial_done:
             self._initial_load(store, self._remote)
@@ -246,7 +238,7 @@ class SyncEngine:
                 self._catchup_at = None  # a ring heard from now on asks for another
         if catch_up:
             try:
-                self._take_template_keys(store, self._remote)
+                self._member.take_template_keys(store, self._remote)
                 self._catch_up(store, self._remote)
             except BaseException:
                 with self._lock:
@@ -256,7 +248,7 @@ class SyncEngine:
         if now >= self._next_heartbeat or now >= self._next_seen_report:
             self._server_now(self._remote, fresh=True)  # the heartbeat (and seenAt), read back
             self._next_seen_report = now + self.sync.heartbeat_s
-        self._reseal(store, self._remote)
+        self._member.reseal(store, self._remote)
         if self._reported_quarantined != self._quarantined:
             self._remote.report_quarantined(self._quarantined)
             self._reported_quarantined = self._quarantined
@@ -299,144 +291,13 @@ class SyncEngine:
             self._set_aside = poison.count(self._store)
         return self._store
 
-    # -- trust ------------------------------------------------------------------------------
-
-    def _prepare_trust(self) -> Trust:
-        """This kiosk's identity and the fleet root key (FleetError, one line, if missing)."""
-        if self._trust is not None:
-            return self._trust
-        if not self.sync.fleet_root_key:
-            raise FleetError(
-                "sync.fleet_root_key is empty: paste the fleet root public key that `facekiosk fleet init` "
-                "printed (without it no cloud record can be trusted)"
-            )
-        root = root_public_key(self.sync.fleet_root_key)
-        if self._load_identity is None:
-            raise FleetError("no kiosk identity: the sync engine was made without one (use SyncEngine.from_settings)")
-        self._identity = self._load_identity(self.kiosk_id)
-        self._trust = Trust(root, self._fetch_certificate, self._fetch_revocations)
-        return self._trust
-
-    def _fetch_certificate(self, kiosk_id: str) -> Any:
-        assert self._remote is not None
-        return self._remote.certificate(kiosk_id)
-
-    def _fetch_revocations(self) -> Any:
-        assert self._remote is not None
-        return self._remote.revocations()
-
-    def _refresh_trust(self, trust: Trust) -> None:
-        for problem in trust.refresh():
-            self._log.warning("sync: %s", problem)
-        if self.kiosk_id in trust.revocations:
-            self._enrolled = False
-            raise FleetError(f"this kiosk ({self.kiosk_id}) is revoked: the other kiosks refuse its records; enroll it again")
-
-    def _check_enrolled(self, store: Store, remote: Remote, trust: Trust) -> None:
-        """Push nothing until the fleet vouches for this kiosk: its certificate (issued for
-        this identity's keys) and the template key sealed to it, equal to the store's."""
-        assert self._identity is not None
-        self._refresh_trust(trust)
-        fix = "run `facekiosk fleet request` here and `facekiosk fleet enroll-kiosk` on the administrator's machine"
-        try:
-            cert = trust.certificate(self.kiosk_id)
-        except Untrusted as err:
-            raise FleetError(f"this kiosk is not enrolled in the fleet ({err}): {fix}") from None
-        mine = self._identity.public()
-        if (cert.signing_key, cert.sealing_key) != (mine.signing_key, mine.sealing_key):
-            raise FleetError(f"this kiosk's certificate was issued for other keys than its identity file: {fix}")
-        if not cert.valid_at(int(self._clock() * 1000)):
-            raise FleetError(f"this kiosk's certificate is not valid now (expired, or the clock is wrong): {fix}")
-        sealed = remote.template_keys()
-        if isinstance(sealed, dict) and sealed:
-            for key_id, text in sealed.items():
-                try:
-                    key = unseal(self._identity.sealing, self.kiosk_id, key_id, unb64(text, f"template key {key_id}"))
-                except FleetError:
-                    continue
-                if template_key_matches(store, key) or store.codec.key(key_id) == key:
-                    break
-            else:
-                raise FleetError(
-                    "this kiosk's template key is not the fleet's (each kiosk made its own?): "
-                    "run `facekiosk fleet join` to install the fleet's key before the first enrollment"
-                )
-        self._enrolled = True
-
-    # -- template key rotation (kiosk/fleet/rotation.py) -----------------------------------------
-
-    def _take_template_keys(self, store: Store, remote: Remote) -> None:
-        """Hold every fleet template key the root-signed statement vouches for (unsealed
-        from this kiosk's own copies), seal with its current one, drop the retired ones."""
-        value = remote.ref(rotation.STATEMENT_PATH).get()
-        if value is None:
-            return  # never rotated: the key file's key is the fleet's only key
-        if self._key_report is None:
-            self._resealing = True  # once per start: own users left under an older key
-        assert self._trust is not None and self._identity is not None
-        try:
-            statement = rotation.verify_statement(self._trust.root, value)
-        except FleetError as err:
-            self._log.warning("sync: the fleet's template key statement is refused: %s", err)
-            return
-        sealed = remote.template_keys()
-        sealed = sealed if isinstance(sealed, dict) else {}
-        keys: dict[str, bytes] = {}
-        for key_id, fp in statement.fingerprints.items():
-            if store.codec.key(key_id) is not None or key_id not in sealed:
-                continue
-            try:
-                key = unseal(self._identity.sealing, self.kiosk_id, key_id, unb64(sealed[key_id], f"template key {key_id}"))
-            except FleetError as err:
-                self._log.warning("sync: %s", err)
-                continue
-            if rotation.fingerprint(key) != fp:
-                self._log.warning("sync: template key %s sealed to this kiosk is not the one the fleet root vouches for", key_id)
-                continue
-            keys[key_id] = key
-        retired = set(store.codec.key_ids) - set(statement.fingerprints)
-        if store.adopt_template_keys(keys, statement.current, retired):
-            self._log.info("sync: template keys %s, sealing with %s", ", ".join(store.codec.key_ids), store.codec.current_key_id)
-            self._resealing = True
-
-    def _reseal(self, store: Store, remote: Remote) -> None:
-        """Re-seal a batch of this kiosk's own users under the current key (pushed next pass)
-        and report how far it got at /kiosks/{id}/templateKey."""
-        if not self._resealing or not store.codec.encrypt:
-            return
-        waiting = store.reseal_templates(RESEAL_BATCH)
-        if waiting == 0 and store.pending_count() == 0:
-            self._resealing = False
-            waiting = 0
-        else:
-            self.kick()
-            waiting = max(waiting, 1)  # done once the re-sealed records are pushed
-        report = {"current": store.codec.current_key_id, "waiting": waiting}
-        if report != self._key_report:
-            remote.ref(layout.kiosk_path(self.kiosk_id) + "/" + rotation.REPORT).set(report)
-            self._key_report = report
-
-    def _trusted(self, user_id: str, value: Any) -> bool:
-        if self._trust is None:
-            return False
-        try:
-            self._trust.check(user_id, value)
-        except Untrusted:
-            return False
-        return True
-
-    def _sign(self, user_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        assert self._identity is not None
-        return sign_record(self._identity, user_id, record, int(self._clock() * 1000))
-
     # -- pull -------------------------------------------------------------------------------
 
     def _parse(self, items: list[tuple[str, Any]], limit_ms: int | None) -> tuple[list[RemoteUser], list[quarantine.Refused]]:
         """The records that are trusted and well-formed; the others, to quarantine."""
         remotes: list[RemoteUser] = []
         refused: list[quarantine.Refused] = []
-        trust = self._trust
-        assert trust is not None
+        trust = self._member.trust
         for user_id, value in items:
             stamp = value.get("updatedAt") if isinstance(value, dict) else None
             stamp = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None
@@ -495,8 +356,7 @@ class SyncEngine:
 
     def _initial_load(self, store: Store, remote: Remote) -> None:
         started = self._monotonic()
-        assert self._trust is not None
-        self._refresh_trust(self._trust)
+        self._member.refresh()
         # The server's time, not the newest updatedAt (which anyone with database access can
         # set to the far future): everything written from now on is stamped after it.
         newest = remote.server_time()
@@ -514,8 +374,7 @@ class SyncEngine:
         self._log.info("sync: initial load of %d users in %.1f s", count, self._monotonic() - started)
 
     def _catch_up(self, store: Store, remote: Remote) -> None:
-        assert self._trust is not None
-        self._refresh_trust(self._trust)  # a revocation takes effect within one catch-up
+        self._member.refresh()  # a revocation takes effect within one catch-up
         state = store.sync_state(self.sync.database_url)
         server_now = self._server_now(remote)
         limit = server_now + int(self.sync.future_margin_s * 1000)
@@ -552,7 +411,7 @@ class SyncEngine:
                 break
             for user_id, events in batch:
                 record = layout.ledger_record(user_id, encode_events(events))
-                signed = sign_record(self._identity_or_fail(), layout.ledger_subject(user_id), record, int(self._clock() * 1000))
+                signed = self._member.sign(layout.ledger_subject(user_id), record)
                 remote.write_ledger(user_id, signed)
                 store.mark_ledger_pushed(user_id, max((at for _, at in events), default=0))
                 pushed = True
@@ -560,13 +419,8 @@ class SyncEngine:
         if pushed:
             remote.ring()
 
-    def _identity_or_fail(self) -> KioskIdentity:
-        assert self._identity is not None
-        return self._identity
-
     def _pull_ledgers(self, store: Store, remote: Remote, limit_ms: int) -> None:
         """The other kiosks' ledgers changed since the cursor, trusted ones merged."""
-        assert self._trust is not None
         database = self.sync.database_url
         seen = store.ledger_cursor(database)
         if seen > limit_ms:
@@ -581,7 +435,7 @@ class SyncEngine:
                     if kiosk_id == self.kiosk_id:
                         pass  # our own, as we wrote it
                     else:
-                        self._trust.check(layout.ledger_subject(user_id), value)
+                        self._member.trust.check(layout.ledger_subject(user_id), value)
                         merged.append((user_id, kiosk_id, decode_events(text)))
                 except (RemoteRecordError, Untrusted, LedgerError) as err:
                     self._log.warning("sync: refused an attempts ledger %s: %s", str(key)[:80], err)
@@ -735,7 +589,7 @@ class SyncEngine:
                 return
         result = remote.write_user(
             uid, record, change_id, item.remote_change,
-            sign=lambda version: self._sign(uid, version), trusted=lambda value: self._trusted(uid, value),
+            sign=lambda version: self._member.sign(uid, version), trusted=lambda value: self._member.trusted(uid, value),
         )
         if result.outcome == REMOTE_DELETED:
             assert result.current is not None
@@ -883,7 +737,6 @@ class SyncEngine:
             self._log.debug("sync: still offline: %s", text)
 
 
-RESEAL_BATCH = 20  # users re-sealed per pass after a rotation (each a durable write and a push)
 
 
 def _model_dims(settings: Settings) -> dict[str, int]:
