@@ -5,25 +5,27 @@ estimated on this machine: no figure here is a device measurement.
 
 The proxy of one Pi 5 core is one thread here. The kiosk's own ``FacePipeline.analyze``
 plus a 1:N match (``benchmarks/latency.py``'s frame to decision, with
-``models.num_threads: 1``) runs interleaved, round by round, with reference networks whose
-times on a Raspberry Pi 5 are published: ncnn's ``benchncnn`` (their ``.param`` network
-definitions with empty weights, as benchncnn runs them; ``benchmarks/pi5/``). Interleaving
-matters because this host's speed drifts by a third within minutes: a ratio of two things
-measured in the same minutes holds when neither time alone does.
+``models.num_threads: 1``) runs interleaved, round by round, with ncnn's ``benchncnn``
+reference networks (their ``.param`` network definitions with empty weights, as benchncnn
+runs them; ``benchmarks/pi5/``). Their one-thread times are published for boards with the
+Pi 5's core and clock (Cortex-A76 at 2.4 GHz) and for a Raspberry Pi 4
+(``benchmarks/pi5/published.json``, with sources). Interleaving matters because this
+host's speed drifts by a third within minutes: a ratio of two things measured in the same
+minutes holds when neither time alone does.
 
-For each reference network, ratio = published Pi 5 time / time here (one thread each).
-The estimate of a kiosk stage is its one-thread time here times the median ratio of the
-networks of its kind (``KIND`` below: depthwise-separable networks for SFace, plain
+For each reference network, ratio = published time (scaled to a Pi 5 for the Pi 4) / time
+here. The estimate of a kiosk stage is its one-thread time here times the median ratio of
+the networks of its kind (``stage_kinds``: depthwise-separable networks for SFace, plain
 convolutions for MTCNN and dlib's ResNet; the median of all for the rest), with the range
-of those ratios.
+of those ratios; one estimate per published board.
 
-Why it is only an estimate, and which way it leans:
-- ncnn is not LiteRT. Its ARM kernels are its best (ncnn is tuned for phones first), and on
-  the Pi 5's Cortex-A76 (ARMv8.2) benchncnn computes in fp16 by default, while LiteRT's
-  XNNPACK runs these fp16-weight models in fp32. Both make the ratios favour the Pi: the
-  estimate is a lower bound of the Pi's time more likely than an upper one.
-- Published figures come from one board, one OS image and one cooling setup; a Pi 5
-  without a cooler throttles under sustained load.
+Why it is only an estimate, and which way it may lean:
+- The boards' figures differ about twofold on the same core: ncnn's version and build,
+  which the published figures do not state, matter as much as the hardware.
+- ncnn is not LiteRT. ncnn is tuned for ARM first, and on the A76 (ARMv8.2) it may compute
+  in half precision, while the kiosk's LiteRT computes its fp16-weight models in fp32. Both
+  favour the Pi: the low end of the range is the likelier to be optimistic.
+- A Pi 5 without its cooler throttles under sustained load.
 The device figure remains ``benchmarks/latency.py --threads 1,2`` on a Pi 5 under the
 unit's sandbox, with ``facekiosk doctor`` saying XNNPACK is active.
 """
@@ -72,7 +74,10 @@ class NcnnNet:
     """One benchncnn network with empty weights, run with ``threads`` threads."""
 
     def __init__(self, param: Path, shape: list[int], threads: int):
-        import ncnn  # the "bench" extra; only this script needs it
+        try:
+            import ncnn  # the "bench" extra; only this script needs it
+        except ImportError:
+            raise SystemExit("pi5_estimate: needs the ncnn package: pip install -e '.[bench]'") from None
 
         self.name = param.stem
         self.net = ncnn.Net()
