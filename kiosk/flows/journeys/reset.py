@@ -186,16 +186,12 @@ def recorded(flow: Flow, done: Done) -> None:
     refusal, or the lock the refusal caused."""
     result = done.value
     outcome = flow.session.outcome
+    if isinstance(result, FaceRecorded) and result.overruled is not None and outcome is not None:
+        # Accepted on its score, refused by the store's check: a refusal like any other.
+        outcome = flow.session.outcome = replace(outcome, accepted=False, reason=result.overruled, counts=True)
+        flow.session.refusal = None
     if not isinstance(result, FaceRecorded):
         flow.store_failed(done.error)
-    elif result.overruled is not None and outcome is not None:
-        flow.session.outcome = replace(outcome, accepted=False, reason=result.overruled, counts=True)
-        if result.locked is not None:
-            flow.locked(result.locked)
-            return
-        flow.session.attempts_left = result.attempts_left
-        flow.say(N_("We could not verify you."))
-        show_refusal(flow)
     elif result.locked is not None:
         flow.locked(result.locked)
     elif outcome is not None and outcome.accepted:
