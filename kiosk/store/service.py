@@ -46,6 +46,7 @@ from kiosk.store.gallery import DuplicateSearch, GalleryCache, find_duplicate
 from kiosk.vision.matcher import Gallery
 from kiosk.store.lockout import LockStatus, Lockout
 from kiosk.store import limits as limits_mod
+from kiosk.store import mail as mail_store
 from kiosk.store.clock import FleetClock
 from kiosk.store.passwords import Passwords
 from kiosk.store.templates import TemplateCodec, derive_key, key_check_value, key_matches, load_named_template_key, missing_key_error
@@ -636,12 +637,9 @@ class Store:
             return replica.dismiss_notice(self.conn, normalize_email(email).key)
 
     def _export_account_facts(self, user_id: str) -> dict[str, Any]:
-        row = self.conn.execute(
-            "SELECT consent_version, consent_at, email_confirmed_at, language FROM users WHERE id = ?", (user_id,)
-        ).fetchone()
-        version, given, confirmed, language = row if row else (None, None, None, None)
-        return {"consent": {"version": version, "given_at": iso_time(given)}, "email_confirmed_at": iso_time(confirmed),
-                "email_language": language}
+        facts = mail_store.account_facts(self, user_id)
+        return {"consent": {"version": facts.consent_version, "given_at": iso_time(facts.consent_at)},
+                "email_confirmed_at": iso_time(facts.confirmed_at), "email_language": facts.language}
 
     def export_user(self, email: str) -> dict[str, Any]:
         """A person's own data as JSON-ready values, without password hash or templates."""
