@@ -179,16 +179,20 @@ class AccountLimits:
             (user_id, CODE_FAIL, self._code_window(user_id)),
         ).fetchone()
         s = self.settings
-        wait = 0.0
-        if faces >= s.face_free_tries and last is not None:
-            step = min(float(s.face_wait_max_s), s.face_wait_s * 2.0 ** min(64, faces - s.face_free_tries))
-            wait = max(0.0, min(step, (last + step * 1000 - self.clock.now_ms()) / 1000.0))
-        code_wait = 0.0
-        if recent >= self.code_max_tries and last_code is not None:
-            step = min(float(s.face_wait_max_s), s.face_wait_s * 2.0 ** min(64, recent - self.code_max_tries))
-            code_wait = max(0.0, min(step, (last_code + step * 1000 - self.clock.now_ms()) / 1000.0))
+        wait = self._wait_s(int(faces), s.face_free_tries, last)
+        code_wait = self._wait_s(int(recent), self.code_max_tries, last_code)
         return AccountStatus(int(faces), wait, int(passwords), int(passwords) >= s.password_max_failures,
                              codes, codes >= self.code_max_tries, code_wait)
+
+    def _wait_s(self, failures: int, free: int, last_ms: int | None) -> float:
+        """Seconds until the next try after ``failures`` (the last at ``last_ms``), of which
+        ``free`` cost nothing: ``lockout.face_wait_s`` doubling per further failure, up to
+        ``face_wait_max_s``, counted from the last one."""
+        s = self.settings
+        if failures < free or last_ms is None:
+            return 0.0
+        step = min(float(s.face_wait_max_s), s.face_wait_s * 2.0 ** min(64, failures - free))
+        return max(0.0, min(step, (last_ms + step * 1000 - self.clock.now_ms()) / 1000.0))
 
     # -- the ledger in the cloud -----------------------------------------------------------
 
