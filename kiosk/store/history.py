@@ -90,11 +90,11 @@ def _strip(conn: sqlite3.Connection, user_id: str, body: dict[str, Any]) -> dict
     return {**out, LIVE: True} if stripped else body
 
 
-def _fill(conn: sqlite3.Connection, user_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """``body`` with its digests filled from the templates table; whether any is left."""
+def _fill(current: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with its digests filled from ``current`` (the user's templates,
+    :func:`_current_texts`); still marked LIVE if any digest is left."""
     if not body.get(LIVE):
-        return body, False
-    current = _current_texts(conn, user_id)
+        return body
     left = False
 
     def change(tid: str, text: str) -> str:
@@ -108,7 +108,7 @@ def _fill(conn: sqlite3.Connection, user_id: str, body: dict[str, Any]) -> tuple
         return text
 
     out = _map_templates({k: v for k, v in body.items() if k != LIVE}, change)
-    return ({**out, LIVE: True} if left else out), left
+    return {**out, LIVE: True} if left else out
 
 
 def materialize(conn: sqlite3.Connection, user_id: str) -> None:
@@ -117,8 +117,9 @@ def materialize(conn: sqlite3.Connection, user_id: str) -> None:
     rows = conn.execute(
         "SELECT id, record FROM record_history WHERE user_id = ? AND record LIKE ?", (user_id, f'%"{LIVE}"%')
     ).fetchall()
+    current = _current_texts(conn, user_id) if rows else {}
     for row_id, text in rows:
-        filled, _ = _fill(conn, user_id, json.loads(text))
+        filled = _fill(current, json.loads(text))
         conn.execute("UPDATE record_history SET record = ? WHERE id = ?", (_dump(filled), row_id))
 
 
@@ -154,8 +155,8 @@ def versions(conn: sqlite3.Connection, user_id: str) -> list[Version]:
         "WHERE user_id = ? ORDER BY id DESC",
         (user_id,),
     ).fetchall()
-    return [Version(r[0], r[1], r[2], int(r[3]), r[4], r[5], _fill(conn, user_id, json.loads(r[6]))[0], float(r[7]))
-            for r in rows]
+    current = _current_texts(conn, user_id) if rows else {}
+    return [Version(r[0], r[1], r[2], int(r[3]), r[4], r[5], _fill(current, json.loads(r[6])), float(r[7])) for r in rows]
 
 
 def erase(conn: sqlite3.Connection, user_id: str) -> None:
