@@ -55,11 +55,12 @@ def sign_record(identity: KioskIdentity, user_id: str, record: dict[str, Any], n
 
 def verify_record(key: Ed25519PublicKey, user_id: str, record: dict[str, Any]) -> None:
     """BadSignature unless ``record`` carries a valid signature by ``key``."""
-    _verify(key, record, "sig", "the signature", lambda: signed_body(user_id, record))
+    _verify(key, record, "sig", "the signature", "its writer's", lambda: signed_body(user_id, record))
 
 
-def _verify(key: Ed25519PublicKey, record: dict[str, Any], field: str, what: str, message: Callable[[], bytes]) -> None:
-    """BadSignature unless ``record[field]`` is ``key``'s signature over ``message()``."""
+def _verify(key: Ed25519PublicKey, record: dict[str, Any], field: str, what: str, whose: str,
+            message: Callable[[], bytes]) -> None:
+    """BadSignature unless ``record[field]`` is ``key``'s (``whose`` key) signature over ``message()``."""
     try:
         signature = unb64(record.get(field), what, 64)
     except FleetError as err:
@@ -71,8 +72,7 @@ def _verify(key: Ed25519PublicKey, record: dict[str, Any], field: str, what: str
     try:
         key.verify(signature, body)
     except InvalidSignature:
-        who = "its restorer's" if field == "restoreSig" else "its writer's"
-        raise BadSignature(f"{what} does not match the record and {who} key") from None
+        raise BadSignature(f"{what} does not match the record and {whose} key") from None
 
 
 def restore_body(user_id: str, record: dict[str, Any]) -> bytes:
@@ -90,4 +90,4 @@ def restore_record(identity: KioskIdentity, user_id: str, original: dict[str, An
 
 def verify_restore(key: Ed25519PublicKey, user_id: str, record: dict[str, Any]) -> None:
     """BadSignature unless the restoration envelope of ``record`` is signed by ``key``."""
-    _verify(key, record, "restoreSig", "the restoration signature", lambda: restore_body(user_id, record))
+    _verify(key, record, "restoreSig", "the restoration signature", "its restorer's", lambda: restore_body(user_id, record))
