@@ -194,3 +194,13 @@ def test_speech_plays_with_the_tones_turned_off(tmp_path, pipeline):
         assert app.speaker.played and app.speaker.played[-1].text == "Welcome."
     finally:
         app.close()
+
+
+def test_what_sounds_and_speech_remember_stays_bounded():
+    from kiosk.ui.sound import remember
+
+    history: list[int] = []
+    for i in range(1000):
+        remember(history, i, keep=10)
+    assert len(history) <= 20  # a kiosk running for months does not grow
+    assert history[-10:] == list(range(990, 1000))  # the newest are kept

@@ -9,6 +9,7 @@ read ``Sounds.played``.
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 import numpy as np
 import pygame
@@ -22,6 +23,18 @@ TONES: dict[str, list[tuple[float, int]]] = {
     "warning": [(520.0, 140), (520.0, 140), (520.0, 140)],  # three even beeps
 }
 GAP_MS = 60
+# What Sounds and the Speaker keep of what they were asked (tests read it): the newest
+# only, so a kiosk that runs for months does not grow.
+HISTORY_KEEP = 256
+
+T = TypeVar("T")
+
+
+def remember(history: list[T], item: T, keep: int = HISTORY_KEEP) -> None:
+    """Append ``item``; past twice ``keep`` entries, drop all but the newest ``keep``."""
+    history.append(item)
+    if len(history) > 2 * keep:
+        del history[:-keep]
 
 
 def tone_samples(tones: list[tuple[float, int]], rate: int = RATE) -> np.ndarray:
@@ -43,7 +56,7 @@ class Sounds:
     def __init__(self, enabled: bool = True, volume: float = 0.8) -> None:
         self.enabled = enabled
         self.volume = volume
-        self.played: list[str] = []  # every sound asked for, played or not (tests)
+        self.played: list[str] = []  # the sounds asked for lately, played or not (tests)
         self._sounds: dict[str, pygame.mixer.Sound] = {}
         if enabled:
             self._load()
@@ -70,7 +83,7 @@ class Sounds:
         return bool(self._sounds)
 
     def play(self, name: str) -> None:
-        self.played.append(name)
+        remember(self.played, name)
         sound = self._sounds.get(name)
         if sound is not None:
             sound.play()

@@ -8,7 +8,7 @@ the screen or the screen for speech. The voice follows the visit's language (``e
 eSpeak's British English, ``de``: German).
 
 Without espeak-ng or an audio device the kiosk stays silent and says why once in the log;
-``queued`` keeps every line asked for either way (tests, and what would have been said).
+``queued`` keeps the lines asked for either way (tests, and what would have been said).
 Text a person typed (a plain string: an email address) or a message that carries one is
 never spoken: a kiosk in a public place must not read out who is using it.
 """
@@ -29,6 +29,7 @@ from typing import Literal
 import pygame
 
 from kiosk.i18n import Message, Text
+from kiosk.ui.sound import remember
 
 log = logging.getLogger("kiosk.ui")
 
@@ -74,9 +75,11 @@ class Speaker:
         self.mode: SpeechMode = mode
         self.rate_wpm = rate_wpm
         self.volume = volume
-        self.queued: list[Line] = []  # every line asked for, spoken or not
-        self.spoken: list[Spoken] = []  # every line whose WAV was made
-        self.played: list[Line] = []  # every line handed to the mixer
+        # The newest lines (kiosk.ui.sound.remember) asked for, spoken or not; whose WAV was
+        # made; handed to the mixer.
+        self.queued: list[Line] = []
+        self.spoken: list[Spoken] = []
+        self.played: list[Line] = []
         self._pending: tuple[Spoken, pygame.mixer.Sound | None] | None = None
         self._espeak = shutil.which(espeak)
         self._dir = keep_dir  # made on the first line spoken
@@ -104,7 +107,7 @@ class Speaker:
         if not text.strip() or not self.wants(kind):
             return
         line = Line(text.strip(), language, time.monotonic(), after_s)
-        self.queued.append(line)
+        remember(self.queued, line)
         if self._espeak is None:
             return
         self._open_mixer()
@@ -138,7 +141,7 @@ class Speaker:
                 pygame.mixer.set_reserved(1)  # channel 0 is speech's alone; tones use the others
                 self._channel = pygame.mixer.Channel(0)
             self._channel.play(sound)
-            self.played.append(spoken.line)
+            remember(self.played, spoken.line)
         except pygame.error as err:
             self._no_audio(err)
 
@@ -150,7 +153,7 @@ class Speaker:
             spoken = self.synthesise(line)
             if spoken is None:
                 continue
-            self.spoken.append(spoken)
+            remember(self.spoken, spoken)
             sound = None
             if pygame.mixer.get_init() is not None:
                 try:
