@@ -330,10 +330,11 @@ class KioskApp:
         if not self.speaker.wants(kind):
             return
         catalog = self.painter.catalog
-        parts = [catalog(message) for message in messages if message is not None and speakable(message)]
+        parts = [catalog(message).rstrip() for message in messages if message is not None and speakable(message)]
         if parts:
-            self.speaker.say(" ".join(part.rstrip() if part.rstrip().endswith((".", "?", "!", ":")) else part.rstrip() + "." for part in parts),
-                             catalog.language, kind, after_s)
+            # Each part ends as a sentence, so the voice pauses between them.
+            text = " ".join(part if part.endswith((".", "?", "!", ":")) else part + "." for part in parts)
+            self.speaker.say(text, catalog.language, kind, after_s)
 
     def render(self) -> None:
         self.painter.records.clear()
