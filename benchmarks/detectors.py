@@ -1,12 +1,14 @@
 """Face detectors side by side: MTCNN and YuNet on the same frames and images.
 
-    python benchmarks/detectors.py [--detectors mtcnn,yunet,yunet=PATH.json] [--config FILE]
+    python benchmarks/detectors.py [--detectors mtcnn,mtcnn-serial,yunet,yunet=PATH.json] [--config FILE]
         [--lfw-root ../shared/data/lfw-view1] [--portraits ../shared/data/portraits]
         [--lfw-limit N] [--rounds 5] [--runs 40] [--threads 2,1] [--end-to-end]
         [--no-agreement | --no-latency] [--json]
 
-For each detector (``mtcnn``: the configured P/R/O-Nets; ``yunet``: ``models.yunet``;
-``yunet=FILE``: another YuNet manifest, e.g. another input size):
+For each detector (``mtcnn``: the configured P/R/O-Nets; ``mtcnn-serial``: the same with
+the pyramid's levels cut one after the other in the calling thread, as before they were cut
+on ``models.num_threads`` worker threads; ``yunet``: ``models.yunet``; ``yunet=FILE``:
+another YuNet manifest, e.g. another input size):
 
 - latency of ``detect`` on the 640x480 kiosk frame of ``benchmarks/latency.py`` (one face
   about 170 px wide), per LiteRT thread count: ``--rounds`` rounds of ``--runs`` calls,
@@ -49,6 +51,7 @@ from benchmarks.latency import GALLERY_SIZE, frame_to_decision, kiosk_frame, ran
 from kiosk.config import Settings, config_path, load_config  # noqa: E402
 from kiosk.manifest import load_manifest  # noqa: E402
 from kiosk.vision.image_io import load_image  # noqa: E402
+from kiosk.vision.mtcnn import MtcnnDetector  # noqa: E402
 from kiosk.vision.pipeline import Detector, FacePipeline, choose_central, choose_largest  # noqa: E402
 
 LFW_PAIRS = ("pairsDevTrain.txt", "pairsDevTest.txt")
@@ -57,8 +60,9 @@ LFW_PAIRS = ("pairsDevTrain.txt", "pairsDevTest.txt")
 def detector_settings(settings: Settings, spec: str, threads: int) -> Settings:
     """Settings whose pipeline uses the detector ``spec`` with ``threads`` LiteRT threads."""
     kind, _, manifest = spec.partition("=")
-    if kind not in ("mtcnn", "yunet"):
-        raise SystemExit(f"unknown detector {spec!r}: mtcnn, yunet or yunet=MANIFEST.json")
+    if kind not in ("mtcnn", "mtcnn-serial", "yunet"):
+        raise SystemExit(f"unknown detector {spec!r}: mtcnn, mtcnn-serial, yunet or yunet=MANIFEST.json")
+    kind = "mtcnn" if kind == "mtcnn-serial" else kind
     models = {"num_threads": threads}
     if manifest:
         models["yunet"] = str(Path(manifest).resolve())
@@ -68,7 +72,10 @@ def detector_settings(settings: Settings, spec: str, threads: int) -> Settings:
 
 
 def build_detector(settings: Settings, spec: str, threads: int) -> Detector:
-    return FacePipeline.from_settings(detector_settings(settings, spec, threads)).detector
+    detector = FacePipeline.from_settings(detector_settings(settings, spec, threads)).detector
+    if spec == "mtcnn-serial" and isinstance(detector, MtcnnDetector):
+        return MtcnnDetector(detector.pnet, detector.rnet, detector.onet, detector.settings, resize_workers=1)
+    return detector
 
 
 def detector_hash(settings: Settings, spec: str) -> str:
@@ -214,7 +221,7 @@ def end_to_end(settings: Settings, specs: list[str], rounds: int, runs: int, fra
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--detectors", default="mtcnn,yunet", help="comma list: mtcnn, yunet, yunet=MANIFEST.json")
+    parser.add_argument("--detectors", default="mtcnn,yunet", help="comma list: mtcnn, mtcnn-serial, yunet, yunet=MANIFEST.json")
     parser.add_argument("--config", help="kiosk config (default: $FACEKIOSK_CONFIG or ./config.yml)")
     parser.add_argument("--lfw-root", type=Path, default=REPO.parent / "shared" / "data" / "lfw-view1")
     parser.add_argument("--portraits", type=Path, default=REPO.parent / "shared" / "data" / "portraits")

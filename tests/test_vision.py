@@ -46,6 +46,24 @@ def test_detector_returns_faces_largest_first(pipeline, astronaut):
     assert faces[0].box[0] > 360 and faces[1].box[0] < 276
 
 
+def test_pyramid_cut_by_worker_threads_gives_the_same_faces(pipeline, settings, astronaut):
+    """The configured detector cuts its pyramid on threads; the faces (boxes, landmarks,
+    scores) must be bit for bit those of the levels cut in order, one after the other."""
+    from kiosk.vision.mtcnn import MtcnnDetector
+
+    threaded = pipeline.detector
+    assert threaded._pool is not None  # models.num_threads: 2 in config.yml
+    in_order = MtcnnDetector(threaded.pnet, threaded.rnet, threaded.onet, settings.detector, resize_workers=1)
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[40:440, 120:520] = cv2.resize(astronaut, (400, 400), interpolation=cv2.INTER_AREA)
+    frame[300:428, 540:620] = cv2.resize(astronaut[40:200, 150:290], (80, 128), interpolation=cv2.INTER_AREA)
+    for image in (frame, astronaut):
+        want, got = in_order.detect(image), threaded.detect(image)
+        assert len(want) == len(got) >= 1
+        for a, b in zip(want, got):
+            assert np.array_equal(a.box, b.box) and np.array_equal(a.landmarks, b.landmarks) and a.score == b.score
+
+
 def test_detector_finds_nothing_in_a_faceless_image(pipeline):
     rng = np.random.default_rng(0)
     assert pipeline.detector.detect(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)) == []

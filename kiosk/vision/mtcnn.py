@@ -14,6 +14,7 @@ were) get transposed inputs; their outputs are turned back into image coordinate
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,22 +188,39 @@ def pyramid_scales(height: int, width: int, min_face_px: int, factor: float) -> 
 
 
 class MtcnnDetector:
-    """Detects faces; returns them largest first."""
+    """Detects faces; returns them largest first.
 
-    def __init__(self, pnet: Net, rnet: Net, onet: Net, settings: DetectorSettings) -> None:
+    ``resize_workers``: threads that cut the image pyramid's levels (default 1: in the
+    calling thread). OpenCV's area resize reads the whole frame for every level, about
+    0.85 ms per level at 640x480 whatever the level's size, on one core; with 2 workers
+    the levels are cut two at a time while P-Net runs on the finished ones, with the same
+    pixels (benchmarks/latency.py reports the detect stage)."""
+
+    def __init__(self, pnet: Net, rnet: Net, onet: Net, settings: DetectorSettings, resize_workers: int = 1) -> None:
         for net, task in ((pnet, "mtcnn-pnet"), (rnet, "mtcnn-rnet"), (onet, "mtcnn-onet")):
             if net.manifest.task != task:
                 raise ModelError(f"{net.manifest.file} is a {net.manifest.task} model, expected {task}")
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self.settings = settings
+        self._pool = ThreadPoolExecutor(resize_workers, thread_name_prefix="mtcnn-pyramid") if resize_workers > 1 else None
+
+    def _pyramid(self, image: np.ndarray) -> list[tuple[float, "Future[np.ndarray] | np.ndarray"]]:
+        """(scale, level) per pyramid level; a level is a Future while a worker cuts it."""
+        height, width = image.shape[:2]
+        levels: list[tuple[float, Future[np.ndarray] | np.ndarray]] = []
+        for scale in pyramid_scales(height, width, self.settings.min_face_px, self.settings.scale_factor):
+            size = (max(1, int(np.ceil(width * scale))), max(1, int(np.ceil(height * scale))))
+            if self._pool is None:
+                levels.append((scale, cv2.resize(image, size, interpolation=cv2.INTER_AREA)))
+            else:
+                levels.append((scale, self._pool.submit(cv2.resize, image, size, interpolation=cv2.INTER_AREA)))
+        return levels
 
     def _stage_pnet(self, image: np.ndarray) -> np.ndarray:
         threshold = self.settings.score_thresholds[0]
-        height, width = image.shape[:2]
         candidates = []
-        for scale in pyramid_scales(height, width, self.settings.min_face_px, self.settings.scale_factor):
-            size = (max(1, int(np.ceil(width * scale))), max(1, int(np.ceil(height * scale))))
-            level = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        for scale, cut in self._pyramid(image):
+            level = cut.result() if isinstance(cut, Future) else cut
             out = self.pnet(level[None])
             prob = out["face_prob"][0, :, :, -1]
             offsets = out["bbox_reg"][0]

@@ -108,7 +108,9 @@ class FacePipeline:
                 Net.from_manifest(settings.model_manifest(name), models.num_threads, models.verify_hashes)
                 for name in (models.pnet, models.rnet, models.onet)
             )
-            detector = MtcnnDetector(pnet, rnet, onet, settings=settings.detector)
+            # The pyramid's levels are cut by as many threads as LiteRT gets (at most 4).
+            detector = MtcnnDetector(pnet, rnet, onet, settings=settings.detector,
+                                     resize_workers=min(models.num_threads, 4))
         embedders = [
             Embedder.from_manifest(settings.model_manifest(name), models.num_threads, models.flip_tta, models.verify_hashes)
             for name in models.embedders
