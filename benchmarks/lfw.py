@@ -27,6 +27,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -410,10 +411,35 @@ def subsets(models: list[str]) -> list[list[str]]:
     return [list(c) for r in range(1, len(models) + 1) for c in combinations(sorted(models), r)]
 
 
-def wolves(splits: list[Split], stats, weights, models: list[str], threshold: float, templates: int = 3) -> dict:
+def far_below(tail: Sequence[tuple[float, float]], scores: np.ndarray) -> np.ndarray:
+    """The impostor share at or below each fused score, read from an impostor tail
+    ((FAR, threshold) pairs): log-FAR linear between its points, past its lowest point
+    along the exponential its last two points follow, clamped at its highest point."""
+    points = sorted(tail, key=lambda p: p[1])  # threshold ascending, FAR ascending
+    z = np.asarray([t for _, t in points])
+    log_far = np.log10([f for f, _ in points])
+    slope = (log_far[1] - log_far[0]) / (z[1] - z[0])
+    inside = np.interp(scores, z, log_far)
+    below = log_far[0] + slope * (scores - z[0])
+    return np.minimum(1.0, 10 ** np.where(scores < z[0], below, inside))
+
+
+def nearest_rule_at_scale(genuine: np.ndarray, tail: Sequence[tuple[float, float]], sizes: Sequence[int]) -> dict:
+    """The share of accepted genuine pictures the nearest-account rule would refuse with
+    ``size`` people enrolled: for each, the chance that one of the other size - 1 scores
+    lower, 1 - (1 - FAR(score)) ** (size - 1), FAR read from the impostor tail. Assumes
+    independent comparisons, as the duplicate check's extrapolation does."""
+    far = far_below(tail, np.asarray(genuine, dtype=np.float64))
+    return {str(n): float(np.mean(1 - (1 - far) ** (n - 1))) if len(far) else None for n in sizes}
+
+
+def wolves(splits: list[Split], stats, weights, models: list[str], threshold: float, templates: int = 3,
+           tail: Sequence[tuple[float, float]] = (), sizes: Sequence[int] = (10_000, 100_000)) -> dict:
     """Every identity of the splits enrolled with up to ``templates`` images; every image
     a probe against every other identity. The worst probe identity's share of gallery
-    identities it matches (any of its images at or below the threshold)."""
+    identities it matches (any of its images at or below the threshold). With the
+    impostor ``tail``, also the nearest-account rule's genuine refusals extrapolated to
+    galleries of ``sizes`` people (:func:`nearest_rule_at_scale`)."""
     from benchmarks.attempts import build_gallery, person_scores
 
     labels = np.concatenate([s.labels for s in splits])
@@ -456,6 +482,8 @@ def wolves(splits: list[Split], stats, weights, models: list[str], threshold: fl
             "genuine_probes": int(probes.sum()),
             "genuine_accepted_by_threshold": int(genuine_ok.sum()),
             "genuine_refused_by_the_rule": int(genuine_beaten.sum()),
+            "genuine_refused_by_the_rule_extrapolated": nearest_rule_at_scale(genuine[probes][genuine_ok], tail, sizes)
+            if tail else {},
         },
         "worst_identity": str(gallery.people[worst]),
         "identities": len(gallery.people),
@@ -684,9 +712,10 @@ def main() -> int:
 
     if not args.no_wolves:
         t = points[default_key].comparison["1e-4"]
-        report["wolves"] = wolves([train, test], stats, {m: weights[m] for m in models}, models, t, args.templates)
+        tail = points[default_key].tail
+        report["wolves"] = wolves([train, test], stats, {m: weights[m] for m in models}, models, t, args.templates, tail)
         report["wolves"]["far_target"] = "1e-4 per comparison"
-        report["wolves_test_only"] = wolves([test], stats, {m: weights[m] for m in models}, models, t, args.templates)
+        report["wolves_test_only"] = wolves([test], stats, {m: weights[m] for m in models}, models, t, args.templates, tail)
         report["wolves_by_subset"] = {}
         for subset in subsets(models):
             key = models_key(subset)
@@ -781,6 +810,8 @@ def print_summary(report: dict) -> None:
         n = w["nearest_only"]
         print(f"  wolves, nearest account only: {n['worst_identity_share']:.4%} ({n['worst_identity_matches']}); "
               f"genuine probes refused by the rule {n['genuine_refused_by_the_rule']} of {n['genuine_accepted_by_threshold']}")
+        for size, share in n.get("genuine_refused_by_the_rule_extrapolated", {}).items():
+            print(f"  nearest account only, {size} people enrolled (extrapolated): {share:.2%} of genuine pictures refused")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ def test_lfw_fusion_benchmark_end_to_end(tmp_path: Path) -> None:
         assert len(row["tail"]) == 8 and "attempts" in row and "attempts_one_template" in row
     for key in ("worst_identity_share", "identities", "comparison_far", "images_matching_anyone"):
         assert key in report["wolves"], key
+    assert set(report["wolves"]["nearest_only"]["genuine_refused_by_the_rule_extrapolated"]) == {"10000", "100000"}
     assert "tail_backtest" in report
     if "portraits" in report:
         assert set(report["portraits"]["by_models"]) == set(SUBSETS)
@@ -93,6 +94,19 @@ def test_lfw_fusion_benchmark_end_to_end(tmp_path: Path) -> None:
         assert key in dup["extrapolated"], key
     assert "100000" in dup["catch"]["by_gallery_size"]
     assert "catch_rate" in dup["catch"]["by_gallery_size"]["100000"]
+
+
+def test_nearest_rule_extrapolation_reads_the_tail() -> None:
+    """FAR(score) follows the tail in log-FAR, then its last exponential; the rule refuses
+    a genuine picture when one of the other N - 1 people scores lower."""
+    from benchmarks.lfw import far_below, nearest_rule_at_scale
+
+    tail = [(0.1, -1.0), (0.01, -2.0), (0.001, -3.0)]
+    got = far_below(tail, np.array([-1.0, -2.5, -3.0, -4.0, 5.0]))
+    np.testing.assert_allclose(got, [0.1, 10**-2.5, 1e-3, 1e-4, 0.1])
+    shares = nearest_rule_at_scale(np.array([-3.0, -4.0]), tail, [1001, 1])
+    assert shares["1001"] == pytest.approx(((1 - 0.999**1000) + (1 - 0.9999**1000)) / 2)
+    assert shares["1"] == 0.0
 
 
 def test_committed_fusion_manifest_is_complete() -> None:
