@@ -70,6 +70,7 @@ def test_lfw_fusion_benchmark_end_to_end(tmp_path: Path) -> None:
             assert isinstance(row[key], float), (model, key)
     assert {"equal", "lda", "logistic", "grid"} <= set(report["fused"])
     assert report["weights"]["chosen"] in report["fused"]
+    assert 0.0 < report["oracle_ceiling"]["accuracy"] <= 1.0 and set(report["oracle_ceiling"]["weights"]) == set(MODELS)
     assert sum(report["weights"]["weights"].values()) == pytest.approx(1.0)
     assert set(report["subsets"]) == set(SUBSETS)
     for row in report["subsets"].values():
