@@ -10,7 +10,12 @@ each, then measures in a clean process:
 * ``search_p50_ms``: one 1:N nearest-neighbour search of a probe over the 300,000 rows
   (``kiosk.vision.matcher.Gallery.nearest``: squared distances via a matrix-vector product);
 * ``rss_mb``: the process's resident memory once the matrix is loaded;
-* ``argon2_verify_ms``: one argon2id verify with the default config parameters.
+* ``argon2_verify_ms``: one argon2id verify with the default config parameters;
+* ``fused_decisions``: the kiosk's fleet-wide face decisions over as many people with two
+  models (SFace and dlib, each 3 random templates a person, ``models/fusion.json``'s
+  weights and tail): the duplicate search at sign-up (``FaceRules.find_duplicate``) and the
+  nearest-account check after an accepted reset (``FaceRules.nearer_other``), 3 probe
+  pictures, p50 ms. In memory: the store's part (loading the galleries) is ``load_s``.
 
 Targets: load <= 2 s, search <= 10 ms, argon2 verify 100-500 ms.
 The synthetic users share one precomputed password hash; templates are random unit
@@ -191,6 +196,41 @@ def measure(workdir: Path, searches: int, argon2_runs: int, seed: int) -> dict:
     }
 
 
+def fused_decisions(users: int, per_user: int, runs: int, seed: int) -> dict:
+    """Time the duplicate search and the nearest-account check over ``users`` people who
+    each have ``per_user`` templates of both default models (random unit vectors)."""
+    from kiosk.flows.faces import FaceRules, ModelRule
+    from kiosk.vision.fusion import load_fusion
+    from kiosk.vision.matcher import Gallery
+
+    fusion = load_fusion(ROOT / "models" / "fusion.json")
+    models = tuple(ModelRule(f"{name}/benchmark", name, fusion.source["models"][name]["metric"]) for name in sorted(fusion.models))
+    rules = FaceRules(models=models, fusion=fusion, far="1e-4", template_fusion="mean", same_face_threshold=0.0)
+    rng = np.random.default_rng(seed + 2)
+    owners = np.repeat(np.array([str(uuid.UUID(int=int(rng.integers(1 << 62)))) for _ in range(users)], dtype=object), per_user)
+    galleries = {}
+    for model in models:
+        vectors = rng.standard_normal((len(owners), 128)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        galleries[model.model_id] = Gallery(vectors, owners, model.metric, model.model_id)
+        galleries[model.model_id].people  # worked out once per cached gallery, as in the store
+
+    def gallery(model_id: str, metric: str) -> Gallery:
+        return galleries[model_id]
+
+    times: dict[str, list[float]] = {"find_duplicate": [], "nearer_other": []}
+    for _ in range(runs):
+        probes = {m.model_id: galleries[m.model_id].matrix[:3] + 0.01 * rng.standard_normal((3, 128)).astype(np.float32) for m in models}
+        t0 = time.perf_counter()
+        rules.find_duplicate(gallery, probes)
+        times["find_duplicate"].append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        rules.nearer_other(gallery, probes, str(owners[0]))
+        times["nearer_other"].append((time.perf_counter() - t0) * 1e3)
+    return {"people": users, "templates_per_person": per_user, "models": [m.name for m in models],
+            **{f"{name}_p50_ms": round(statistics.median(values), 1) for name, values in times.items()}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", default=str(ROOT / "artifacts" / "bench-store"), help="where the synthetic database lives")
@@ -200,6 +240,7 @@ def main() -> int:
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--argon2-runs", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--decisions", type=int, default=20, help="runs of the fused decisions (0: skip them)")
     parser.add_argument("--rebuild", action="store_true", help="build the database again even if it has the right size")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -223,6 +264,8 @@ def main() -> int:
             return 1
         built = json.loads(done.stdout)
     result = {**built, **measure(workdir, args.searches, args.argon2_runs, args.seed)}
+    if args.decisions:
+        result["fused_decisions"] = fused_decisions(args.users, args.templates_per_user, args.decisions, args.seed)
     if args.json:
         print(json.dumps(result))
     else:

@@ -71,3 +71,14 @@ def test_pitch_json_keys():
     # The turned faces read as turned: the gate's median reading grows with the angle.
     assert report["per_angle"][1]["gate_reading_deg"]["median"] > report["per_angle"][0]["gate_reading_deg"]["median"]
     assert set(report["by_gate_reading"]["probe"]) == {"0-25", "25-30", "30-35", "35-45"}
+
+
+def test_store_benchmark_times_the_fused_decisions():
+    """The fleet-wide decisions of benchmarks/store.py run on a small gallery of both
+    default models (the 100,000-person figures come from the full run)."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks.store import fused_decisions
+
+    report = fused_decisions(users=300, per_user=3, runs=2, seed=0)
+    assert report["people"] == 300 and report["models"] == ["dlib_resnet_v1", "sface_2021dec"]
+    assert report["find_duplicate_p50_ms"] > 0 and report["nearer_other_p50_ms"] > 0

@@ -204,12 +204,16 @@ class FaceRules:
             scores.append((per_person - stats.impostor_mean) / stats.impostor_std)
         if not names:
             return np.empty(0, dtype=str), np.empty(0), np.zeros((0, 0), dtype=bool), []
-        everyone = np.unique(np.concatenate(people))
+        # Usually every person has every model: then each model's people (sorted, cached
+        # with its gallery) are the same list, and the merge of 100,000 ids (~0.2 s) is not
+        # needed.
+        same_people = all(len(other) == len(people[0]) and np.array_equal(other, people[0]) for other in people[1:])
+        everyone = people[0] if same_people else np.unique(np.concatenate(people))
         weighted = np.zeros(len(everyone))
         weights = np.zeros(len(everyone))
         present = np.zeros((len(names), len(everyone)), dtype=bool)
         for i, name in enumerate(names):
-            where = np.searchsorted(everyone, people[i])
+            where = np.arange(len(everyone)) if same_people else np.searchsorted(everyone, people[i])
             weight = self.fusion.models[name].weight
             weighted[where] += weight * scores[i]
             weights[where] += weight
@@ -224,13 +228,15 @@ class FaceRules:
         if not names:
             return None
         thresholds = np.full(len(everyone), -np.inf)
-        for pattern in {tuple(column) for column in present.T}:
-            subset = [name for name, on in zip(names, pattern) if on]
+        # Each person's set of models as a bit pattern, one threshold per distinct set.
+        patterns = (present.T.astype(np.int64) << np.arange(len(names))).sum(axis=1)
+        for pattern in np.unique(patterns):
+            subset = [name for bit, name in enumerate(names) if pattern >> bit & 1]
             try:
                 limit = self.duplicate_threshold(subset, len(everyone))
             except ModelError:
                 continue  # no tail for this set of models: not searched
-            thresholds[(present.T == np.asarray(pattern)).all(axis=1)] = limit
+            thresholds[patterns == pattern] = limit
         hits = np.flatnonzero(fused <= thresholds)
         if not len(hits):
             return None
