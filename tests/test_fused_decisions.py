@@ -4,6 +4,8 @@ per-person reference and against hand-placed scores."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -61,17 +63,21 @@ def test_people_scores_agree_with_a_person_by_person_reference(shared: bool) -> 
         assert set(everyone[row]) == set(members)
 
 
-def test_duplicate_search_takes_each_model_set_at_its_own_threshold() -> None:
+def hand_placed() -> tuple[Callable[[str, str], Gallery], dict[str, np.ndarray]]:
     """p1 has both models, p2 only a, p3 only b. With the probe at the origin and one
-    template each, the scores are placed by hand: p1 fused -0.7 (both -0.7), p2 -0.9 (a),
-    p3 -0.5 (b). Thresholds: a+b -0.75, a -0.85, b -0.4."""
-    # z = (d - 1) / 0.5 for a, (d - 2) / 0.25 for b.
+    template each, the scores are placed by hand (z = (d - 1) / 0.5 for a, (d - 2) / 0.25
+    for b): p1 fused -0.7 (both -0.7), p2 -0.9 (a), p3 -0.5 (b)."""
     a = Gallery(np.array([[0.65, 0.0], [0.55, 0.0]], np.float32), ["p1", "p2"], "euclidean")
     b = Gallery(np.array([[1.825, 0.0], [1.875, 0.0]], np.float32), ["p1", "p3"], "euclidean")
     galleries = {A.model_id: a, B.model_id: b}
     probes = {A.model_id: np.zeros((1, 2), np.float32), B.model_id: np.zeros((1, 2), np.float32)}
+    return (lambda model_id, metric: galleries[model_id]), probes
+
+
+def test_duplicate_search_takes_each_model_set_at_its_own_threshold() -> None:
+    """Thresholds: a+b -0.75, a -0.85, b -0.4 (scores in :func:`hand_placed`)."""
+    lookup, probes = hand_placed()
     r = rules({"a": -0.85, "b": -0.4, "a+b": -0.75})
-    lookup = lambda model_id, metric: galleries[model_id]  # noqa: E731
     everyone, fused, present, _ = r.people_scores(lookup, probes)
     np.testing.assert_allclose(fused, [-0.7, -0.9, -0.5], atol=1e-5)
     found = r.find_duplicate(lookup, probes)
@@ -89,12 +95,8 @@ def test_duplicate_search_takes_each_model_set_at_its_own_threshold() -> None:
 
 
 def test_nearest_account_names_the_nearer_other_person() -> None:
-    a = Gallery(np.array([[0.65, 0.0], [0.55, 0.0]], np.float32), ["p1", "p2"], "euclidean")
-    b = Gallery(np.array([[1.825, 0.0], [1.875, 0.0]], np.float32), ["p1", "p3"], "euclidean")
-    galleries = {A.model_id: a, B.model_id: b}
-    probes = {A.model_id: np.zeros((1, 2), np.float32), B.model_id: np.zeros((1, 2), np.float32)}
+    lookup, probes = hand_placed()
     r = rules({"a": -0.85, "b": -0.4, "a+b": -0.75})
-    lookup = lambda model_id, metric: galleries[model_id]  # noqa: E731
     other = r.nearer_other(lookup, probes, "p1")  # p1 -0.7; p2 scores -0.9
     assert other is not None and other.owner == "p2"
     assert r.nearer_other(lookup, probes, "p2") is None  # the nearest of everyone
