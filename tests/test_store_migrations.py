@@ -86,3 +86,29 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="unusable"):
         Store.open(settings)
+
+
+def test_a_second_opener_of_a_new_database_waits_instead_of_failing(tmp_path: Path) -> None:
+    """Two openers of a database that does not exist yet (the kiosk's threads at first
+    start, an admin command beside the service): while one holds the write lock on the
+    file, still in rollback mode, SQLite refuses the other's switch to WAL at once with
+    "database is locked", without waiting out the busy timeout. The opener must wait."""
+    import threading
+    import time
+
+    path = tmp_path / "new.db"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("CREATE TABLE first_opener (x)")
+    release = threading.Timer(0.3, lambda: first.execute("COMMIT"))
+    release.start()
+    start = time.monotonic()
+    try:
+        conn = db.connect(path)
+    finally:
+        release.join()
+        first.close()
+    assert time.monotonic() - start >= 0.25
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.schema_version(conn) == len(db.MIGRATIONS)
+    conn.close()

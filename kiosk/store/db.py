@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -303,7 +304,7 @@ def connect(path: Path, create: bool = True) -> sqlite3.Connection:
         raise StoreError(f"cannot open the user database {path}: {err}") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _journal_mode_wal(conn)
         if mode.lower() != "wal":
             raise StoreError(f"the user database {path} cannot use WAL mode (journal_mode={mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -318,6 +319,24 @@ def connect(path: Path, create: bool = True) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _journal_mode_wal(conn: sqlite3.Connection) -> str:
+    """Switch the file to WAL (a no-op once it is) and return the mode in force.
+
+    SQLite answers "database is locked" at once, without waiting out the busy timeout, when
+    another connection holds a write lock on a file still in rollback mode: two openers of
+    a new database (the kiosk's threads at first start, an admin command beside the
+    service) then race here. So this waits as the busy timeout would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode: str = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            return mode
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def storage_problem(error: BaseException) -> str | None:
