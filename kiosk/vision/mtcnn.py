@@ -14,10 +14,10 @@ were) get transposed inputs; their outputs are turned back into image coordinate
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -204,23 +204,26 @@ class MtcnnDetector:
         self.settings = settings
         self._pool = ThreadPoolExecutor(resize_workers, thread_name_prefix="mtcnn-pyramid") if resize_workers > 1 else None
 
-    def _pyramid(self, image: np.ndarray) -> list[tuple[float, "Future[np.ndarray] | np.ndarray"]]:
-        """(scale, level) per pyramid level; a level is a Future while a worker cuts it."""
+    def _pyramid(self, image: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
+        """(scale, level) per pyramid level, largest first; with workers, every level is
+        handed to them at once and each is yielded as soon as it is cut."""
         height, width = image.shape[:2]
-        levels: list[tuple[float, Future[np.ndarray] | np.ndarray]] = []
-        for scale in pyramid_scales(height, width, self.settings.min_face_px, self.settings.scale_factor):
-            size = (max(1, int(np.ceil(width * scale))), max(1, int(np.ceil(height * scale))))
-            if self._pool is None:
-                levels.append((scale, cv2.resize(image, size, interpolation=cv2.INTER_AREA)))
-            else:
-                levels.append((scale, self._pool.submit(cv2.resize, image, size, interpolation=cv2.INTER_AREA)))
-        return levels
+        sizes = [
+            (scale, (max(1, int(np.ceil(width * scale))), max(1, int(np.ceil(height * scale)))))
+            for scale in pyramid_scales(height, width, self.settings.min_face_px, self.settings.scale_factor)
+        ]
+        if self._pool is None:
+            for scale, size in sizes:
+                yield scale, cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            return
+        cuts = [(scale, self._pool.submit(cv2.resize, image, size, interpolation=cv2.INTER_AREA)) for scale, size in sizes]
+        for scale, cut in cuts:
+            yield scale, cut.result()
 
     def _stage_pnet(self, image: np.ndarray) -> np.ndarray:
         threshold = self.settings.score_thresholds[0]
         candidates = []
-        for scale, cut in self._pyramid(image):
-            level = cut.result() if isinstance(cut, Future) else cut
+        for scale, level in self._pyramid(image):
             out = self.pnet(level[None])
             prob = out["face_prob"][0, :, :, -1]
             offsets = out["bbox_reg"][0]
